@@ -1,0 +1,593 @@
+//! Writing BTF: a builder that adds types and (deduplicated) strings and
+//! emits raw BTF, optionally with a kind-layout section, in either byte
+//! order, or wrapped in an ELF `.BTF` section.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::btf::Btf;
+use crate::elf::wrap_in_elf;
+use crate::error::{Error, Result};
+use crate::header::{Endian, Header, BTF_VERSION, HEADER_LEN_CLASSIC, HEADER_LEN_LAYOUT};
+use crate::kind::{make_info, Kind, MAX_VLEN};
+use crate::layout::KindLayout;
+use crate::types::{le32, Int, Type, TypeData, TypeId, WordKind};
+
+/// A string section under construction, deduplicating on insert.
+pub struct StringTable {
+    bytes: Vec<u8>,
+    /// Offset of `bytes[0]` in the id space (base string size for split BTF).
+    start_off: u32,
+    /// Offsets (relative to `bytes`) of the strings already present; built
+    /// lazily so that copying a BTF verbatim costs nothing.
+    index: Option<HashTable<u32>>,
+}
+
+fn str_hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x7374_7273)
+}
+
+fn cstr_at(bytes: &[u8], rel: u32) -> &[u8] {
+    let tail = &bytes[rel as usize..];
+    &tail[..memchr::memchr(0, tail).unwrap_or(tail.len())]
+}
+
+impl StringTable {
+    /// An empty table: the empty string at offset 0 for base BTF, nothing
+    /// for split BTF (whose offset 0 is the base's empty string).
+    pub fn new(start_off: u32) -> StringTable {
+        StringTable {
+            bytes: if start_off == 0 { vec![0] } else { Vec::new() },
+            start_off,
+            index: None,
+        }
+    }
+
+    /// A table holding exactly `bytes` (an existing string section).
+    pub fn from_raw(bytes: &[u8], start_off: u32) -> StringTable {
+        StringTable {
+            bytes: bytes.to_vec(),
+            start_off,
+            index: None,
+        }
+    }
+
+    fn ensure_index(&mut self) -> &mut HashTable<u32> {
+        if self.index.is_none() {
+            let h = str_hasher();
+            let mut t = HashTable::new();
+            let mut rel = 0usize;
+            while rel < self.bytes.len() {
+                let s = cstr_at(&self.bytes, rel as u32);
+                let hash = h.hash_one(s);
+                let bytes = &self.bytes;
+                if t.find(hash, |&o| cstr_at(bytes, o) == s).is_none() {
+                    t.insert_unique(hash, rel as u32, |&o| h.hash_one(cstr_at(bytes, o)));
+                }
+                rel += s.len() + 1;
+            }
+            self.index = Some(t);
+        }
+        self.index.as_mut().expect("just built")
+    }
+
+    /// Offset of `s` already in this table, if any.
+    pub fn find(&mut self, s: &[u8]) -> Option<u32> {
+        let hash = str_hasher().hash_one(s);
+        let start = self.start_off;
+        let bytes = std::mem::take(&mut self.bytes);
+        let found = self
+            .ensure_index()
+            .find(hash, |&o| cstr_at(&bytes, o) == s)
+            .map(|&o| start + o);
+        self.bytes = bytes;
+        found
+    }
+
+    /// Adds `s` (without NUL) unless present; returns its offset.
+    pub fn add(&mut self, s: &[u8]) -> Result<u32> {
+        if s.contains(&0) {
+            return Err(Error::Build("string contains NUL".into()));
+        }
+        if let Some(off) = self.find(s) {
+            return Ok(off);
+        }
+        let rel = self.bytes.len() as u32;
+        let off = self
+            .start_off
+            .checked_add(rel)
+            .filter(|o| o.checked_add(s.len() as u32 + 1).is_some())
+            .ok_or_else(|| Error::Build("string section exceeds 4 GiB".into()))?;
+        self.bytes.extend_from_slice(s);
+        self.bytes.push(0);
+        let h = str_hasher();
+        let hash = h.hash_one(s);
+        let bytes = &self.bytes;
+        self.index
+            .as_mut()
+            .expect("built by find")
+            .insert_unique(hash, rel, |&o| h.hash_one(cstr_at(bytes, o)));
+        Ok(off)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// A struct/union member for [`BtfBuilder::add_struct`].
+#[derive(Clone, Debug)]
+pub struct MemberSpec<'n> {
+    pub name: &'n str,
+    pub type_id: TypeId,
+    pub bit_offset: u32,
+    /// 0 for a regular member.
+    pub bitfield_size: u8,
+}
+
+/// Builds raw BTF.
+pub struct BtfBuilder<'b> {
+    base: Option<&'b Btf<'b>>,
+    /// Deduplicated view of the base's strings, for split builders.
+    base_strings: Option<StringTable>,
+    strings: StringTable,
+    /// Encoded records, little-endian.
+    types: Vec<u8>,
+    count: u32,
+    start_id: u32,
+    endian: Endian,
+    layout: Option<Vec<KindLayout>>,
+    flags: u8,
+}
+
+impl Default for BtfBuilder<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'b> BtfBuilder<'b> {
+    /// A builder for base BTF, little-endian, classic header.
+    pub fn new() -> Self {
+        BtfBuilder {
+            base: None,
+            base_strings: None,
+            strings: StringTable::new(0),
+            types: Vec::new(),
+            count: 0,
+            start_id: 1,
+            endian: Endian::Little,
+            layout: None,
+            flags: 0,
+        }
+    }
+
+    /// A builder for split BTF on top of `base`: ids continue after the
+    /// base's, strings already in the base are referenced, not repeated.
+    pub fn new_split(base: &'b Btf<'b>) -> Self {
+        BtfBuilder {
+            base: Some(base),
+            strings: StringTable::new(base.str_end()),
+            start_id: base.next_id().0,
+            ..Self::new()
+        }
+    }
+
+    /// A builder holding `btf`'s types and string section exactly, in its
+    /// byte order and with its layout section, ready for more types. Each
+    /// record is decoded and re-encoded, so `from_btf(b).finish()` equal
+    /// to the input proves the codec exact.
+    pub fn from_btf(btf: &'b Btf<'b>) -> Result<Self> {
+        let mut b = match btf.base() {
+            Some(base) => Self::new_split(base),
+            None => Self::new(),
+        };
+        b.strings = StringTable::from_raw(btf.strings_section(), btf.start_str_off());
+        b.endian = btf.endian();
+        b.flags = btf.header().flags;
+        b.layout = btf.kind_layouts().map(<[_]>::to_vec);
+        b.types.reserve(btf.types_section().len());
+        for t in btf.types() {
+            b.push_decoded(&t)?;
+        }
+        Ok(b)
+    }
+
+    pub fn set_endian(&mut self, endian: Endian) -> &mut Self {
+        self.endian = endian;
+        self
+    }
+
+    /// Emits a kind-layout section describing every kind this crate knows
+    /// (the 2026 header), or none (classic header).
+    pub fn set_kind_layout(&mut self, on: bool) -> &mut Self {
+        self.layout = on.then(KindLayout::known_table);
+        self
+    }
+
+    /// Id the next added type will get.
+    pub fn next_id(&self) -> TypeId {
+        TypeId(self.start_id + self.count)
+    }
+
+    /// Adds a string (deduplicated, base strings included) and returns its
+    /// offset. The empty string is always offset 0.
+    pub fn add_str(&mut self, s: &str) -> Result<u32> {
+        self.add_str_bytes(s.as_bytes())
+    }
+
+    pub fn add_str_bytes(&mut self, s: &[u8]) -> Result<u32> {
+        if s.is_empty() {
+            return Ok(0);
+        }
+        if let Some(base) = self.base {
+            let bs = self
+                .base_strings
+                .get_or_insert_with(|| StringTable::from_raw(&base_strings_flat(base), 0));
+            if let Some(off) = bs.find(s) {
+                return Ok(off);
+            }
+        }
+        self.strings.add(s)
+    }
+
+    fn push_header(&mut self, name_off: u32, kind: Kind, vlen: usize, kflag: bool, size_or_type: u32) -> Result<TypeId> {
+        if vlen as u64 > MAX_VLEN as u64 {
+            return Err(Error::Build(format!("{kind} with {vlen} elements exceeds the vlen limit")));
+        }
+        if self.start_id as u64 + self.count as u64 >= i32::MAX as u64 {
+            return Err(Error::Build("too many types".into()));
+        }
+        let id = self.next_id();
+        self.count += 1;
+        self.put(name_off);
+        self.put(make_info(kind.to_raw(), vlen as u32, kflag));
+        self.put(size_or_type);
+        Ok(id)
+    }
+
+    fn put(&mut self, w: u32) {
+        self.types.extend_from_slice(&w.to_le_bytes());
+    }
+
+    /// Re-encodes a parsed record from its decoded fields, keeping its
+    /// string offsets and type ids as they are.
+    fn push_decoded(&mut self, t: &Type<'_>) -> Result<TypeId> {
+        let kind = t.kind();
+        let id = self.push_header(t.name_off(), kind, t.vlen() as usize, t.kflag(), t.size_or_type())?;
+        match t.data() {
+            TypeData::Int(i) => self.put(i.data),
+            TypeData::Array(a) => {
+                self.put(a.elem_type.0);
+                self.put(a.index_type.0);
+                self.put(a.nelems);
+            }
+            TypeData::Struct(ms) | TypeData::Union(ms) => {
+                for m in ms.iter() {
+                    self.put(m.name_off);
+                    self.put(m.type_id.0);
+                    self.put(m.raw_offset);
+                }
+            }
+            TypeData::Enum(vs) => {
+                for v in vs.iter() {
+                    self.put(v.name_off);
+                    self.put(v.bits as u32);
+                    if vs.is_64() {
+                        self.put((v.bits >> 32) as u32);
+                    }
+                }
+            }
+            TypeData::FuncProto { params, .. } => {
+                for p in params.iter() {
+                    self.put(p.name_off);
+                    self.put(p.type_id.0);
+                }
+            }
+            TypeData::Var { linkage, .. } => self.put(linkage),
+            TypeData::Datasec(ds) => {
+                for v in ds.iter() {
+                    self.put(v.type_id.0);
+                    self.put(v.offset);
+                    self.put(v.size);
+                }
+            }
+            TypeData::DeclTag { component_idx, .. } => self.put(component_idx as u32),
+            TypeData::Unknown { .. } => {
+                // Opaque to this reader: carry the bytes after the header over.
+                self.types.extend_from_slice(&t.raw()[12..]);
+            }
+            TypeData::Void
+            | TypeData::Ptr(_)
+            | TypeData::Fwd { .. }
+            | TypeData::Typedef(_)
+            | TypeData::Volatile(_)
+            | TypeData::Const(_)
+            | TypeData::Restrict(_)
+            | TypeData::Func { .. }
+            | TypeData::Float { .. }
+            | TypeData::TypeTag(_) => {}
+        }
+        Ok(id)
+    }
+
+    /// Copies type `t` of `src` into this builder: strings are re-added
+    /// (deduplicated), every type id it refers to goes through `map`.
+    /// Unknown kinds are copied only when this builder has a layout entry
+    /// for them.
+    pub fn add_type_from(
+        &mut self,
+        src: &Btf<'_>,
+        t: &Type<'_>,
+        mut map: impl FnMut(TypeId) -> Result<TypeId>,
+    ) -> Result<TypeId> {
+        if let Kind::Unknown(k) = t.kind() {
+            let described = self.layout.as_ref().is_some_and(|l| (k as usize) < l.len());
+            if !described {
+                return Err(Error::Build(format!(
+                    "type {} has unknown kind {k} and the output has no layout entry for it",
+                    t.id()
+                )));
+            }
+        }
+        let mut rec = t.raw().to_vec();
+        let mut err = None;
+        t.word_positions(|pos, wk| {
+            if err.is_some() {
+                return;
+            }
+            let old = le32(&rec, pos);
+            let new = match wk {
+                WordKind::Str => src.str_bytes(old).and_then(|s| self.add_str_bytes(s)),
+                WordKind::TypeId => map(TypeId(old)).map(|id| id.0),
+            };
+            match new {
+                Ok(v) => rec[pos..pos + 4].copy_from_slice(&v.to_le_bytes()),
+                Err(e) => err = Some(e),
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let id = self.next_id();
+        self.count += 1;
+        self.types.extend_from_slice(&rec);
+        Ok(id)
+    }
+
+    pub fn add_int(&mut self, name: &str, size: u32, encoding: u8) -> Result<TypeId> {
+        let bits = size.checked_mul(8).filter(|&b| b <= 128).ok_or_else(|| {
+            Error::Build(format!("int {name}: size {size} too large"))
+        })?;
+        let n = self.add_str(name)?;
+        let id = self.push_header(n, Kind::Int, 0, false, size)?;
+        self.put(Int::make_data(encoding, 0, bits as u8));
+        Ok(id)
+    }
+
+    fn add_ref(&mut self, kind: Kind, name: &str, to: TypeId) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        self.push_header(n, kind, 0, false, to.0)
+    }
+
+    pub fn add_ptr(&mut self, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::Ptr, "", to)
+    }
+    pub fn add_typedef(&mut self, name: &str, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::Typedef, name, to)
+    }
+    pub fn add_volatile(&mut self, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::Volatile, "", to)
+    }
+    pub fn add_const(&mut self, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::Const, "", to)
+    }
+    pub fn add_restrict(&mut self, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::Restrict, "", to)
+    }
+    pub fn add_type_tag(&mut self, tag: &str, to: TypeId) -> Result<TypeId> {
+        self.add_ref(Kind::TypeTag, tag, to)
+    }
+
+    pub fn add_array(&mut self, elem: TypeId, index: TypeId, nelems: u32) -> Result<TypeId> {
+        let id = self.push_header(0, Kind::Array, 0, false, 0)?;
+        self.put(elem.0);
+        self.put(index.0);
+        self.put(nelems);
+        Ok(id)
+    }
+
+    fn add_composite(&mut self, kind: Kind, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+        // kind_flag encoding is needed as soon as one member is a bitfield.
+        let kflag = members.iter().any(|m| m.bitfield_size > 0);
+        let mut encoded = Vec::with_capacity(members.len());
+        for m in members {
+            if kflag && m.bit_offset > 0x00ff_ffff {
+                return Err(Error::Build(format!(
+                    "{name}.{}: bit offset {} does not fit the bitfield encoding",
+                    m.name, m.bit_offset
+                )));
+            }
+            let off = if kflag {
+                (m.bitfield_size as u32) << 24 | m.bit_offset
+            } else {
+                m.bit_offset
+            };
+            encoded.push((self.add_str(m.name)?, m.type_id.0, off));
+        }
+        let n = self.add_str(name)?;
+        let id = self.push_header(n, kind, members.len(), kflag, size)?;
+        for (n, t, o) in encoded {
+            self.put(n);
+            self.put(t);
+            self.put(o);
+        }
+        Ok(id)
+    }
+
+    pub fn add_struct(&mut self, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+        self.add_composite(Kind::Struct, name, size, members)
+    }
+
+    pub fn add_union(&mut self, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+        self.add_composite(Kind::Union, name, size, members)
+    }
+
+    /// Adds an enum; values that do not fit 32 bits (with the given
+    /// signedness) make it an enum64.
+    pub fn add_enum(&mut self, name: &str, size: u32, signed: bool, values: &[(&str, i64)]) -> Result<TypeId> {
+        let fits32 = values.iter().all(|&(_, v)| {
+            if signed {
+                i32::try_from(v).is_ok()
+            } else {
+                u32::try_from(v).is_ok()
+            }
+        });
+        let mut encoded = Vec::with_capacity(values.len());
+        for &(n, v) in values {
+            encoded.push((self.add_str(n)?, v as u64));
+        }
+        let n = self.add_str(name)?;
+        let kind = if fits32 { Kind::Enum } else { Kind::Enum64 };
+        let id = self.push_header(n, kind, values.len(), signed, size)?;
+        for (n, v) in encoded {
+            self.put(n);
+            self.put(v as u32);
+            if !fits32 {
+                self.put((v >> 32) as u32);
+            }
+        }
+        Ok(id)
+    }
+
+    pub fn add_fwd(&mut self, name: &str, is_union: bool) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        self.push_header(n, Kind::Fwd, 0, is_union, 0)
+    }
+
+    pub fn add_func(&mut self, name: &str, proto: TypeId, linkage: u32) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        self.push_header(n, Kind::Func, linkage as usize, false, proto.0)
+    }
+
+    pub fn add_func_proto(&mut self, ret: TypeId, params: &[(&str, TypeId)]) -> Result<TypeId> {
+        let mut encoded = Vec::with_capacity(params.len());
+        for &(n, t) in params {
+            encoded.push((self.add_str(n)?, t.0));
+        }
+        let id = self.push_header(0, Kind::FuncProto, params.len(), false, ret.0)?;
+        for (n, t) in encoded {
+            self.put(n);
+            self.put(t);
+        }
+        Ok(id)
+    }
+
+    pub fn add_var(&mut self, name: &str, type_id: TypeId, linkage: u32) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        let id = self.push_header(n, Kind::Var, 0, false, type_id.0)?;
+        self.put(linkage);
+        Ok(id)
+    }
+
+    /// Adds a datasec; `entries` are (var or func id, offset, size).
+    pub fn add_datasec(&mut self, name: &str, size: u32, entries: &[(TypeId, u32, u32)]) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        let id = self.push_header(n, Kind::Datasec, entries.len(), false, size)?;
+        for &(t, off, sz) in entries {
+            self.put(t.0);
+            self.put(off);
+            self.put(sz);
+        }
+        Ok(id)
+    }
+
+    pub fn add_float(&mut self, name: &str, size: u32) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        self.push_header(n, Kind::Float, 0, false, size)
+    }
+
+    /// Adds a decl tag on `target` (a member or parameter with
+    /// `component_idx >= 0`, the type itself with -1).
+    pub fn add_decl_tag(&mut self, tag: &str, target: TypeId, component_idx: i32) -> Result<TypeId> {
+        let n = self.add_str(tag)?;
+        let id = self.push_header(n, Kind::DeclTag, 0, false, target.0)?;
+        self.put(component_idx as u32);
+        Ok(id)
+    }
+
+    /// Raw BTF: header, types, kind layout (when enabled), strings.
+    pub fn finish(&self) -> Vec<u8> {
+        let layout_bytes: Vec<u8> = self
+            .layout
+            .iter()
+            .flatten()
+            .flat_map(|l| {
+                let mut e = l.encode();
+                if self.endian == Endian::Big {
+                    e[2..4].reverse();
+                }
+                e
+            })
+            .collect();
+        let hdr_len = if self.layout.is_some() {
+            HEADER_LEN_LAYOUT
+        } else {
+            HEADER_LEN_CLASSIC
+        };
+        let type_len = self.types.len() as u32;
+        let layout_len = layout_bytes.len() as u32;
+        let header = Header {
+            endian: self.endian,
+            version: BTF_VERSION,
+            flags: self.flags,
+            hdr_len,
+            type_off: 0,
+            type_len,
+            str_off: type_len + layout_len,
+            str_len: self.strings.as_bytes().len() as u32,
+            layout_off: if self.layout.is_some() { type_len } else { 0 },
+            layout_len,
+        };
+        let mut out = header.to_bytes(self.endian);
+        out.reserve(self.types.len() + layout_bytes.len() + self.strings.as_bytes().len());
+        match self.endian {
+            Endian::Little => out.extend_from_slice(&self.types),
+            Endian::Big => out.extend(self.types.chunks_exact(4).flat_map(|w| [w[3], w[2], w[1], w[0]])),
+        }
+        out.extend_from_slice(&layout_bytes);
+        out.extend_from_slice(self.strings.as_bytes());
+        out
+    }
+
+    /// The BTF wrapped in an ELF file with a `.BTF` section.
+    pub fn finish_elf(&self) -> Vec<u8> {
+        wrap_in_elf(&self.finish(), self.endian)
+    }
+}
+
+/// A base BTF's strings as one section, from its own base up.
+fn base_strings_flat(base: &Btf<'_>) -> Vec<u8> {
+    let mut v = match base.base() {
+        Some(bb) => base_strings_flat(bb),
+        None => Vec::new(),
+    };
+    v.extend_from_slice(base.strings_section());
+    v
+}
+
+impl Btf<'_> {
+    /// Serializes this BTF again (same byte order, layout section and
+    /// string section; types re-encoded from their decoded form).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        // Re-borrow with the shorter lifetime the builder needs.
+        let this: &Btf<'_> = self;
+        Ok(BtfBuilder::from_btf(shorten(this))?.finish())
+    }
+}
+
+/// `Btf` is covariant in its lifetime; this makes the coercion explicit.
+fn shorten<'s>(b: &'s Btf<'_>) -> &'s Btf<'s> {
+    b
+}

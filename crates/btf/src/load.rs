@@ -1,0 +1,149 @@
+//! Loading BTF-bearing files: raw BTF, ELF with `.BTF`, and the compressed
+//! forms found in btfhub-archive (`.btf.xz`, `.btf.tar.xz`), detected by
+//! content, not by name.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Deref;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// `f_type` of sysfs.
+const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// The bytes of a loaded file: read into memory, or mapped read-only when
+/// the file is the kernel's own BTF in sysfs.
+pub enum BtfBytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Deref for BtfBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            BtfBytes::Owned(v) => v,
+            BtfBytes::Mapped(m) => m,
+        }
+    }
+}
+
+impl BtfBytes {
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            BtfBytes::Owned(v) => v,
+            BtfBytes::Mapped(m) => m.to_vec(),
+        }
+    }
+}
+
+/// Maps a sysfs BTF file (e.g. `/sys/kernel/btf/vmlinux`) instead of
+/// copying it: kernels since 6.16 allow a private read-only mapping of
+/// vmlinux BTF, which costs nothing where a read costs a copy and a page
+/// fault per page. `None` when the file is not on sysfs or the kernel
+/// refuses, so the caller reads it instead.
+fn map_sysfs(file: &File) -> Option<memmap2::Mmap> {
+    let st = rustix::fs::fstatfs(file).ok()?;
+    if st.f_type as i64 != SYSFS_MAGIC {
+        return None;
+    }
+    // SAFETY: the mapping is private and read-only, so this process cannot
+    // change it, and the only other writer could be the file's owner: a
+    // sysfs BTF file is the kernel's own type data, which it never changes
+    // while the file exists (vmlinux BTF lives as long as the kernel). So
+    // the bytes behind the returned slice stay valid and unchanged for the
+    // life of the `Mmap`, which is what `&[u8]` requires.
+    unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }.ok()
+}
+
+/// Reads a file as [`BtfBytes`]: mapped when it is sysfs BTF, otherwise
+/// read; xz and tar are unpacked as by [`read_btf_file`].
+pub fn load_btf_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
+    let path = path.as_ref();
+    let io_err = |e| Error::Io(e).in_file(path);
+    let mut file = File::open(path).map_err(io_err)?;
+    if let Some(m) = map_sysfs(&file) {
+        if m.starts_with(&[0x9f, 0xeb]) || m.starts_with(&[0xeb, 0x9f]) {
+            return Ok(BtfBytes::Mapped(m));
+        }
+    }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(io_err)?;
+    Ok(BtfBytes::Owned(unpack(data).map_err(|e| e.in_file(path))?))
+}
+
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// Largest decompressed size accepted: BTF of the largest kernels is
+/// under 64 MiB; anything beyond this is treated as hostile.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Reads a file and returns the raw BTF or ELF bytes inside it,
+/// decompressing xz and unpacking a tar as needed. Errors name the file.
+pub fn read_btf_file(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    load_btf_file(path).map(BtfBytes::into_vec)
+}
+
+/// Decompresses/unpacks `data` when it is xz and/or tar; otherwise returns
+/// it unchanged.
+pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
+    let data = if data.starts_with(XZ_MAGIC) {
+        decompress_xz(&data)?
+    } else {
+        data
+    };
+    if is_tar(&data) {
+        return first_tar_member(&data);
+    }
+    Ok(data)
+}
+
+/// Decompresses a complete xz stream, refusing output over
+/// [`MAX_DECOMPRESSED`].
+pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity((data.len() * 4).min(MAX_DECOMPRESSED as usize));
+    let dec = xz2::read::XzDecoder::new(data);
+    let n = dec
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Archive(format!("xz: {e}")))?;
+    if n as u64 > MAX_DECOMPRESSED {
+        return Err(Error::Archive(format!(
+            "xz: decompressed data exceeds {MAX_DECOMPRESSED} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+fn is_tar(data: &[u8]) -> bool {
+    data.len() >= 512 && &data[257..262] == b"ustar"
+}
+
+/// The first regular file in a tar archive (btfhub tarballs hold one
+/// `<release>.btf`).
+fn first_tar_member(data: &[u8]) -> Result<Vec<u8>> {
+    let mut ar = tar::Archive::new(data);
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::Archive(format!("tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::Archive(format!("tar: {e}")))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let size = entry.size();
+        if size > data.len() as u64 {
+            return Err(Error::Archive(format!(
+                "tar: member claims {size} bytes, archive has {}",
+                data.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Archive(format!("tar: {e}")))?;
+        return Ok(out);
+    }
+    Err(Error::Archive("tar: no regular file inside".into()))
+}

@@ -1,0 +1,50 @@
+//! `btfkit`: the command-line front end.
+
+mod btf_cmd;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portable eBPF: read, write and query BTF; CO-RE relocation; BTF
+/// minimization; runtime BTF resolution.
+#[derive(Parser)]
+#[command(name = "btfkit", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect BTF files: statistics and dumps.
+    #[command(subcommand)]
+    Btf(btf_cmd::BtfCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Btf(cmd) => btf_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`btfkit btf dump ... | head`) is not an error.
+            if e
+                .downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("btfkit: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
