@@ -53,36 +53,35 @@ impl StringTable {
         }
     }
 
-    fn ensure_index(&mut self) -> &mut HashTable<u32> {
-        if self.index.is_none() {
-            let h = str_hasher();
-            let mut t = HashTable::new();
-            let mut rel = 0usize;
-            while rel < self.bytes.len() {
-                let s = cstr_at(&self.bytes, rel as u32);
-                let hash = h.hash_one(s);
-                let bytes = &self.bytes;
-                if t.find(hash, |&o| cstr_at(bytes, o) == s).is_none() {
-                    t.insert_unique(hash, rel as u32, |&o| h.hash_one(cstr_at(bytes, o)));
-                }
-                rel += s.len() + 1;
-            }
-            self.index = Some(t);
+    fn ensure_index(&mut self) {
+        if self.index.is_some() {
+            return;
         }
-        self.index.as_mut().expect("just built")
+        let h = str_hasher();
+        let bytes = &self.bytes;
+        let mut t = HashTable::new();
+        let mut rel = 0usize;
+        while rel < bytes.len() {
+            let s = cstr_at(bytes, rel as u32);
+            let hash = h.hash_one(s);
+            // The first copy of a repeated string wins.
+            if t.find(hash, |&o| cstr_at(bytes, o) == s).is_none() {
+                t.insert_unique(hash, rel as u32, |&o| h.hash_one(cstr_at(bytes, o)));
+            }
+            rel += s.len() + 1;
+        }
+        self.index = Some(t);
     }
 
     /// Offset of `s` already in this table, if any.
     pub fn find(&mut self, s: &[u8]) -> Option<u32> {
+        self.ensure_index();
         let hash = str_hasher().hash_one(s);
-        let start = self.start_off;
-        let bytes = std::mem::take(&mut self.bytes);
-        let found = self
-            .ensure_index()
-            .find(hash, |&o| cstr_at(&bytes, o) == s)
-            .map(|&o| start + o);
-        self.bytes = bytes;
-        found
+        let bytes = &self.bytes;
+        let index = self.index.as_ref().expect("built above");
+        index
+            .find(hash, |&o| cstr_at(bytes, o) == s)
+            .map(|&o| self.start_off + o)
     }
 
     /// Adds `s` (without NUL) unless present; returns its offset.
@@ -401,6 +400,8 @@ impl<'b> BtfBuilder<'b> {
     fn add_composite(&mut self, kind: Kind, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
         // kind_flag encoding is needed as soon as one member is a bitfield.
         let kflag = members.iter().any(|m| m.bitfield_size > 0);
+        // Name first, then members: the string order libbpf produces.
+        let n = self.add_str(name)?;
         let mut encoded = Vec::with_capacity(members.len());
         for m in members {
             if kflag && m.bit_offset > 0x00ff_ffff {
@@ -416,7 +417,6 @@ impl<'b> BtfBuilder<'b> {
             };
             encoded.push((self.add_str(m.name)?, m.type_id.0, off));
         }
-        let n = self.add_str(name)?;
         let id = self.push_header(n, kind, members.len(), kflag, size)?;
         for (n, t, o) in encoded {
             self.put(n);
@@ -444,11 +444,11 @@ impl<'b> BtfBuilder<'b> {
                 u32::try_from(v).is_ok()
             }
         });
+        let n = self.add_str(name)?;
         let mut encoded = Vec::with_capacity(values.len());
         for &(n, v) in values {
             encoded.push((self.add_str(n)?, v as u64));
         }
-        let n = self.add_str(name)?;
         let kind = if fits32 { Kind::Enum } else { Kind::Enum64 };
         let id = self.push_header(n, kind, values.len(), signed, size)?;
         for (n, v) in encoded {

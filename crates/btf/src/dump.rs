@@ -1,6 +1,8 @@
 //! Text dumps of every type: bpftool's `format raw` (byte for byte what
 //! bpftool 7.1 prints) and JSON lines with the fields of bpftool's `-j`
-//! output, one object per type.
+//! output, one object per type. One deliberate difference in JSON: the
+//! value of an unsigned 32-bit enum is the value itself, where bpftool
+//! sign-extends the stored `s32` (0x80000000 becomes 18446744071562067968).
 
 use std::io::{self, Write};
 

@@ -327,3 +327,52 @@ impl ScanInput<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::{make_info, Kind};
+    use crate::types::{Type, WordKind};
+
+    /// The scan table and `Type::word_positions` agree, for every kind, on
+    /// which words are string offsets and which are type ids.
+    #[test]
+    fn scan_table_matches_word_positions() {
+        for raw in 1..=19u8 {
+            let kind = Kind::from_raw(raw);
+            let k = BUILTIN[raw as usize];
+            let vlen = if k.elem_sz > 0 { 3 } else { 0 };
+            let size = TYPE_HEADER_SIZE + k.info_sz as usize + k.elem_sz as usize * vlen;
+            let mut rec = vec![0u8; size];
+            rec[4..8].copy_from_slice(&make_info(raw, vlen as u32, false).to_le_bytes());
+            let t = Type::new(TypeId(1), &rec, k.info_sz);
+            let (mut strs, mut ids) = (vec![0usize], vec![]);
+            if k.third_id_mask != 0 {
+                ids.push(8);
+            }
+            if k.array {
+                ids.extend([12, 16]);
+            }
+            let base = TYPE_HEADER_SIZE + k.info_sz as usize;
+            for j in 0..vlen {
+                let e = base + j * k.elem_sz as usize;
+                if k.elem_str_mask != 0 {
+                    strs.push(e + k.elem_str_pos as usize);
+                }
+                if k.elem_id_mask != 0 {
+                    ids.push(e + k.elem_id_pos as usize);
+                }
+            }
+            let (mut wstrs, mut wids) = (vec![], vec![]);
+            t.word_positions(|pos, wk| match wk {
+                WordKind::Str => wstrs.push(pos),
+                WordKind::TypeId => wids.push(pos),
+            });
+            strs.sort();
+            ids.sort();
+            wstrs.sort();
+            wids.sort();
+            assert_eq!((strs, ids), (wstrs, wids), "{kind}");
+        }
+    }
+}

@@ -253,53 +253,23 @@ impl<'b> Type<'b> {
     }
 
     /// Enumerates the words of the record that are string offsets or type
-    /// ids. The single place that knows which fields are references: used by
-    /// validation, copying between BTFs and id remapping.
+    /// ids, with their values.
     pub(crate) fn visit_words(&self, mut f: impl FnMut(Word)) {
-        f(Word::Str(self.name_off()));
-        let kind = self.kind();
-        if kind.has_type_ref() {
-            f(Word::TypeId(self.size_or_type()));
-        }
-        let e = self.elems();
-        match kind {
-            Kind::Array => {
-                f(Word::TypeId(le32(self.rec, 12)));
-                f(Word::TypeId(le32(self.rec, 16)));
-            }
-            Kind::Struct | Kind::Union => {
-                for m in e.chunks_exact(12) {
-                    f(Word::Str(le32(m, 0)));
-                    f(Word::TypeId(le32(m, 4)));
-                }
-            }
-            Kind::Enum => {
-                for v in e.chunks_exact(8) {
-                    f(Word::Str(le32(v, 0)));
-                }
-            }
-            Kind::Enum64 => {
-                for v in e.chunks_exact(12) {
-                    f(Word::Str(le32(v, 0)));
-                }
-            }
-            Kind::FuncProto => {
-                for p in e.chunks_exact(8) {
-                    f(Word::Str(le32(p, 0)));
-                    f(Word::TypeId(le32(p, 4)));
-                }
-            }
-            Kind::Datasec => {
-                for v in e.chunks_exact(12) {
-                    f(Word::TypeId(le32(v, 0)));
-                }
-            }
-            _ => {}
-        }
+        let rec = self.rec;
+        self.word_positions(|pos, wk| {
+            let v = le32(rec, pos);
+            f(match wk {
+                WordKind::Str => Word::Str(v),
+                WordKind::TypeId => Word::TypeId(v),
+            })
+        })
     }
 
-    /// Byte offsets within the record of the words [`visit_words`] reports,
-    /// in the same order, for patching copies.
+    /// Byte offsets within the record of its string offsets and type ids,
+    /// the name first. The single place that knows which fields are
+    /// references: validation, copying between BTFs and id remapping all
+    /// go through it (the parse-time scan has a table that a unit test
+    /// checks against it).
     pub(crate) fn word_positions(&self, mut f: impl FnMut(usize, WordKind)) {
         f(0, WordKind::Str);
         let kind = self.kind();
