@@ -92,7 +92,11 @@ impl<'a> Btf<'a> {
     }
 
     /// Parses raw BTF with explicit options.
-    pub fn parse_with(data: Cow<'a, [u8]>, base: Option<&'a Btf<'a>>, opts: ParseOptions) -> Result<Btf<'a>> {
+    pub fn parse_with(
+        data: Cow<'a, [u8]>,
+        base: Option<&'a Btf<'a>>,
+        opts: ParseOptions,
+    ) -> Result<Btf<'a>> {
         let header = Header::parse(&data)?;
         let data = to_little_endian(data, &header)?;
         let (start_id, start_str_off) = match base {
@@ -148,7 +152,9 @@ impl<'a> Btf<'a> {
             // In split BTF the likely cause is the wrong base.
             btf.validate_refs().map_err(|e| match btf.base {
                 Some(_) => Error::BaseMismatch {
-                    reason: format!("{e}; the base is probably not the BTF this split BTF was built against"),
+                    reason: format!(
+                        "{e}; the base is probably not the BTF this split BTF was built against"
+                    ),
                 },
                 None => e,
             })?;
@@ -181,7 +187,11 @@ impl<'a> Btf<'a> {
                     Word::Str(str_off) => Error::StringOffsetOutOfRange {
                         id: t.id(),
                         offset,
-                        what: if str_off == t.name_off() { "name" } else { "member/value/param name" },
+                        what: if str_off == t.name_off() {
+                            "name"
+                        } else {
+                            "member/value/param name"
+                        },
                         str_off,
                         limit: str_limit,
                     },
@@ -336,10 +346,7 @@ impl<'a> Btf<'a> {
     #[inline]
     fn record(&self, idx: usize, start: u32) -> Type<'_> {
         let types = &self.data[self.types.clone()];
-        let end = self
-            .offs
-            .get(idx + 1)
-            .map_or(types.len(), |&e| e as usize);
+        let end = self.offs.get(idx + 1).map_or(types.len(), |&e| e as usize);
         let rec = &types[start as usize..end];
         let info_size = self.table[info_kind(le32(rec, 4)) as usize].info_sz;
         Type::new(TypeId(self.start_id + idx as u32), rec, info_size)

@@ -231,9 +231,18 @@ impl<'b> BtfBuilder<'b> {
         self.strings.add(s)
     }
 
-    fn push_header(&mut self, name_off: u32, kind: Kind, vlen: usize, kflag: bool, size_or_type: u32) -> Result<TypeId> {
+    fn push_header(
+        &mut self,
+        name_off: u32,
+        kind: Kind,
+        vlen: usize,
+        kflag: bool,
+        size_or_type: u32,
+    ) -> Result<TypeId> {
         if vlen as u64 > MAX_VLEN as u64 {
-            return Err(Error::Build(format!("{kind} with {vlen} elements exceeds the vlen limit")));
+            return Err(Error::Build(format!(
+                "{kind} with {vlen} elements exceeds the vlen limit"
+            )));
         }
         if self.start_id as u64 + self.count as u64 >= i32::MAX as u64 {
             return Err(Error::Build("too many types".into()));
@@ -254,7 +263,13 @@ impl<'b> BtfBuilder<'b> {
     /// string offsets and type ids as they are.
     fn push_decoded(&mut self, t: &Type<'_>) -> Result<TypeId> {
         let kind = t.kind();
-        let id = self.push_header(t.name_off(), kind, t.vlen() as usize, t.kflag(), t.size_or_type())?;
+        let id = self.push_header(
+            t.name_off(),
+            kind,
+            t.vlen() as usize,
+            t.kflag(),
+            t.size_or_type(),
+        )?;
         match t.data() {
             TypeData::Int(i) => self.put(i.data),
             TypeData::Array(a) => {
@@ -356,9 +371,10 @@ impl<'b> BtfBuilder<'b> {
     }
 
     pub fn add_int(&mut self, name: &str, size: u32, encoding: u8) -> Result<TypeId> {
-        let bits = size.checked_mul(8).filter(|&b| b <= 128).ok_or_else(|| {
-            Error::Build(format!("int {name}: size {size} too large"))
-        })?;
+        let bits = size
+            .checked_mul(8)
+            .filter(|&b| b <= 128)
+            .ok_or_else(|| Error::Build(format!("int {name}: size {size} too large")))?;
         let n = self.add_str(name)?;
         let id = self.push_header(n, Kind::Int, 0, false, size)?;
         self.put(Int::make_data(encoding, 0, bits as u8));
@@ -397,7 +413,13 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
-    fn add_composite(&mut self, kind: Kind, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+    fn add_composite(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        size: u32,
+        members: &[MemberSpec<'_>],
+    ) -> Result<TypeId> {
         // kind_flag encoding is needed as soon as one member is a bitfield.
         let kflag = members.iter().any(|m| m.bitfield_size > 0);
         // Name first, then members: the string order libbpf produces.
@@ -426,17 +448,33 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
-    pub fn add_struct(&mut self, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+    pub fn add_struct(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[MemberSpec<'_>],
+    ) -> Result<TypeId> {
         self.add_composite(Kind::Struct, name, size, members)
     }
 
-    pub fn add_union(&mut self, name: &str, size: u32, members: &[MemberSpec<'_>]) -> Result<TypeId> {
+    pub fn add_union(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[MemberSpec<'_>],
+    ) -> Result<TypeId> {
         self.add_composite(Kind::Union, name, size, members)
     }
 
     /// Adds an enum; values that do not fit 32 bits (with the given
     /// signedness) make it an enum64.
-    pub fn add_enum(&mut self, name: &str, size: u32, signed: bool, values: &[(&str, i64)]) -> Result<TypeId> {
+    pub fn add_enum(
+        &mut self,
+        name: &str,
+        size: u32,
+        signed: bool,
+        values: &[(&str, i64)],
+    ) -> Result<TypeId> {
         let fits32 = values.iter().all(|&(_, v)| {
             if signed {
                 i32::try_from(v).is_ok()
@@ -492,7 +530,12 @@ impl<'b> BtfBuilder<'b> {
     }
 
     /// Adds a datasec; `entries` are (var or func id, offset, size).
-    pub fn add_datasec(&mut self, name: &str, size: u32, entries: &[(TypeId, u32, u32)]) -> Result<TypeId> {
+    pub fn add_datasec(
+        &mut self,
+        name: &str,
+        size: u32,
+        entries: &[(TypeId, u32, u32)],
+    ) -> Result<TypeId> {
         let n = self.add_str(name)?;
         let id = self.push_header(n, Kind::Datasec, entries.len(), false, size)?;
         for &(t, off, sz) in entries {
@@ -510,7 +553,12 @@ impl<'b> BtfBuilder<'b> {
 
     /// Adds a decl tag on `target` (a member or parameter with
     /// `component_idx >= 0`, the type itself with -1).
-    pub fn add_decl_tag(&mut self, tag: &str, target: TypeId, component_idx: i32) -> Result<TypeId> {
+    pub fn add_decl_tag(
+        &mut self,
+        tag: &str,
+        target: TypeId,
+        component_idx: i32,
+    ) -> Result<TypeId> {
         let n = self.add_str(tag)?;
         let id = self.push_header(n, Kind::DeclTag, 0, false, target.0)?;
         self.put(component_idx as u32);
@@ -554,7 +602,11 @@ impl<'b> BtfBuilder<'b> {
         out.reserve(self.types.len() + layout_bytes.len() + self.strings.as_bytes().len());
         match self.endian {
             Endian::Little => out.extend_from_slice(&self.types),
-            Endian::Big => out.extend(self.types.chunks_exact(4).flat_map(|w| [w[3], w[2], w[1], w[0]])),
+            Endian::Big => out.extend(
+                self.types
+                    .chunks_exact(4)
+                    .flat_map(|w| [w[3], w[2], w[1], w[0]]),
+            ),
         }
         out.extend_from_slice(&layout_bytes);
         out.extend_from_slice(self.strings.as_bytes());

@@ -72,7 +72,12 @@ pub fn write_raw_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::
             for m in ms.iter() {
                 out.write_all(b"\n\t'")?;
                 out.write_all(name_or_anon(btf, m.name_off))?;
-                write!(out, "' type_id={} bits_offset={}", m.type_id, m.bit_offset())?;
+                write!(
+                    out,
+                    "' type_id={} bits_offset={}",
+                    m.type_id,
+                    m.bit_offset()
+                )?;
                 if m.bitfield_size() != 0 {
                     write!(out, " bitfield_size={}", m.bitfield_size())?;
                 }
@@ -80,7 +85,12 @@ pub fn write_raw_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::
         }
         TypeData::Enum(vs) => {
             let enc = if vs.is_signed() { "SIGNED" } else { "UNSIGNED" };
-            write!(out, " encoding={enc} size={} vlen={}", t.size_or_type(), t.vlen())?;
+            write!(
+                out,
+                " encoding={enc} size={} vlen={}",
+                t.size_or_type(),
+                t.vlen()
+            )?;
             for v in vs.iter() {
                 out.write_all(b"\n\t'")?;
                 out.write_all(name_or_anon(btf, v.name_off))?;
@@ -92,12 +102,16 @@ pub fn write_raw_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::
                 }
             }
         }
-        TypeData::Fwd { is_union } => {
-            write!(out, " fwd_kind={}", if is_union { "union" } else { "struct" })?
-        }
-        TypeData::Func { proto, linkage } => {
-            write!(out, " type_id={proto} linkage={}", func_linkage_name(linkage))?
-        }
+        TypeData::Fwd { is_union } => write!(
+            out,
+            " fwd_kind={}",
+            if is_union { "union" } else { "struct" }
+        )?,
+        TypeData::Func { proto, linkage } => write!(
+            out,
+            " type_id={proto} linkage={}",
+            func_linkage_name(linkage)
+        )?,
         TypeData::FuncProto { ret, params } => {
             write!(out, " ret_type_id={ret} vlen={}", t.vlen())?;
             for p in params.iter() {
@@ -106,13 +120,19 @@ pub fn write_raw_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::
                 write!(out, "' type_id={}", p.type_id)?;
             }
         }
-        TypeData::Var { type_id, linkage } => {
-            write!(out, " type_id={type_id}, linkage={}", var_linkage_name(linkage))?
-        }
+        TypeData::Var { type_id, linkage } => write!(
+            out,
+            " type_id={type_id}, linkage={}",
+            var_linkage_name(linkage)
+        )?,
         TypeData::Datasec(ds) => {
             write!(out, " size={} vlen={}", t.size_or_type(), t.vlen())?;
             for v in ds.iter() {
-                write!(out, "\n\ttype_id={} offset={} size={}", v.type_id, v.offset, v.size)?;
+                write!(
+                    out,
+                    "\n\ttype_id={} offset={} size={}",
+                    v.type_id, v.offset, v.size
+                )?;
                 if let Ok(vt) = btf.type_by_id(v.type_id) {
                     write!(out, " ({} '", kind_name(vt.kind()))?;
                     out.write_all(name_or_anon(btf, vt.name_off()))?;
@@ -182,7 +202,12 @@ pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io:
             a.elem_type, a.index_type, a.nelems
         )?,
         TypeData::Struct(ms) | TypeData::Union(ms) => {
-            write!(out, ",\"size\":{},\"vlen\":{},\"members\":[", t.size_or_type(), t.vlen())?;
+            write!(
+                out,
+                ",\"size\":{},\"vlen\":{},\"members\":[",
+                t.size_or_type(),
+                t.vlen()
+            )?;
             for (i, m) in ms.iter().enumerate() {
                 let sep = if i > 0 { "," } else { "" };
                 write!(
@@ -209,7 +234,12 @@ pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io:
             )?;
             for (i, v) in vs.iter().enumerate() {
                 let sep = if i > 0 { "," } else { "" };
-                write!(out, "{sep}{{\"name\":{},\"val\":{}}}", name(v.name_off), v.value())?;
+                write!(
+                    out,
+                    "{sep}{{\"name\":{},\"val\":{}}}",
+                    name(v.name_off),
+                    v.value()
+                )?;
             }
             out.write_all(b"]")?;
         }
@@ -224,10 +254,19 @@ pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io:
             func_linkage_name(linkage)
         )?,
         TypeData::FuncProto { ret, params } => {
-            write!(out, ",\"ret_type_id\":{ret},\"vlen\":{},\"params\":[", t.vlen())?;
+            write!(
+                out,
+                ",\"ret_type_id\":{ret},\"vlen\":{},\"params\":[",
+                t.vlen()
+            )?;
             for (i, p) in params.iter().enumerate() {
                 let sep = if i > 0 { "," } else { "" };
-                write!(out, "{sep}{{\"name\":{},\"type_id\":{}}}", name(p.name_off), p.type_id)?;
+                write!(
+                    out,
+                    "{sep}{{\"name\":{},\"type_id\":{}}}",
+                    name(p.name_off),
+                    p.type_id
+                )?;
             }
             out.write_all(b"]")?;
         }
@@ -237,7 +276,12 @@ pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io:
             var_linkage_name(linkage)
         )?,
         TypeData::Datasec(ds) => {
-            write!(out, ",\"size\":{},\"vlen\":{},\"vars\":[", t.size_or_type(), t.vlen())?;
+            write!(
+                out,
+                ",\"size\":{},\"vlen\":{},\"vars\":[",
+                t.size_or_type(),
+                t.vlen()
+            )?;
             for (i, v) in ds.iter().enumerate() {
                 let sep = if i > 0 { "," } else { "" };
                 write!(
@@ -252,7 +296,10 @@ pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io:
         TypeData::DeclTag {
             target,
             component_idx,
-        } => write!(out, ",\"type_id\":{target},\"component_idx\":{component_idx}")?,
+        } => write!(
+            out,
+            ",\"type_id\":{target},\"component_idx\":{component_idx}"
+        )?,
         TypeData::Unknown { kind } => write!(
             out,
             ",\"kind_number\":{kind},\"vlen\":{},\"size_or_type\":{},\"record_bytes\":{}",

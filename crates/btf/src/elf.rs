@@ -26,7 +26,9 @@ pub fn elf_section<'d>(data: &'d [u8], name: &str) -> Result<Option<(&'d [u8], u
         sec.compressed_file_range().map(|r| r.format),
         Ok(object::CompressionFormat::None)
     ) {
-        return Err(Error::Elf(format!("section {name} is compressed, which is not supported")));
+        return Err(Error::Elf(format!(
+            "section {name} is compressed, which is not supported"
+        )));
     }
     let bytes = sec
         .data()

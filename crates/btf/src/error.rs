@@ -52,7 +52,9 @@ pub enum Error {
     BadVersion { version: u8 },
     #[error("truncated header: need {need} bytes at offset 0, input has {have}")]
     TruncatedHeader { need: usize, have: usize },
-    #[error("at offset 4: header length {hdr_len} not supported (24 classic, 32 with kind layout)")]
+    #[error(
+        "at offset 4: header length {hdr_len} not supported (24 classic, 32 with kind layout)"
+    )]
     BadHeaderLen { hdr_len: u32 },
     #[error("at offset {offset:#x}: non-zero header byte beyond the fields this reader knows")]
     UnknownHeaderField { offset: usize },
@@ -63,7 +65,9 @@ pub enum Error {
         end: u64,
         len: usize,
     },
-    #[error("{a} section [{a_start:#x}, {a_end:#x}) overlaps {b} section [{b_start:#x}, {b_end:#x})")]
+    #[error(
+        "{a} section [{a_start:#x}, {a_end:#x}) overlaps {b} section [{b_start:#x}, {b_end:#x})"
+    )]
     SectionsOverlap {
         a: Section,
         a_start: usize,

@@ -38,7 +38,11 @@ pub(crate) fn hash_cstr(s: &[u8]) -> (u64, usize) {
         let z = w.wrapping_sub(ONES) & !w & HIGHS;
         if z != 0 {
             let n = (z.trailing_zeros() / 8) as usize;
-            let last = if n == 0 { 0 } else { w & (u64::MAX >> (64 - 8 * n)) };
+            let last = if n == 0 {
+                0
+            } else {
+                w & (u64::MAX >> (64 - 8 * n))
+            };
             return (finish(mix(h, last), i + n), i + n);
         }
         h = mix(h, w);
@@ -82,7 +86,11 @@ impl NameIndex {
     /// An empty index sized for about `named` names over `types` types.
     pub(crate) fn with_capacity(named: usize, types: usize) -> NameIndex {
         // About two names per bucket.
-        let bits = (named / 2).max(16).next_power_of_two().trailing_zeros().min(24);
+        let bits = (named / 2)
+            .max(16)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(24);
         NameIndex {
             heads: vec![END; 1 << bits],
             next: Vec::with_capacity(types),

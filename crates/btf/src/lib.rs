@@ -34,11 +34,14 @@ pub use builder::{BtfBuilder, MemberSpec, StringTable};
 pub use elf::{elf_section, is_elf, parse_elf, wrap_in_elf};
 pub use error::{Error, Result, Section};
 pub use header::{Endian, Header, BTF_MAGIC, HEADER_LEN_CLASSIC, HEADER_LEN_LAYOUT};
-pub use kind::{info_kflag, info_kind, info_vlen, make_info, Kind, MAX_KIND, MAX_VLEN, NR_KNOWN_KINDS};
+pub use kind::{
+    info_kflag, info_kind, info_vlen, make_info, Kind, MAX_KIND, MAX_VLEN, NR_KNOWN_KINDS,
+};
 pub use layout::KindLayout;
 pub use query::{FoundMember, MAX_CHAIN};
 pub use stat::Stats;
 pub use types::{
-    func_linkage_name, var_linkage_name, Array, Datasec, EnumValue, EnumValues, Int, Member, Members, Param,
-    Params, Type, TypeData, TypeId, VarSecInfo, INT_BOOL, INT_CHAR, INT_SIGNED, TYPE_HEADER_SIZE,
+    func_linkage_name, var_linkage_name, Array, Datasec, EnumValue, EnumValues, Int, Member,
+    Members, Param, Params, Type, TypeData, TypeId, VarSecInfo, INT_BOOL, INT_CHAR, INT_SIGNED,
+    TYPE_HEADER_SIZE,
 };

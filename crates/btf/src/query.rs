@@ -175,7 +175,13 @@ impl<'a> Btf<'a> {
         self.find_member_depth(id, name.as_bytes(), 0, 0)
     }
 
-    fn find_member_depth(&self, id: TypeId, name: &[u8], base_bits: u32, depth: u32) -> Result<Option<FoundMember>> {
+    fn find_member_depth(
+        &self,
+        id: TypeId,
+        name: &[u8],
+        base_bits: u32,
+        depth: u32,
+    ) -> Result<Option<FoundMember>> {
         if depth >= MAX_CHAIN {
             return Err(self.cycle(id));
         }
@@ -218,7 +224,7 @@ impl<'a> Btf<'a> {
         }
         let t = self.skip_mods_and_typedefs(m.type_id)?;
         if let TypeData::Int(i) = t.data() {
-            if i.bits() != 0 && i.bits() != i.size * 8 {
+            if i.bits() != 0 && i.bits() as u64 != i.size as u64 * 8 {
                 return Ok(i.bits());
             }
         }

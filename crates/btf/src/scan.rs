@@ -65,7 +65,12 @@ impl ScanKind {
 
     /// Kinds with vlen elements: element size, positions of the string
     /// offset and of the type id within an element.
-    const fn with_elems(elem_sz: u8, str_pos: Option<u8>, id_pos: Option<u8>, third_is_id: bool) -> ScanKind {
+    const fn with_elems(
+        elem_sz: u8,
+        str_pos: Option<u8>,
+        id_pos: Option<u8>,
+        third_is_id: bool,
+    ) -> ScanKind {
         ScanKind {
             valid: true,
             elem_sz,
@@ -207,15 +212,20 @@ impl ScanInput<'_> {
                 let vlen = vlen as usize;
                 let es = k.elem_sz as usize;
                 let start = off + TYPE_HEADER_SIZE + k.info_sz as usize;
-                let (sp, tp) = (start + k.elem_str_pos as usize, start + k.elem_id_pos as usize);
+                let (sp, tp) = (
+                    start + k.elem_str_pos as usize,
+                    start + k.elem_id_pos as usize,
+                );
                 // The first elements without a loop: most func_protos and
                 // many enums have this few, and a loop exit at a varying
                 // count mispredicts. Reads past the record are clamped into
                 // the section and masked off.
                 for j in 0..HEAD_ELEMS {
                     let keep = ((j < vlen) as u32).wrapping_neg();
-                    max_str = max_str.max(le32(types, (sp + j * es).min(last_word)) & k.elem_str_mask & keep);
-                    max_id = max_id.max(le32(types, (tp + j * es).min(last_word)) & k.elem_id_mask & keep);
+                    max_str = max_str
+                        .max(le32(types, (sp + j * es).min(last_word)) & k.elem_str_mask & keep);
+                    max_id = max_id
+                        .max(le32(types, (tp + j * es).min(last_word)) & k.elem_id_mask & keep);
                 }
                 for j in HEAD_ELEMS..vlen {
                     max_str = max_str.max(le32(types, sp + j * es) & k.elem_str_mask);
@@ -258,7 +268,13 @@ impl ScanInput<'_> {
     /// Job 3 over the records `first..first + offs.len()`: adds each named
     /// record to `index`. Names out of range are skipped here and reported
     /// after the walk.
-    fn hash_names(&self, first: usize, offs: &[u32], names: &mut Vec<(u32, u32)>, index: &mut NameIndex) {
+    fn hash_names(
+        &self,
+        first: usize,
+        offs: &[u32],
+        names: &mut Vec<(u32, u32)>,
+        index: &mut NameIndex,
+    ) {
         let types = self.types;
         // Gather the named records first, without a branch on anonymity
         // (named and anonymous records alternate unpredictably).

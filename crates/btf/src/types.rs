@@ -62,11 +62,7 @@ pub struct Type<'b> {
 impl<'b> Type<'b> {
     pub(crate) fn new(id: TypeId, rec: &'b [u8], info_size: u8) -> Self {
         debug_assert!(rec.len() >= TYPE_HEADER_SIZE);
-        Type {
-            id,
-            rec,
-            info_size,
-        }
+        Type { id, rec, info_size }
     }
 
     pub fn id(&self) -> TypeId {
@@ -198,16 +194,12 @@ impl<'b> Type<'b> {
 
     /// Members of a struct or union.
     pub fn members(&self) -> Option<Members<'b>> {
-        self.kind()
-            .is_composite()
-            .then(|| self.members_unchecked())
+        self.kind().is_composite().then(|| self.members_unchecked())
     }
 
     /// Values of an enum or enum64.
     pub fn enum_values(&self) -> Option<EnumValues<'b>> {
-        self.kind()
-            .is_enum()
-            .then(|| self.enum_values_unchecked())
+        self.kind().is_enum().then(|| self.enum_values_unchecked())
     }
 
     /// Parameters of a func_proto.
@@ -576,7 +568,9 @@ impl<'b> EnumValues<'b> {
     }
     pub fn iter(&self) -> impl ExactSizeIterator<Item = EnumValue> + 'b {
         let this = *self;
-        self.raw.chunks_exact(self.stride()).map(move |v| this.decode(v))
+        self.raw
+            .chunks_exact(self.stride())
+            .map(move |v| this.decode(v))
     }
 }
 

@@ -39,7 +39,11 @@ fn parse_bounded(data: &[u8]) -> Result<(), Error> {
     let largest = LARGEST.with(|m| m.get());
     // Exercising includes rewriting the BTF (a copy) and name indexes
     // sized from the type count; 8x the input plus 256 KiB bounds all of it.
-    assert!(largest <= 8 * data.len() + (256 << 10), "allocation of {largest} bytes for {} input bytes", data.len());
+    assert!(
+        largest <= 8 * data.len() + (256 << 10),
+        "allocation of {largest} bytes for {} input bytes",
+        data.len()
+    );
     r
 }
 
@@ -53,13 +57,24 @@ fn sample() -> Vec<u8> {
             "pair",
             16,
             &[
-                MemberSpec { name: "a", type_id: int, bit_offset: 0, bitfield_size: 0 },
-                MemberSpec { name: "p", type_id: ptr, bit_offset: 64, bitfield_size: 0 },
+                MemberSpec {
+                    name: "a",
+                    type_id: int,
+                    bit_offset: 0,
+                    bitfield_size: 0,
+                },
+                MemberSpec {
+                    name: "p",
+                    type_id: ptr,
+                    bit_offset: 64,
+                    bitfield_size: 0,
+                },
             ],
         )
         .unwrap();
     let td = b.add_typedef("pair_t", s).unwrap();
-    b.add_enum("color", 4, false, &[("RED", 0), ("GREEN", 1)]).unwrap();
+    b.add_enum("color", 4, false, &[("RED", 0), ("GREEN", 1)])
+        .unwrap();
     let proto = b.add_func_proto(int, &[("x", td)]).unwrap();
     b.add_func("use_pair", proto, 1).unwrap();
     b.finish()
@@ -90,7 +105,10 @@ fn the_sample_parses() {
 fn empty_and_tiny() {
     assert!(matches!(err(&[]), Error::Empty));
     assert!(matches!(err(&[0x9f]), Error::TruncatedHeader { .. }));
-    assert!(matches!(err(&sample()[..10]), Error::TruncatedHeader { need: 24, have: 10 }));
+    assert!(matches!(
+        err(&sample()[..10]),
+        Error::TruncatedHeader { need: 24, have: 10 }
+    ));
 }
 
 #[test]
@@ -130,7 +148,16 @@ fn sections_outside_or_overlapping() {
     let mut d = sample();
     put(&mut d, 12, 0x1000_0000); // type_len
     let e = err(&d);
-    assert!(matches!(e, Error::SectionOutOfBounds { section: Section::Types, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::SectionOutOfBounds {
+                section: Section::Types,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut d = sample();
     let type_len = word(&d, 12);
     put(&mut d, 16, type_len - 8); // str_off inside the type section
@@ -138,10 +165,22 @@ fn sections_outside_or_overlapping() {
     assert!(matches!(e, Error::SectionsOverlap { .. }), "{e}");
     let mut d = sample();
     bump(&mut d, 20, 1); // str_len one past the end
-    assert!(matches!(err(&d), Error::SectionOutOfBounds { section: Section::Strings, .. }));
+    assert!(matches!(
+        err(&d),
+        Error::SectionOutOfBounds {
+            section: Section::Strings,
+            ..
+        }
+    ));
     let mut d = sample();
     put(&mut d, 8, 2); // type_off
-    assert!(matches!(err(&d), Error::Misaligned { section: Section::Types, offset: 26 }));
+    assert!(matches!(
+        err(&d),
+        Error::Misaligned {
+            section: Section::Types,
+            offset: 26
+        }
+    ));
 }
 
 #[test]
@@ -165,7 +204,17 @@ fn string_offset_out_of_range() {
     let str_len = word(&d, 20);
     put(&mut d, 24, str_len + 100); // name of type 1
     let e = err(&d);
-    assert!(matches!(e, Error::StringOffsetOutOfRange { id: TypeId(1), offset: 24, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::StringOffsetOutOfRange {
+                id: TypeId(1),
+                offset: 24,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("offset 0x18"), "{e}");
 }
 
@@ -175,7 +224,18 @@ fn type_id_out_of_range() {
     // Type 2 is the pointer (12 + 16 bytes in): its target.
     put(&mut d, 24 + 16 + 8, 999);
     let e = err(&d);
-    assert!(matches!(e, Error::TypeIdOutOfRange { id: TypeId(2), target: 999, max: 7, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::TypeIdOutOfRange {
+                id: TypeId(2),
+                target: 999,
+                max: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -184,7 +244,17 @@ fn unknown_kind_needs_a_layout_entry() {
     let info = word(&d, 24 + 16 + 4);
     put(&mut d, 24 + 16 + 4, (info & !(0x7f << 24)) | (42 << 24));
     let e = err(&d);
-    assert!(matches!(e, Error::UnknownKind { id: TypeId(2), kind: 42, offset: 40 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::UnknownKind {
+                id: TypeId(2),
+                kind: 42,
+                offset: 40
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -227,7 +297,11 @@ fn unknown_kind_with_a_layout_entry_is_skipped_over() {
     assert_eq!(t.info_data(), &[0xaa; 4]);
     assert_eq!(btf.find_first("after", Kind::Typedef), Some(TypeId(3)));
     assert_eq!(btf.find_by_name("becomes_unknown"), vec![TypeId(2)]);
-    assert_eq!(btf.to_bytes().unwrap(), w, "unknown records are carried through a rewrite");
+    assert_eq!(
+        btf.to_bytes().unwrap(),
+        w,
+        "unknown records are carried through a rewrite"
+    );
     tu::exercise(&btf);
 }
 
@@ -239,7 +313,10 @@ fn vlen_running_past_the_end() {
     let info = word(&d, rec + 4);
     put(&mut d, rec + 4, (info & 0xff00_0000) | 0x00ff_ffff);
     let e = err(&d);
-    assert!(matches!(e, Error::TypeTruncated { id: TypeId(3), vlen: 0xff_ffff, offset, .. } if offset == rec), "{e}");
+    assert!(
+        matches!(e, Error::TypeTruncated { id: TypeId(3), vlen: 0xff_ffff, offset, .. } if offset == rec),
+        "{e}"
+    );
     // A record cut by the end of the section.
     let mut d = sample();
     bump(&mut d, 12, -4);
@@ -255,8 +332,17 @@ fn reference_cycles_are_errors_not_hangs() {
     b.add_const(TypeId(3)).unwrap();
     b.add_typedef("b", TypeId(1)).unwrap();
     // [4] struct loop { struct loop self; } (invalid C, valid bytes)
-    b.add_struct("loop", 4, &[MemberSpec { name: "self", type_id: TypeId(4), bit_offset: 0, bitfield_size: 0 }])
-        .unwrap();
+    b.add_struct(
+        "loop",
+        4,
+        &[MemberSpec {
+            name: "self",
+            type_id: TypeId(4),
+            bit_offset: 0,
+            bitfield_size: 0,
+        }],
+    )
+    .unwrap();
     // [5] array of itself
     b.add_array(TypeId(5), TypeId(5), 2).unwrap();
     let d = b.finish();
@@ -264,21 +350,72 @@ fn reference_cycles_are_errors_not_hangs() {
     for id in [1, 2, 3] {
         let e = btf.resolve_size(TypeId(id)).unwrap_err();
         assert!(matches!(e, Error::ReferenceCycle { .. }), "{e}");
-        assert!(matches!(btf.skip_mods_and_typedefs(TypeId(id)), Err(Error::ReferenceCycle { .. })));
-        assert!(matches!(btf.align_of(TypeId(id)), Err(Error::ReferenceCycle { .. })));
+        assert!(matches!(
+            btf.skip_mods_and_typedefs(TypeId(id)),
+            Err(Error::ReferenceCycle { .. })
+        ));
+        assert!(matches!(
+            btf.align_of(TypeId(id)),
+            Err(Error::ReferenceCycle { .. })
+        ));
     }
-    assert!(matches!(btf.align_of(TypeId(4)), Err(Error::ReferenceCycle { .. })));
+    assert!(matches!(
+        btf.align_of(TypeId(4)),
+        Err(Error::ReferenceCycle { .. })
+    ));
     assert!(matches!(btf.find_member(TypeId(4), "x"), Ok(None)));
-    assert!(matches!(btf.resolve_size(TypeId(5)), Err(Error::ReferenceCycle { .. } | Error::SizeOverflow { .. })));
+    assert!(matches!(
+        btf.resolve_size(TypeId(5)),
+        Err(Error::ReferenceCycle { .. } | Error::SizeOverflow { .. })
+    ));
+    tu::exercise(&btf);
+}
+
+/// Found by the fuzzer: an int of size 2^32-1 as a legacy bitfield member
+/// overflowed `size * 8`.
+#[test]
+fn huge_int_sizes_do_not_overflow() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, 1).unwrap();
+    b.add_struct(
+        "s",
+        8,
+        &[MemberSpec {
+            name: "m",
+            type_id: int,
+            bit_offset: 0,
+            bitfield_size: 0,
+        }],
+    )
+    .unwrap();
+    let mut d = b.finish();
+    put(&mut d, 24 + 8, u32::MAX); // int size
+    let btf = Btf::parse(&d).unwrap();
+    let m = btf
+        .type_by_id(TypeId(2))
+        .unwrap()
+        .members()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(btf.member_bitfield_size(&m).unwrap(), 32);
+    assert_eq!(btf.resolve_size(TypeId(1)).unwrap(), u32::MAX as u64);
+    assert_eq!(btf.align_of(TypeId(1)).unwrap(), 8);
     tu::exercise(&btf);
 }
 
 #[test]
 fn split_btf_on_the_wrong_base() {
     let mods = tu::corpus_modules();
-    let Some(m) = mods.iter().find(|m| m.name == "nf_conntrack") else { return };
+    let Some(m) = mods.iter().find(|m| m.name == "nf_conntrack") else {
+        return;
+    };
     let bytes = std::fs::read(&m.raw).unwrap();
-    for other in ["debian/11/x86_64/5.10.0-32-amd64", "debian/12/x86_64/6.1.0-47-amd64", "centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64"] {
+    for other in [
+        "debian/11/x86_64/5.10.0-32-amd64",
+        "debian/12/x86_64/6.1.0-47-amd64",
+        "centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64",
+    ] {
         let k = tu::corpus_kernel(other).unwrap();
         let base_bytes = k.raw_bytes();
         let base = Btf::parse(&base_bytes).unwrap();
@@ -320,7 +457,10 @@ fn errors_name_the_file() {
     let bytes = btfkit_btf::load::read_btf_file(&path).unwrap();
     let e = Btf::parse(&bytes).unwrap_err().in_file(&path);
     let msg = e.to_string();
-    assert!(msg.starts_with(path.to_str().unwrap()) && msg.contains("bad magic"), "{msg}");
+    assert!(
+        msg.starts_with(path.to_str().unwrap()) && msg.contains("bad magic"),
+        "{msg}"
+    );
     let missing = btfkit_btf::load::read_btf_file(dir.path().join("nope")).unwrap_err();
     assert!(missing.to_string().contains("nope"), "{missing}");
 }
@@ -380,7 +520,10 @@ fn mutate_and_parse(what: &str, seed: &[u8], rounds: usize, rng: &mut Rng) -> (u
 fn mutations_of_real_btf_never_panic() {
     let mut rng = Rng(0x5eed_b7f0_0000_0001);
     let mut seeds: Vec<(String, Vec<u8>)> = vec![("sample".into(), sample())];
-    for o in tu::bpf_objects().into_iter().filter(|o| o.label.contains("clang-16")) {
+    for o in tu::bpf_objects()
+        .into_iter()
+        .filter(|o| o.label.contains("clang-16"))
+    {
         let elf = std::fs::read(&o.path).unwrap();
         let (btf, _) = btfkit_btf::elf_section(&elf, ".BTF").unwrap().unwrap();
         seeds.push((o.label.clone(), btf.to_vec()));
@@ -401,7 +544,9 @@ fn mutations_of_real_btf_never_panic() {
 #[test]
 fn mutations_of_split_module_btf_never_panic() {
     let mods = tu::corpus_modules();
-    let Some(m) = mods.iter().find(|m| m.name == "nf_conntrack") else { return };
+    let Some(m) = mods.iter().find(|m| m.name == "nf_conntrack") else {
+        return;
+    };
     let base_bytes = m.base.raw_bytes();
     let base = Btf::parse(&base_bytes).unwrap();
     let seed = std::fs::read(&m.raw).unwrap();

@@ -72,7 +72,9 @@ fn corpus_kernels_raw_and_json() {
     for k in &kernels {
         let raw = k.raw_path();
         let p = raw.to_str().unwrap();
-        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", p, "format", "raw"]) else { return };
+        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", p, "format", "raw"]) else {
+            return;
+        };
         let bytes = k.raw_bytes();
         let btf = Btf::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", k.key));
         assert_same_text(&k.key, &ours_raw(&btf), &theirs);
@@ -91,13 +93,26 @@ fn corpus_modules_split_on_base() {
     for m in &mods {
         let base_path = m.base.raw_path();
         let (mp, bp) = (m.raw.to_str().unwrap(), base_path.to_str().unwrap());
-        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", mp, "-B", bp, "format", "raw"]) else { return };
+        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", mp, "-B", bp, "format", "raw"])
+        else {
+            return;
+        };
         let base_bytes = m.base.raw_bytes();
         let base = Btf::parse(&base_bytes).unwrap();
         let bytes = std::fs::read(&m.raw).unwrap();
         let btf = Btf::parse_split(&bytes, &base).unwrap_or_else(|e| panic!("{}: {e}", m.name));
-        assert_eq!(btf.first_id(), base.next_id(), "{}: ids continue after the base", m.name);
-        assert_eq!(btf.start_str_off(), base.str_end(), "{}: strings continue after the base", m.name);
+        assert_eq!(
+            btf.first_id(),
+            base.next_id(),
+            "{}: ids continue after the base",
+            m.name
+        );
+        assert_eq!(
+            btf.start_str_off(),
+            base.str_end(),
+            "{}: strings continue after the base",
+            m.name
+        );
         assert_same_text(&m.name, &ours_raw(&btf), &theirs);
         let theirs = bpftool_json(&["btf", "dump", "file", mp, "-B", bp, "format", "raw"]).unwrap();
         assert_same_json(&m.name, &ours_json(&btf), &theirs);
@@ -111,7 +126,9 @@ fn bpf_objects_both_byte_orders() {
     assert!(!objs.is_empty() || !tu::in_ci());
     for o in &objs {
         let p = o.path.to_str().unwrap();
-        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", p, "format", "raw"]) else { return };
+        let Some(theirs) = tu::bpftool(&["btf", "dump", "file", p, "format", "raw"]) else {
+            return;
+        };
         let bytes = std::fs::read(&o.path).unwrap();
         let btf = Btf::parse_any(&bytes, None).unwrap_or_else(|e| panic!("{}: {e}", o.label));
         assert_same_text(&o.label, &ours_raw(&btf), &theirs);
@@ -128,7 +145,9 @@ fn host_vmlinux() {
         tu::missing::<()>("/sys/kernel/btf/vmlinux");
         return;
     }
-    let Some(theirs) = tu::bpftool(&["btf", "dump", "file", path, "format", "raw"]) else { return };
+    let Some(theirs) = tu::bpftool(&["btf", "dump", "file", path, "format", "raw"]) else {
+        return;
+    };
     let bytes = btfkit_btf::load::load_btf_file(path).unwrap();
     let btf = Btf::parse(&bytes).unwrap();
     assert_same_text(path, &ours_raw(&btf), &theirs);

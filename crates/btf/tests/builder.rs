@@ -13,7 +13,12 @@ fn raw_dump(btf: &Btf<'_>) -> String {
 }
 
 fn m<'a>(name: &'a str, type_id: TypeId, bit_offset: u32, bitfield_size: u8) -> MemberSpec<'a> {
-    MemberSpec { name, type_id, bit_offset, bitfield_size }
+    MemberSpec {
+        name,
+        type_id,
+        bit_offset,
+        bitfield_size,
+    }
 }
 
 fn every_kind() -> Vec<u8> {
@@ -26,17 +31,30 @@ fn every_kind() -> Vec<u8> {
     let fwd = b.add_fwd("later", false).unwrap(); // 6
     let fptr = b.add_ptr(fwd).unwrap(); // 7
     let s = b
-        .add_struct("rec", 32, &[m("flags", int, 0, 3), m("on", bool_, 3, 1), m("name", arr, 8, 0), m("next", fptr, 192, 0)])
+        .add_struct(
+            "rec",
+            32,
+            &[
+                m("flags", int, 0, 3),
+                m("on", bool_, 3, 1),
+                m("name", arr, 8, 0),
+                m("next", fptr, 192, 0),
+            ],
+        )
         .unwrap(); // 8
-    b.add_union("u", 8, &[m("i", int, 0, 0), m("p", ptr, 0, 0)]).unwrap(); // 9
-    b.add_enum("e", 4, true, &[("NEG", -1), ("POS", 7)]).unwrap(); // 10
+    b.add_union("u", 8, &[m("i", int, 0, 0), m("p", ptr, 0, 0)])
+        .unwrap(); // 9
+    b.add_enum("e", 4, true, &[("NEG", -1), ("POS", 7)])
+        .unwrap(); // 10
     b.add_enum("e64", 8, false, &[("BIG", 1 << 40)]).unwrap(); // 11
     let td = b.add_typedef("rec_t", s).unwrap(); // 12
     let v = b.add_volatile(td).unwrap(); // 13
     let c = b.add_const(v).unwrap(); // 14
     let r = b.add_restrict(ptr).unwrap(); // 15
     let tag = b.add_type_tag("user", ch).unwrap(); // 16
-    let proto = b.add_func_proto(int, &[("r", c), ("s", r), ("", TypeId(0))]).unwrap(); // 17
+    let proto = b
+        .add_func_proto(int, &[("r", c), ("s", r), ("", TypeId(0))])
+        .unwrap(); // 17
     let f = b.add_func("handler", proto, 1).unwrap(); // 18
     let var = b.add_var("counter", int, 1).unwrap(); // 19
     b.add_datasec(".data", 4, &[(var, 0, 4)]).unwrap(); // 20
@@ -92,7 +110,13 @@ fn every_kind_is_written_as_intended() {
     let btf = Btf::parse(&bytes).unwrap();
     assert_eq!(raw_dump(&btf), EVERY_KIND_DUMP);
     assert_eq!(btf.resolve_size(TypeId(8)).unwrap(), 32);
-    assert_eq!(btf.find_member(TypeId(12), "on").unwrap().unwrap().bitfield_size, 1);
+    assert_eq!(
+        btf.find_member(TypeId(12), "on")
+            .unwrap()
+            .unwrap()
+            .bitfield_size,
+        1
+    );
 }
 
 #[test]
@@ -101,14 +125,31 @@ fn bpftool_reads_builder_output_raw_and_elf() {
     let dir = tu::cache_dir();
     let raw = dir.join("builder-every-kind.btf");
     tu::write_atomic(&raw, &bytes);
-    let Some(theirs) = tu::bpftool(&["btf", "dump", "file", raw.to_str().unwrap(), "format", "raw"]) else { return };
+    let Some(theirs) = tu::bpftool(&[
+        "btf",
+        "dump",
+        "file",
+        raw.to_str().unwrap(),
+        "format",
+        "raw",
+    ]) else {
+        return;
+    };
     assert_eq!(String::from_utf8(theirs).unwrap(), EVERY_KIND_DUMP);
     let btf = Btf::parse(&bytes).unwrap();
     let mut b = BtfBuilder::from_btf(&btf).unwrap();
     b.set_endian(btfkit_btf::Endian::Big);
     let elf = dir.join("builder-every-kind.be.o");
     tu::write_atomic(&elf, &b.finish_elf());
-    let theirs = tu::bpftool(&["btf", "dump", "file", elf.to_str().unwrap(), "format", "raw"]).unwrap();
+    let theirs = tu::bpftool(&[
+        "btf",
+        "dump",
+        "file",
+        elf.to_str().unwrap(),
+        "format",
+        "raw",
+    ])
+    .unwrap();
     assert_eq!(String::from_utf8(theirs).unwrap(), EVERY_KIND_DUMP);
 }
 
@@ -138,21 +179,38 @@ fn split_builder_extends_a_base() {
     assert_eq!(b.next_id(), TypeId(24));
     let int = base.find_first("int", Kind::Int).unwrap();
     let p = b.add_ptr(TypeId(8)).unwrap();
-    let s = b.add_struct("mod_state", 16, &[m("count", int, 0, 0), m("rec", p, 64, 0)]).unwrap();
+    let s = b
+        .add_struct(
+            "mod_state",
+            16,
+            &[m("count", int, 0, 0), m("rec", p, 64, 0)],
+        )
+        .unwrap();
     assert_eq!((p, s), (TypeId(24), TypeId(25)));
     let split_bytes = b.finish();
     let split = Btf::parse_split(&split_bytes, &base).unwrap();
     // "count" and "rec" exist in the base ("rec" as a struct name): only
     // the new strings are in the split section.
     assert_eq!(split.strings_section(), b"mod_state\0count\0");
-    assert_eq!(split.find_first("mod_state", Kind::Struct), Some(TypeId(25)));
+    assert_eq!(
+        split.find_first("mod_state", Kind::Struct),
+        Some(TypeId(25))
+    );
     assert_eq!(split.resolve_size(TypeId(25)).unwrap(), 16);
     let dir = tu::cache_dir();
     let (bp, sp) = (dir.join("builder-base.btf"), dir.join("builder-split.btf"));
     tu::write_atomic(&bp, &base_bytes);
     tu::write_atomic(&sp, &split_bytes);
-    let Some(theirs) = tu::bpftool(&["btf", "dump", "file", sp.to_str().unwrap(), "-B", bp.to_str().unwrap(), "format", "raw"])
-    else {
+    let Some(theirs) = tu::bpftool(&[
+        "btf",
+        "dump",
+        "file",
+        sp.to_str().unwrap(),
+        "-B",
+        bp.to_str().unwrap(),
+        "format",
+        "raw",
+    ]) else {
         return;
     };
     assert_eq!(String::from_utf8(theirs).unwrap(), raw_dump(&split));
@@ -160,7 +218,9 @@ fn split_builder_extends_a_base() {
 
 #[test]
 fn copying_types_between_btfs_with_id_remapping() {
-    let Some(k) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else { return };
+    let Some(k) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else {
+        return;
+    };
     let kbytes = k.raw_bytes();
     let kernel = Btf::parse(&kbytes).unwrap();
     // Copy struct list_head and everything it reaches, in dependency order.
@@ -172,14 +232,23 @@ fn copying_types_between_btfs_with_id_remapping() {
             return;
         }
         order.push(id);
-        btf.type_by_id(id).unwrap().for_each_type_ref(|r| visit(btf, r, order, seen));
+        btf.type_by_id(id)
+            .unwrap()
+            .for_each_type_ref(|r| visit(btf, r, order, seen));
     }
     visit(&kernel, root, &mut order, &mut seen);
-    let new_ids: HashMap<TypeId, TypeId> = order.iter().enumerate().map(|(i, &id)| (id, TypeId(i as u32 + 1))).collect();
+    let new_ids: HashMap<TypeId, TypeId> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, TypeId(i as u32 + 1)))
+        .collect();
     let mut b = BtfBuilder::new();
     for &id in &order {
         let t = kernel.type_by_id(id).unwrap();
-        b.add_type_from(&kernel, &t, |r| Ok(if r.is_void() { r } else { new_ids[&r] })).unwrap();
+        b.add_type_from(&kernel, &t, |r| {
+            Ok(if r.is_void() { r } else { new_ids[&r] })
+        })
+        .unwrap();
     }
     let out = b.finish();
     let small = Btf::parse(&out).unwrap();

@@ -8,8 +8,15 @@ use std::process::Command;
 use btfkit_btf::{Btf, Kind, TypeId};
 use btfkit_testutil as tu;
 
-/// Runs the libbpf oracle and returns (ptr_size, [(id, kind, size, align)]).
-fn libbpf_queries(file: &std::path::Path, base: Option<&std::path::Path>) -> Option<(u32, Vec<(u32, u8, i64, i64)>)> {
+/// One libbpf answer: id, kind number, btf__resolve_size, btf__align_of
+/// (negative for errors).
+type OracleRow = (u32, u8, i64, i64);
+
+/// Runs the libbpf oracle and returns (ptr_size, rows).
+fn libbpf_queries(
+    file: &std::path::Path,
+    base: Option<&std::path::Path>,
+) -> Option<(u32, Vec<OracleRow>)> {
     let oracle = tu::libbpf_oracle("btf_queries")?;
     let mut cmd = Command::new(oracle);
     cmd.arg(file);
@@ -23,7 +30,12 @@ fn libbpf_queries(file: &std::path::Path, base: Option<&std::path::Path>) -> Opt
     let rows = lines
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap())
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
         })
         .collect();
     Some((ptr, rows))
@@ -31,8 +43,15 @@ fn libbpf_queries(file: &std::path::Path, base: Option<&std::path::Path>) -> Opt
 
 /// Compares resolve_size/align_of with libbpf for every type. libbpf
 /// reports errors as negative numbers; btfkit must fail exactly there.
-fn check_against_libbpf(what: &str, btf: &Btf<'_>, file: &std::path::Path, base: Option<&std::path::Path>) -> bool {
-    let Some((ptr, rows)) = libbpf_queries(file, base) else { return false };
+fn check_against_libbpf(
+    what: &str,
+    btf: &Btf<'_>,
+    file: &std::path::Path,
+    base: Option<&std::path::Path>,
+) -> bool {
+    let Some((ptr, rows)) = libbpf_queries(file, base) else {
+        return false;
+    };
     assert_eq!(btf.pointer_size(), ptr, "{what}: pointer size");
     assert_eq!(rows.len(), btf.len(), "{what}: type count");
     for (id, kind, size, align) in rows {
@@ -41,12 +60,23 @@ fn check_against_libbpf(what: &str, btf: &Btf<'_>, file: &std::path::Path, base:
         let ours = btf.resolve_size(TypeId(id));
         match ours {
             Ok(s) => assert_eq!(s as i64, size, "{what}: size of [{id}] {:?}", t.kind()),
-            Err(e) => assert!(size < 0, "{what}: size of [{id}]: btfkit says {e}, libbpf {size}"),
+            Err(e) => assert!(
+                size < 0,
+                "{what}: size of [{id}]: btfkit says {e}, libbpf {size}"
+            ),
         }
         let ours = btf.align_of(TypeId(id));
         match ours {
-            Ok(a) => assert_eq!(a as i64, align, "{what}: alignment of [{id}] {:?}", t.kind()),
-            Err(e) => assert!(align <= 0, "{what}: alignment of [{id}]: btfkit says {e}, libbpf {align}"),
+            Ok(a) => assert_eq!(
+                a as i64,
+                align,
+                "{what}: alignment of [{id}] {:?}",
+                t.kind()
+            ),
+            Err(e) => assert!(
+                align <= 0,
+                "{what}: alignment of [{id}]: btfkit says {e}, libbpf {align}"
+            ),
         }
     }
     true
@@ -113,22 +143,41 @@ fn task_struct_members_match_bpftool() {
         "bclinux/21.10U3/x86_64/4.19.90-2107.6.0.0248.35.oe1.bclinux.x86_64",
         "centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64",
     ] {
-        let Some(k) = tu::corpus_kernel(key) else { return };
-        let Some(dump) = tu::bpftool(&["btf", "dump", "file", k.raw_path().to_str().unwrap(), "format", "raw"]) else {
+        let Some(k) = tu::corpus_kernel(key) else {
+            return;
+        };
+        let Some(dump) = tu::bpftool(&[
+            "btf",
+            "dump",
+            "file",
+            k.raw_path().to_str().unwrap(),
+            "format",
+            "raw",
+        ]) else {
             return;
         };
         let dump = String::from_utf8(dump).unwrap();
         let bytes = k.raw_bytes();
         let btf = Btf::parse(&bytes).unwrap();
         for sname in ["task_struct", "mm_struct", "sk_buff", "file"] {
-            let id = btf.find_first(sname, Kind::Struct).unwrap_or_else(|| panic!("{key}: {sname}"));
+            let id = btf
+                .find_first(sname, Kind::Struct)
+                .unwrap_or_else(|| panic!("{key}: {sname}"));
             let expected = bpftool_members(&dump, sname);
             let t = btf.type_by_id(id).unwrap();
             let members: Vec<_> = t.members().unwrap().iter().collect();
             assert_eq!(members.len(), expected.len(), "{key}: {sname} member count");
             for (m, (name, off, bits)) in members.iter().zip(&expected) {
-                let mname = if m.name_off == 0 { "(anon)" } else { btf.str_at(m.name_off).unwrap() };
-                assert_eq!((mname, m.bit_offset(), m.bitfield_size()), (name.as_str(), *off, *bits), "{key}: {sname}");
+                let mname = if m.name_off == 0 {
+                    "(anon)"
+                } else {
+                    btf.str_at(m.name_off).unwrap()
+                };
+                assert_eq!(
+                    (mname, m.bit_offset(), m.bitfield_size()),
+                    (name.as_str(), *off, *bits),
+                    "{key}: {sname}"
+                );
                 if m.name_off != 0 {
                     // find_member agrees for named direct members.
                     let found = btf.find_member(id, mname).unwrap().unwrap();
@@ -138,8 +187,15 @@ fn task_struct_members_match_bpftool() {
         }
         // A few well-known facts.
         let task = btf.find_first("task_struct", Kind::Struct).unwrap();
-        let state = if key.contains("6.1") { "__state" } else { "state" };
-        assert!(btf.find_member(task, state).unwrap().is_some(), "{key}: task_struct.{state}");
+        let state = if key.contains("6.1") {
+            "__state"
+        } else {
+            "state"
+        };
+        assert!(
+            btf.find_member(task, state).unwrap().is_some(),
+            "{key}: task_struct.{state}"
+        );
         let pid = btf.find_member(task, "pid").unwrap().unwrap();
         assert_eq!(btf.resolve_size(pid.member.type_id).unwrap(), 4);
     }
@@ -147,13 +203,18 @@ fn task_struct_members_match_bpftool() {
 
 #[test]
 fn anonymous_members_are_searched() {
-    let Some(k) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else { return };
+    let Some(k) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else {
+        return;
+    };
     let bytes = k.raw_bytes();
     let btf = Btf::parse(&bytes).unwrap();
     // sk_buff.len sits in the struct itself; sk_buff.dev and .tstamp are in
     // anonymous unions/structs at the top of the struct.
     let skb = btf.find_first("sk_buff", Kind::Struct).unwrap();
-    let dev = btf.find_member(skb, "dev").unwrap().expect("sk_buff.dev through anonymous members");
+    let dev = btf
+        .find_member(skb, "dev")
+        .unwrap()
+        .expect("sk_buff.dev through anonymous members");
     assert_eq!(dev.bit_offset % 8, 0);
     assert!(btf.find_member(skb, "tstamp").unwrap().is_some());
     assert!(btf.find_member(skb, "no_such_member").unwrap().is_none());
@@ -164,7 +225,10 @@ fn anonymous_members_are_searched() {
 
 #[test]
 fn name_lookups_match_a_linear_scan() {
-    for k in tu::corpus_kernels().iter().filter(|k| k.key.contains("6.12.117+deb12-amd64") || k.key.contains("centos")) {
+    for k in tu::corpus_kernels()
+        .iter()
+        .filter(|k| k.key.contains("6.12.117+deb12-amd64") || k.key.contains("centos"))
+    {
         let bytes = k.raw_bytes();
         let btf = Btf::parse(&bytes).unwrap();
         let mut model: BTreeMap<&str, Vec<TypeId>> = BTreeMap::new();
@@ -186,16 +250,25 @@ fn name_lookups_match_a_linear_scan() {
 #[test]
 fn split_lookups_see_base_and_module() {
     let mods = tu::corpus_modules();
-    let Some(m) = mods.iter().find(|m| m.name == "btrfs") else { return };
+    let Some(m) = mods.iter().find(|m| m.name == "btrfs") else {
+        return;
+    };
     let base_bytes = m.base.raw_bytes();
     let base = Btf::parse(&base_bytes).unwrap();
     let bytes = std::fs::read(&m.raw).unwrap();
     let btf = Btf::parse_split(&bytes, &base).unwrap();
-    let fs_info = btf.find_first("btrfs_fs_info", Kind::Struct).expect("module type");
+    let fs_info = btf
+        .find_first("btrfs_fs_info", Kind::Struct)
+        .expect("module type");
     assert!(fs_info >= btf.first_id());
-    let task = btf.find_first("task_struct", Kind::Struct).expect("base type through the module");
+    let task = btf
+        .find_first("task_struct", Kind::Struct)
+        .expect("base type through the module");
     assert!(task < btf.first_id());
-    assert_eq!(btf.type_by_id(task).unwrap().raw(), base.type_by_id(task).unwrap().raw());
+    assert_eq!(
+        btf.type_by_id(task).unwrap().raw(),
+        base.type_by_id(task).unwrap().raw()
+    );
     // A module member whose type lives in the base.
     let sb = btf.find_member(fs_info, "sb").unwrap().unwrap();
     let sb_t = btf.skip_mods_and_typedefs(sb.member.type_id).unwrap();
@@ -205,17 +278,32 @@ fn split_lookups_see_base_and_module() {
 
 #[test]
 fn enum_values_are_64_bit_aware() {
-    for o in tu::bpf_objects().iter().filter(|o| o.label.starts_with("allkinds") && o.label.contains("clang-16")) {
+    for o in tu::bpf_objects()
+        .iter()
+        .filter(|o| o.label.starts_with("allkinds") && o.label.contains("clang-16"))
+    {
         let bytes = std::fs::read(&o.path).unwrap();
         let btf = Btf::parse_any(&bytes, None).unwrap();
         let small = btf.find_first("small", Kind::Enum).unwrap();
-        assert_eq!(btf.enum_values_named(small).unwrap(), vec![("A", 1), ("B", -2)]);
+        assert_eq!(
+            btf.enum_values_named(small).unwrap(),
+            vec![("A", 1), ("B", -2)]
+        );
         let big = btf.find_first("big", Kind::Enum64).unwrap();
-        assert_eq!(btf.enum_values_named(big).unwrap(), vec![("X", 0xff_ffff_ffff), ("Y", 1)]);
+        assert_eq!(
+            btf.enum_values_named(big).unwrap(),
+            vec![("X", 0xff_ffff_ffff), ("Y", 1)]
+        );
         let bigs = btf.find_first("bigs", Kind::Enum64).unwrap();
-        assert_eq!(btf.enum_values_named(bigs).unwrap(), vec![("S1", -5_000_000_000), ("S2", 3)]);
+        assert_eq!(
+            btf.enum_values_named(bigs).unwrap(),
+            vec![("S1", -5_000_000_000), ("S2", 3)]
+        );
         let t = btf.type_by_id(bigs).unwrap();
         assert!(t.kflag(), "signed enum64 has kind_flag set");
-        assert_eq!(t.enum_values().unwrap().get(0).unwrap().as_i64(), -5_000_000_000);
+        assert_eq!(
+            t.enum_values().unwrap().get(0).unwrap().as_i64(),
+            -5_000_000_000
+        );
     }
 }

@@ -9,7 +9,11 @@ fn assert_roundtrip(what: &str, bytes: &[u8], btf: &Btf<'_>) {
     let out = btf.to_bytes().unwrap_or_else(|e| panic!("{what}: {e}"));
     if out != bytes {
         let first = out.iter().zip(bytes).position(|(a, b)| a != b);
-        panic!("{what}: rewritten BTF differs (first differing byte {first:?}, {} vs {} bytes)", out.len(), bytes.len());
+        panic!(
+            "{what}: rewritten BTF differs (first differing byte {first:?}, {} vs {} bytes)",
+            out.len(),
+            bytes.len()
+        );
     }
 }
 
@@ -40,14 +44,24 @@ fn bpf_objects_rewrite_identically_in_their_byte_order() {
         let elf = std::fs::read(&o.path).unwrap();
         let (section, _) = elf_section(&elf, ".BTF").unwrap().expect(".BTF");
         let btf = Btf::parse(section).unwrap();
-        assert_eq!(btf.endian() == Endian::Big, o.label.ends_with("bpfeb"), "{}", o.label);
+        assert_eq!(
+            btf.endian() == Endian::Big,
+            o.label.ends_with("bpfeb"),
+            "{}",
+            o.label
+        );
         assert_roundtrip(&o.label, section, &btf);
     }
 }
 
 #[test]
 fn elf_wrapper_is_read_by_btfkit_and_bpftool() {
-    let Some(k) = tu::corpus_kernels().into_iter().find(|k| k.key.contains("6.1.0-56-amd64")) else { return };
+    let Some(k) = tu::corpus_kernels()
+        .into_iter()
+        .find(|k| k.key.contains("6.1.0-56-amd64"))
+    else {
+        return;
+    };
     let raw = k.raw_bytes();
     let btf = Btf::parse(&raw).unwrap();
     let elf = BtfBuilder::from_btf(&btf).unwrap().finish_elf();
@@ -55,7 +69,16 @@ fn elf_wrapper_is_read_by_btfkit_and_bpftool() {
     assert_eq!(again.to_bytes().unwrap(), raw);
     let path = tu::cache_dir().join("elf-wrapped-6.1.0-56.o");
     tu::write_atomic(&path, &elf);
-    let Some(theirs) = tu::bpftool(&["btf", "dump", "file", path.to_str().unwrap(), "format", "raw"]) else { return };
+    let Some(theirs) = tu::bpftool(&[
+        "btf",
+        "dump",
+        "file",
+        path.to_str().unwrap(),
+        "format",
+        "raw",
+    ]) else {
+        return;
+    };
     let mut ours = Vec::new();
     btfkit_btf::dump::dump_raw(&again, &mut ours).unwrap();
     assert!(ours == theirs, "bpftool reads the wrapped ELF differently");
@@ -63,7 +86,10 @@ fn elf_wrapper_is_read_by_btfkit_and_bpftool() {
 
 #[test]
 fn byte_order_conversion_both_ways() {
-    for o in tu::bpf_objects().iter().filter(|o| o.label.starts_with("layouts")) {
+    for o in tu::bpf_objects()
+        .iter()
+        .filter(|o| o.label.starts_with("layouts"))
+    {
         let elf = std::fs::read(&o.path).unwrap();
         let (section, _) = elf_section(&elf, ".BTF").unwrap().unwrap();
         let btf = Btf::parse(section).unwrap();
@@ -89,7 +115,12 @@ fn byte_order_conversion_both_ways() {
 #[test]
 fn kind_layout_header_roundtrips_and_bpftool_ignores_nothing() {
     let objs = tu::bpf_objects();
-    let Some(o) = objs.iter().find(|o| o.label.starts_with("allkinds") && o.label.ends_with("bpfel")) else { return };
+    let Some(o) = objs
+        .iter()
+        .find(|o| o.label.starts_with("allkinds") && o.label.ends_with("bpfel"))
+    else {
+        return;
+    };
     let elf = std::fs::read(&o.path).unwrap();
     let (section, _) = elf_section(&elf, ".BTF").unwrap().unwrap();
     let btf = Btf::parse(section).unwrap();
@@ -99,7 +130,10 @@ fn kind_layout_header_roundtrips_and_bpftool_ignores_nothing() {
     let parsed = Btf::parse(&with_layout).unwrap();
     assert_eq!(parsed.header().hdr_len, 32);
     assert_eq!(parsed.header().layout_off, parsed.header().type_len);
-    assert_eq!(parsed.header().str_off, parsed.header().layout_off + parsed.header().layout_len);
+    assert_eq!(
+        parsed.header().str_off,
+        parsed.header().layout_off + parsed.header().layout_len
+    );
     assert_eq!(parsed.kind_layouts().unwrap().len(), 20);
     assert_eq!(parsed.types_section(), btf.types_section());
     assert_eq!(parsed.to_bytes().unwrap(), with_layout);

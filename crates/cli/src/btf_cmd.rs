@@ -113,10 +113,18 @@ fn write_stats_text(out: &mut impl Write, file: &Path, s: &Stats) -> io::Result<
         h.version,
         h.flags,
         h.hdr_len,
-        if h.has_layout_fields() { "with kind layout" } else { "classic" },
+        if h.has_layout_fields() {
+            "with kind layout"
+        } else {
+            "classic"
+        },
         endian_name(h.endian)
     )?;
-    writeln!(out, "type section:    off {} len {}", h.type_off, h.type_len)?;
+    writeln!(
+        out,
+        "type section:    off {} len {}",
+        h.type_off, h.type_len
+    )?;
     writeln!(out, "string section:  off {} len {}", h.str_off, h.str_len)?;
     if h.has_layout_fields() {
         writeln!(
@@ -139,7 +147,11 @@ fn write_stats_text(out: &mut impl Write, file: &Path, s: &Stats) -> io::Result<
         writeln!(out, "types:           0")?;
     }
     writeln!(out, "named types:     {}", s.named_types)?;
-    writeln!(out, "strings:         {} in {} bytes", s.string_count, s.string_bytes)?;
+    writeln!(
+        out,
+        "strings:         {} in {} bytes",
+        s.string_count, s.string_bytes
+    )?;
     writeln!(out, "kinds:")?;
     for (k, n) in &s.kinds {
         writeln!(out, "  {:<12} {n}", k.to_string())?;

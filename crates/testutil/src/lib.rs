@@ -36,7 +36,13 @@ pub fn missing<T>(what: &str) -> Option<T> {
 pub fn cache_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|p| if p.is_relative() { workspace_root().join(p) } else { p })
+        .map(|p| {
+            if p.is_relative() {
+                workspace_root().join(p)
+            } else {
+                p
+            }
+        })
         .unwrap_or_else(|| workspace_root().join("target"));
     let dir = target.join("btfkit-test-cache");
     std::fs::create_dir_all(&dir).expect("create cache dir");
@@ -101,7 +107,8 @@ impl Kernel {
     pub fn raw_path(&self) -> PathBuf {
         let path = cache_dir().join(format!("{}.btf", self.key.replace('/', "_")));
         if !path.exists() {
-            let bytes = btfkit_btf::load::read_btf_file(&self.archive).expect("decompress corpus kernel");
+            let bytes =
+                btfkit_btf::load::read_btf_file(&self.archive).expect("decompress corpus kernel");
             write_atomic(&path, &bytes);
         }
         path
@@ -113,7 +120,9 @@ impl Kernel {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -126,7 +135,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// All kernels of the corpus archive, sorted by key.
 pub fn corpus_kernels() -> Vec<Kernel> {
-    let Some(dir) = corpus_dir() else { return Vec::new() };
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
     let archive = dir.join("archive");
     let mut files = Vec::new();
     walk(&archive, &mut files);
@@ -145,7 +156,11 @@ pub fn corpus_kernels() -> Vec<Kernel> {
         })
         .collect();
     kernels.sort_by(|a, b| a.key.cmp(&b.key));
-    assert!(kernels.len() >= 30 || !in_ci(), "corpus has only {} kernels", kernels.len());
+    assert!(
+        kernels.len() >= 30 || !in_ci(),
+        "corpus has only {} kernels",
+        kernels.len()
+    );
     kernels
 }
 
@@ -165,14 +180,20 @@ pub struct Module {
 
 /// The module BTFs of the corpus (`modules/<distro>/<version>/<arch>/<release>/<m>.btf.xz`).
 pub fn corpus_modules() -> Vec<Module> {
-    let Some(dir) = corpus_dir() else { return Vec::new() };
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
     let root = dir.join("modules");
     let mut files = Vec::new();
     walk(&root, &mut files);
     let mut mods: Vec<Module> = files
         .into_iter()
         .filter_map(|p| {
-            let name = p.file_name()?.to_str()?.strip_suffix(".btf.xz")?.to_string();
+            let name = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".btf.xz")?
+                .to_string();
             let key = p.parent()?.strip_prefix(&root).ok()?.to_str()?.to_string();
             let base = corpus_kernel(&key)?;
             let raw = cache_dir().join(format!("{}_{name}.btf", key.replace('/', "_")));
@@ -184,7 +205,11 @@ pub fn corpus_modules() -> Vec<Module> {
         })
         .collect();
     mods.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(mods.len() >= 4 || !in_ci(), "corpus has only {} module BTFs", mods.len());
+    assert!(
+        mods.len() >= 4 || !in_ci(),
+        "corpus has only {} module BTFs",
+        mods.len()
+    );
     mods
 }
 
@@ -204,7 +229,9 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
 
 /// Runs a command and returns its stdout; panics with its stderr on failure.
 pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}): {}",
@@ -243,7 +270,12 @@ pub struct BpfObject {
 
 /// Compiles `src` with `clang` for `target` (`bpfel`/`bpfeb`) into the cache.
 pub fn compile_bpf(src: &Path, clang: &str, target: &str) -> PathBuf {
-    let stem = src.file_name().unwrap().to_str().unwrap().trim_end_matches(".c");
+    let stem = src
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".c");
     let out = cache_dir().join(format!("{stem}.{clang}.{target}.o"));
     if is_fresh(&out, src) {
         return out;
@@ -254,7 +286,10 @@ pub fn compile_bpf(src: &Path, clang: &str, target: &str) -> PathBuf {
         Command::new(clang)
             .args(["-g", "-O2", "-target", target, "-c"])
             .arg(format!("-I{arch_inc}"))
-            .arg(format!("-I{}", workspace_root().join("testdata/bpf").display()))
+            .arg(format!(
+                "-I{}",
+                workspace_root().join("testdata/bpf").display()
+            ))
             .arg(src)
             .arg("-o")
             .arg(&tmp),
@@ -277,7 +312,10 @@ pub fn bpf_objects() -> Vec<BpfObject> {
     let mut objs = Vec::new();
     for src in bpf_sources() {
         let text = std::fs::read_to_string(&src).expect("read source");
-        let needs16 = text.lines().next().is_some_and(|l| l.contains("requires: clang-16"));
+        let needs16 = text
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("requires: clang-16"));
         for &clang in &clangs {
             if needs16 && clang != "clang-16" {
                 continue;
@@ -285,7 +323,10 @@ pub fn bpf_objects() -> Vec<BpfObject> {
             for target in ["bpfel", "bpfeb"] {
                 let path = compile_bpf(&src, clang, target);
                 objs.push(BpfObject {
-                    label: format!("{} {clang} {target}", src.file_name().unwrap().to_str().unwrap()),
+                    label: format!(
+                        "{} {clang} {target}",
+                        src.file_name().unwrap().to_str().unwrap()
+                    ),
                     path,
                 });
             }
@@ -305,7 +346,13 @@ pub fn libbpf_oracle(name: &str) -> Option<PathBuf> {
     let out = cache_dir().join(format!("oracle-{name}"));
     if !is_fresh(&out, &src) {
         let tmp = temp_sibling(&out);
-        run_ok(Command::new(cc).args(["-O2", "-o"]).arg(&tmp).arg(&src).arg("-lbpf"));
+        run_ok(
+            Command::new(cc)
+                .args(["-O2", "-o"])
+                .arg(&tmp)
+                .arg(&src)
+                .arg("-lbpf"),
+        );
         std::fs::rename(&tmp, &out).expect("rename oracle");
     }
     Some(out)

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# btfkit benchmarks against the reference tools, measured side by side in
+# one run. Prints medians and ratios (btfkit / reference; below 1 is faster).
+#
+#   bench/run.sh [BTF_FILE...]     default: /sys/kernel/btf/vmlinux
+#
+# 1. parse + name index (btfkit) vs btf__parse (libbpf), cold: a fresh
+#    process per parse, as when a tool starts; peak RSS of that process.
+# 2. the same, warm: best of 30 parses inside one process.
+# 3. `btfkit btf dump` vs `bpftool btf dump ... format raw`, whole command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(/sys/kernel/btf/vmlinux)
+runs=${BENCH_RUNS:-21}
+out=bench/out
+mkdir -p "$out"
+
+cargo build --release --quiet -p btfkit --example bench_parse -p btfkit-btf
+cc -O2 -o "$out/libbpf_parse" bench/libbpf_parse.c -lbpf
+ours=target/release/examples/bench_parse
+ref=$out/libbpf_parse
+btfkit=target/release/btfkit
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a/b}'; }
+now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+
+printf '%-28s %-34s %12s %12s %8s\n' "file" "measure" "btfkit" "reference" "ratio"
+for f in "${files[@]}"; do
+    name=$(basename "$f")
+    # Interleave the two tools so drift in machine load hits both alike.
+    : > "$out/cold_ours"; : > "$out/cold_ref"
+    for _ in $(seq "$runs"); do
+        "$ours" "$f" cold >> "$out/cold_ours"
+        "$ref" "$f" cold >> "$out/cold_ref"
+    done
+    o=$(cut -d' ' -f1 "$out/cold_ours" | median); r=$(cut -d' ' -f1 "$out/cold_ref" | median)
+    printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "parse+index, cold (median of $runs)" "$o" "$r" "$(ratio "$o" "$r")"
+    o=$(cut -d' ' -f2 "$out/cold_ours" | median); r=$(cut -d' ' -f2 "$out/cold_ref" | median)
+    printf '%-28s %-34s %10sKB %10sKB %8s\n' "$name" "peak RSS of that process" "$o" "$r" "$(ratio "$o" "$r")"
+    o=$("$ours" "$f" warm 30); r=$("$ref" "$f" warm 30)
+    printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "parse+index, warm (best of 30)" "$o" "$r" "$(ratio "$o" "$r")"
+    if command -v bpftool >/dev/null; then
+        : > "$out/dump_ours"; : > "$out/dump_ref"
+        for _ in $(seq 5); do
+            t=$(now_us); "$btfkit" btf dump "$f" > /dev/null; echo $(( $(now_us) - t )) >> "$out/dump_ours"
+            t=$(now_us); bpftool btf dump file "$f" format raw > /dev/null; echo $(( $(now_us) - t )) >> "$out/dump_ref"
+        done
+        o=$(median < "$out/dump_ours"); r=$(median < "$out/dump_ref")
+        printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "raw dump command (median of 5)" "$o" "$r" "$(ratio "$o" "$r")"
+    fi
+done
+echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?') btf__parse; bpftool $(bpftool version 2>/dev/null | head -1 | awk '{print $2}'))"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs btfkit's whole test suite on a fresh Debian machine: installs what
+# the tests use as reference oracles (bpftool, libbpf, clang 14 and 16,
+# pahole) when missing, then runs every test with overflow checks on,
+# and briefly runs the fuzz targets.
+#
+#   scripts/test.sh                 (as root, or with sudo available)
+#   BTFKIT_CORPUS=/path/to/corpus scripts/test.sh
+#   FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzing step
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need (reference tools, BPF toolchain).
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have bpftool || need_pkgs+=(bpftool)
+have clang || need_pkgs+=(clang)
+have clang-16 || need_pkgs+=(clang-16)
+have llvm-objdump || need_pkgs+=(llvm)
+have pahole || need_pkgs+=(dwarves)
+have xz || need_pkgs+=(xz-utils)
+have cc || need_pkgs+=(gcc)
+have pkg-config || need_pkgs+=(pkg-config)
+[ -e /usr/include/bpf/btf.h ] || need_pkgs+=(libbpf-dev)
+[ -e /usr/include/linux/bpf.h ] || need_pkgs+=(linux-libc-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "installing: ${need_pkgs[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+
+export BTFKIT_CORPUS=${BTFKIT_CORPUS:-../shared/corpus}
+
+# The tests: optimized (the corpus is large) with overflow checks and
+# debug assertions on (profile "ci" in Cargo.toml).
+cargo test --workspace --profile ci
+
+# Fuzz targets: build, and run each briefly from the test objects as seeds.
+fuzz_seconds=${FUZZ_SECONDS:-45}
+if [ "$fuzz_seconds" != 0 ]; then
+    have cargo-fuzz || cargo install cargo-fuzz --locked --version 0.13.2
+    seeds=fuzz/corpus/parse
+    mkdir -p "$seeds"
+    cp target/btfkit-test-cache/*.o "$seeds/" 2>/dev/null || true
+    for target in parse parse_split; do
+        # cargo-fuzz needs nightly flags; the stable toolchain allows them
+        # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/parse" -- \
+            -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -print_final_stats=1) 2>&1 | tail -3
+    done
+fi
+echo "all tests passed"
