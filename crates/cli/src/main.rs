@@ -1,6 +1,7 @@
 //! `btfkit`: the command-line front end.
 
 mod btf_cmd;
+mod core_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -21,12 +22,16 @@ enum Command {
     /// Inspect BTF files: statistics and dumps.
     #[command(subcommand)]
     Btf(btf_cmd::BtfCommand),
+    /// CO-RE: explain and apply the relocations of BPF objects.
+    #[command(subcommand)]
+    Core(core_cmd::CoreCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Btf(cmd) => btf_cmd::run(cmd),
+        Command::Core(cmd) => core_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,27 @@
+//! # btfkit-core
+//!
+//! The CO-RE layer of btfkit: a reader for relocatable BPF ELF objects
+//! (programs, maps, `.BTF`, `.BTF.ext`) and a relocation engine that
+//! computes every CO-RE relocation kind with libbpf's semantics —
+//! candidate search by essential name, field/type compatibility,
+//! TYPE_MATCHES, candidate pruning, ambiguity errors, instruction
+//! validation, patching and poisoning — against a vmlinux BTF and,
+//! optionally, module BTFs.
+
+pub mod apply;
+pub mod calc;
+pub mod compat;
+mod engine;
+mod error;
+pub mod ext;
+pub mod insn;
+mod kind;
+mod object;
+pub mod patch;
+pub mod spec;
+
+pub use engine::{relocate, Outcome, Relocated, RelocateOptions, ReloReport, ResolvedTarget, SkipReason, Target};
+pub use error::{ObjectError, ReloError, ReloErrorKind};
+pub use ext::{BtfExt, CoreRelo};
+pub use kind::RelocKind;
+pub use object::{BpfObject, MapDef, Program, Section};

@@ -1,0 +1,3 @@
+/* Target: exactly the local types. Every relocation resolves to the
+ * value the compiler computed. */
+#include "gen.h"
