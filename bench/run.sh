@@ -8,6 +8,10 @@
 #    process per parse, as when a tool starts; peak RSS of that process.
 # 2. the same, warm: best of 30 parses inside one process.
 # 3. `btfkit btf dump` vs `bpftool btf dump ... format raw`, whole command.
+# 4. CO-RE: relocating every object of the CO-RE test suite against a
+#    6.1 corpus kernel (target parse included), btfkit vs libbpf's own
+#    relocation core (bench/libbpf_core.c, linked with the static libbpf
+#    the way bpftool is), best of 10 rounds in one process each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=("$@")
@@ -16,8 +20,9 @@ runs=${BENCH_RUNS:-21}
 out=bench/out
 mkdir -p "$out"
 
-cargo build --release --quiet -p btfkit --example bench_parse -p btfkit-btf
+cargo build --release --quiet -p btfkit -p btfkit-btf -p btfkit-core --examples
 cc -O2 -o "$out/libbpf_parse" bench/libbpf_parse.c -lbpf
+cc -O2 -o "$out/libbpf_core" bench/libbpf_core.c /usr/lib/"$(gcc -print-multiarch)"/libbpf.a -lelf -lz
 ours=target/release/examples/bench_parse
 ref=$out/libbpf_parse
 btfkit=target/release/btfkit
@@ -51,4 +56,15 @@ for f in "${files[@]}"; do
         printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "raw dump command (median of 5)" "$o" "$r" "$(ratio "$o" "$r")"
     fi
 done
+kernel=${BENCH_CORE_KERNEL:-target/btfkit-test-cache/debian_12_x86_64_6.1.0-56-amd64.btf}
+if [ ! -e "$kernel" ]; then
+    corpus=${BTFKIT_CORPUS:-../shared/corpus}
+    mkdir -p "$(dirname "$kernel")"
+    tar -xJOf "$corpus/archive/debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz" > "$kernel"
+fi
+objs=(testdata/core/progs/*.bpf.o)
+read -r o n < <(target/release/examples/core_bench "$kernel" 10 "${objs[@]}")
+read -r r m < <("$out/libbpf_core" "$kernel" 10 "${objs[@]}")
+[ "$n" = "$m" ] || { echo "relocation counts differ: $n vs $m"; exit 1; }
+printf '%-28s %-34s %10sus %10sus %8s\n' "6.1.0-56-amd64" "CO-RE: ${#objs[@]} objects, $n relos" "$o" "$r" "$(ratio "$o" "$r")"
 echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?') btf__parse; bpftool $(bpftool version 2>/dev/null | head -1 | awk '{print $2}'))"

@@ -33,6 +33,9 @@ fi
 
 export BTFKIT_CORPUS=${BTFKIT_CORPUS:-../shared/corpus}
 
+# The committed CO-RE suite objects must be what their sources build to.
+testdata/core/build.sh --check
+
 # The tests: optimized (the corpus is large) with overflow checks and
 # debug assertions on (profile "ci" in Cargo.toml).
 cargo test --workspace --profile ci
@@ -44,7 +47,8 @@ if [ "$fuzz_seconds" != 0 ]; then
     seeds=fuzz/corpus/parse
     mkdir -p "$seeds"
     cp target/btfkit-test-cache/*.o "$seeds/" 2>/dev/null || true
-    for target in parse parse_split; do
+    cp testdata/core/progs/*.bpf.o "$seeds/"
+    for target in parse parse_split relocate; do
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
         (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/parse" -- \

@@ -138,6 +138,11 @@ struct core_bigoff {
 	int far;
 };
 
+struct core_prune {
+	int x;
+	int y;
+};
+
 struct core_packed_bits {
 	char c;
 	long long wide : 60;

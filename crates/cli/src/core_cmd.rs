@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use btfkit_btf::{load, Btf};
-use btfkit_core::{relocate, BpfObject, Outcome, RelocateOptions, ReloReport, Relocated, SkipReason, Target};
+use btfkit_core::{
+    relocate, BpfObject, Outcome, ReloReport, RelocateOptions, Relocated, SkipReason, Target,
+};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
@@ -84,7 +86,11 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
             }
             let bytes = btfkit_core::apply::write_relocated(obj, rel, !a.keep_core_relos);
             std::fs::write(&a.output, bytes).with_context(|| format!("{}", a.output.display()))?;
-            let patched = rel.reports.iter().filter(|r| matches!(r.outcome, Outcome::Done { .. })).count();
+            let patched = rel
+                .reports
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Done { .. }))
+                .count();
             eprintln!("{}: {patched} relocations applied", a.output.display());
             let _ = target;
             Ok(())
@@ -103,6 +109,10 @@ fn with_relocated(
 ) -> Result<()> {
     let obj_bytes = std::fs::read(&a.object).with_context(|| format!("{}", a.object.display()))?;
     let obj = BpfObject::parse(&obj_bytes).with_context(|| format!("{}", a.object.display()))?;
+    if obj.btf_ext().is_none() {
+        return Err(btfkit_core::ObjectError::NoBtfExt)
+            .with_context(|| format!("{}", a.object.display()));
+    }
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &a.base) {
         (Some(b), Some(p)) => Some(parse_btf(b, None, p)?),
@@ -136,9 +146,20 @@ fn with_relocated(
     f(&obj, &target, &rel)
 }
 
+/// A short name for a BTF file: its file name without BTF/compression
+/// extensions (`kvm.btf.xz` -> `kvm`).
 fn file_label(p: &Path) -> String {
-    let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-    name.split('.').next().unwrap_or(&name).to_string()
+    let mut name = p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    while let Some(stem) = [".xz", ".tar", ".btf", ".o", ".ko"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+    {
+        name = stem.to_string();
+    }
+    name
 }
 
 fn where_(r: &ReloReport) -> String {
@@ -149,18 +170,38 @@ fn where_(r: &ReloReport) -> String {
 }
 
 fn kind_name(r: &ReloReport) -> String {
-    r.kind.map_or_else(|| format!("kind#{}", r.raw_kind), |k| k.name().to_string())
+    r.kind
+        .map_or_else(|| format!("kind#{}", r.raw_kind), |k| k.name().to_string())
 }
 
 /// One line: where, which relocation, the local spec, the target and the result.
 pub fn report_line(r: &ReloReport, target: &Target<'_>) -> String {
-    let local = r.local_spec.clone().unwrap_or_else(|| format!("[{}]", r.local_type));
-    let head = format!("{} relo #{} {} {} ({})", where_(r), r.index, kind_name(r), local, r.access);
+    let local = r
+        .local_spec
+        .clone()
+        .unwrap_or_else(|| format!("[{}]", r.local_type));
+    let head = format!(
+        "{} relo #{} {} {} ({})",
+        where_(r),
+        r.index,
+        kind_name(r),
+        local,
+        r.access
+    );
     match &r.outcome {
-        Outcome::Skipped(SkipReason::NoProgram) => format!("{head}: skipped: instruction is in no program"),
-        Outcome::Skipped(SkipReason::NotAutoloaded) => format!("{head}: skipped: program is not loaded by default"),
+        Outcome::Skipped(SkipReason::NoProgram) => {
+            format!("{head}: skipped: instruction is in no program")
+        }
+        Outcome::Skipped(SkipReason::NotAutoloaded) => {
+            format!("{head}: skipped: program is not loaded by default")
+        }
         Outcome::Failed(e) => format!("{head}: error: {e}"),
-        Outcome::Done { res, target: t, matched, patch } => {
+        Outcome::Done {
+            res,
+            target: t,
+            matched,
+            patch,
+        } => {
             let tgt = match t {
                 Some(t) => {
                     let (name, _) = target.btf(t.btf_idx);
@@ -169,16 +210,33 @@ pub fn report_line(r: &ReloReport, target: &Target<'_>) -> String {
                     } else {
                         String::new()
                     };
-                    let btf = if t.btf_idx > 0 { format!("{name}:") } else { String::new() };
-                    format!(" -> [{btf}{}] {} ({}{extra})", t.type_id, t.spec, t.raw)
+                    let btf = if t.btf_idx > 0 {
+                        format!("{name}:")
+                    } else {
+                        String::new()
+                    };
+                    let paren = match (t.raw.is_empty(), extra.is_empty()) {
+                        (true, true) => String::new(),
+                        (true, false) => format!(" ({})", &extra[2..]),
+                        (false, _) => format!(" ({}{extra})", t.raw),
+                    };
+                    format!(" -> [{btf}{}] {}{paren}", t.type_id, t.spec)
                 }
-                None if r.kind.is_some_and(|k| k == btfkit_core::RelocKind::TypeIdLocal) => String::new(),
+                None if r
+                    .kind
+                    .is_some_and(|k| k == btfkit_core::RelocKind::TypeIdLocal) =>
+                {
+                    String::new()
+                }
                 None => " -> no target".to_string(),
             };
             match patch {
                 btfkit_core::patch::Patch::Poisoned(why) => format!("{head}{tgt}: poisoned: {why}"),
-                btfkit_core::patch::Patch::Value { old, new, mem_size, .. } => {
-                    let sz = mem_size.map_or(String::new(), |(a, b)| format!(" (load size {a} -> {b})"));
+                btfkit_core::patch::Patch::Value {
+                    old, new, mem_size, ..
+                } => {
+                    let sz =
+                        mem_size.map_or(String::new(), |(a, b)| format!(" (load size {a} -> {b})"));
                     let _ = res;
                     format!("{head}{tgt}: {old} -> {new}{sz}")
                 }
@@ -217,7 +275,12 @@ pub fn report_json(r: &ReloReport, target: &Target<'_>) -> serde_json::Value {
             m.insert("error".into(), e.to_string().into());
             m.insert("errno".into(), (-e.errno()).into());
         }
-        Outcome::Done { res, target: t, matched, patch } => {
+        Outcome::Done {
+            res,
+            target: t,
+            matched,
+            patch,
+        } => {
             if let Some(t) = t {
                 m.insert(
                     "target".into(),
@@ -237,7 +300,12 @@ pub fn report_json(r: &ReloReport, target: &Target<'_>) -> serde_json::Value {
                     m.insert("result".into(), "poisoned".into());
                     m.insert("reason".into(), why.to_string().into());
                 }
-                btfkit_core::patch::Patch::Value { field, old, new, mem_size } => {
+                btfkit_core::patch::Patch::Value {
+                    field,
+                    old,
+                    new,
+                    mem_size,
+                } => {
                     m.insert("result".into(), "patched".into());
                     m.insert("insn_class".into(), field.class_name().into());
                     m.insert("insn_old".into(), (*old).into());

@@ -12,7 +12,9 @@ use crate::object::BpfObject;
 pub fn write_relocated(obj: &BpfObject<'_>, rel: &Relocated, drop_core_relos: bool) -> Vec<u8> {
     let mut out = obj.data().to_vec();
     for s in obj.sections().iter().filter(|s| s.executable) {
-        let Some(insns) = rel.insns.get(&s.index) else { continue };
+        let Some(insns) = rel.insns.get(&s.index) else {
+            continue;
+        };
         let base = s.file_offset as usize;
         for (i, insn) in insns.iter().enumerate() {
             let at = base + i * INSN_SIZE;

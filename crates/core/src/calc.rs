@@ -64,7 +64,9 @@ pub fn spec_match<'t>(local: &Spec<'_>, cand: &Cand<'t>) -> Result<Matched<'t>, 
     }
     if local.kind.is_enumval_based() {
         let t = tb.skip_mods_and_typedefs(cand.id).map_err(btf_err)?;
-        let Some(vals) = t.enum_values() else { return Ok(Matched::No) };
+        let Some(vals) = t.enum_values() else {
+            return Ok(Matched::No);
+        };
         let lname = local.accessors[0].name.unwrap_or(b"");
         let ll = essential_name_len(lname);
         for (i, v) in vals.iter().enumerate() {
@@ -93,12 +95,17 @@ pub fn spec_match<'t>(local: &Spec<'_>, cand: &Cand<'t>) -> Result<Matched<'t>, 
         } else {
             // The root accessor indexes the root itself; later ones an array.
             if i > 0 {
-                let Some(a) = tt.array() else { return Ok(Matched::No) };
+                let Some(a) = tt.array() else {
+                    return Ok(Matched::No);
+                };
                 let flex = is_flex_array(tb, targ.accessors.last(), a.nelems);
                 if !flex && lacc.idx >= a.nelems {
                     return Ok(Matched::No);
                 }
-                tid = tb.skip_mods_and_typedefs(a.elem_type).map_err(btf_err)?.id();
+                tid = tb
+                    .skip_mods_and_typedefs(a.elem_type)
+                    .map_err(btf_err)?
+                    .id();
             }
             if targ.raw.len() == SPEC_MAX_LEN {
                 return Err(ReloErrorKind::SpecTooDeep(SPEC_MAX_LEN));
@@ -130,12 +137,19 @@ fn match_member<'t>(
 ) -> Result<Option<TypeId>, ReloErrorKind> {
     let tt = tb.skip_mods_and_typedefs(tid).map_err(btf_err)?;
     let tid = tt.id();
-    let Some(tms) = tt.members() else { return Ok(None) };
+    let Some(tms) = tt.members() else {
+        return Ok(None);
+    };
     let lt = lb.type_by_id(lacc.type_id).map_err(btf_err)?;
     let lm = lt
         .members()
         .and_then(|m| m.get(lacc.idx as usize))
-        .ok_or_else(|| ReloErrorKind::Btf(format!("local accessor member {} of [{}]", lacc.idx, lacc.type_id)))?;
+        .ok_or_else(|| {
+            ReloErrorKind::Btf(format!(
+                "local accessor member {} of [{}]",
+                lacc.idx, lacc.type_id
+            ))
+        })?;
     let lname = lb.str_bytes(lm.name_off).map_err(btf_err)?;
     for (i, m) in tms.iter().enumerate() {
         if spec.raw.len() == SPEC_MAX_LEN {
@@ -201,9 +215,14 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
         out.val = spec.is_some() as u64;
         return Ok(out);
     }
-    let Some(spec) = spec else { return Err(CalcErr::Poison) };
+    let Some(spec) = spec else {
+        return Err(CalcErr::Poison);
+    };
     let btf = spec.btf;
-    let acc = spec.accessors.last().expect("field specs have a root accessor");
+    let acc = spec
+        .accessors
+        .last()
+        .expect("field specs have a root accessor");
     if acc.name.is_none() {
         // An array element (or the root) as a whole.
         let sz = btf.resolve_size(acc.type_id).map_err(btf_err)?;
@@ -222,7 +241,9 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
     let m = t
         .members()
         .and_then(|ms| ms.get(acc.idx as usize))
-        .ok_or_else(|| ReloErrorKind::Btf(format!("accessor member {} of [{}]", acc.idx, acc.type_id)))?;
+        .ok_or_else(|| {
+            ReloErrorKind::Btf(format!("accessor member {} of [{}]", acc.idx, acc.type_id))
+        })?;
     let mt = btf.skip_mods_and_typedefs(m.type_id).map_err(btf_err)?;
     let field_type_id = mt.id();
     let bit_off = spec.bit_offset;
@@ -234,7 +255,10 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
         // type size, that covers the whole bitfield.
         let mut sz = mt.size_or_type();
         if sz == 0 {
-            return Err(ReloErrorKind::Btf(format!("bitfield of zero-sized type [{field_type_id}]")).into());
+            return Err(ReloErrorKind::Btf(format!(
+                "bitfield of zero-sized type [{field_type_id}]"
+            ))
+            .into());
         }
         let mut off = bit_off / 8 / sz * sz;
         while bit_off as u64 + bit_sz as u64 - off as u64 * 8 > sz as u64 * 8 {
@@ -275,8 +299,13 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
         RelocKind::FieldLshiftU64 => {
             // In the byte order of the BTF's target (libbpf uses the host's).
             out.val = match btf.endian() {
-                Endian::Little => 64u64.wrapping_sub(bit_off as u64 + bit_sz as u64 - byte_off as u64 * 8),
-                Endian::Big => (8u64.wrapping_sub(byte_sz as u64)).wrapping_mul(8) + (bit_off as u64 - byte_off as u64 * 8),
+                Endian::Little => {
+                    64u64.wrapping_sub(bit_off as u64 + bit_sz as u64 - byte_off as u64 * 8)
+                }
+                Endian::Big => {
+                    (8u64.wrapping_sub(byte_sz as u64)).wrapping_mul(8)
+                        + (bit_off as u64 - byte_off as u64 * 8)
+                }
             };
         }
         RelocKind::FieldRshiftU64 => {
@@ -290,12 +319,17 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
 
 /// libbpf's `bpf_core_calc_type_relo`.
 fn calc_type(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<(u64, bool), CalcErr> {
-    let Some(spec) = spec else { return Ok((0, true)) };
+    let Some(spec) = spec else {
+        return Ok((0, true));
+    };
     Ok(match kind {
         // Type ids change when objects are linked: never validated.
         RelocKind::TypeIdTarget => (spec.root_type_id.0 as u64, false),
         RelocKind::TypeExists | RelocKind::TypeMatches => (1, true),
-        RelocKind::TypeSize => (spec.btf.resolve_size(spec.root_type_id).map_err(btf_err)?, true),
+        RelocKind::TypeSize => (
+            spec.btf.resolve_size(spec.root_type_id).map_err(btf_err)?,
+            true,
+        ),
         _ => unreachable!("type-based kinds other than TypeIdLocal"),
     })
 }
@@ -306,14 +340,22 @@ fn calc_enumval(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<u64, CalcErr
     match kind {
         RelocKind::EnumvalExists => Ok(spec.is_some() as u64),
         _ => {
-            let Some(spec) = spec else { return Err(CalcErr::Poison) };
+            let Some(spec) = spec else {
+                return Err(CalcErr::Poison);
+            };
             let acc = spec.accessors[0];
             let t = spec.btf.type_by_id(acc.type_id).map_err(btf_err)?;
             let v = t
                 .enum_values()
                 .and_then(|vs| vs.get(acc.idx as usize))
-                .ok_or_else(|| ReloErrorKind::Btf(format!("enumerator {} of [{}]", acc.idx, acc.type_id)))?;
-            Ok(if v.is_64 { v.bits } else { v.bits as u32 as i32 as i64 as u64 })
+                .ok_or_else(|| {
+                    ReloErrorKind::Btf(format!("enumerator {} of [{}]", acc.idx, acc.type_id))
+                })?;
+            Ok(if v.is_64 {
+                v.bits
+            } else {
+                v.bits as u32 as i32 as i64 as u64
+            })
         }
     }
 }
@@ -340,7 +382,11 @@ pub fn calc_relo(local: &Spec<'_>, targ: Option<&Spec<'_>>) -> Result<RelocRes, 
                 // Only pointers (32-bit kernel pointers read as 64-bit) and
                 // unsigned integers survive a change of load size.
                 let lt = local.btf.type_by_id(res.orig_type_id).map_err(btf_err)?;
-                let tt = targ.expect("sizes differ only with a target").btf.type_by_id(res.new_type_id).map_err(btf_err)?;
+                let tt = targ
+                    .expect("sizes differ only with a target")
+                    .btf
+                    .type_by_id(res.new_type_id)
+                    .map_err(btf_err)?;
                 let safe = (lt.kind() == Kind::Ptr && tt.kind() == Kind::Ptr)
                     || matches!((lt.data(), tt.data()), (TypeData::Int(a), TypeData::Int(b))
                         if a.encoding() != btfkit_btf::INT_SIGNED && b.encoding() != btfkit_btf::INT_SIGNED);
@@ -387,7 +433,9 @@ pub fn decide<'t>(local: &Spec<'_>, cands: &[Cand<'t>]) -> Result<Decision<'t>, 
         matched: Vec::new(),
     };
     for cand in cands {
-        let Matched::Yes(cspec) = spec_match(local, cand)? else { continue };
+        let Matched::Yes(cspec) = spec_match(local, cand)? else {
+            continue;
+        };
         let res = calc_relo(local, Some(&cspec))?;
         match &decision.target {
             None => {
@@ -402,7 +450,13 @@ pub fn decide<'t>(local: &Spec<'_>, cands: &[Cand<'t>]) -> Result<Decision<'t>, 
                     });
                 }
                 if res.poison != decision.res.poison || res.new_val != decision.res.new_val {
-                    let show = |r: &RelocRes| format!("{} {}", if r.poison { "failure" } else { "success" }, r.new_val);
+                    let show = |r: &RelocRes| {
+                        format!(
+                            "{} {}",
+                            if r.poison { "failure" } else { "success" },
+                            r.new_val
+                        )
+                    };
                     return Err(ReloErrorKind::DecisionAmbiguity {
                         a: show(&res),
                         b: show(&decision.res),

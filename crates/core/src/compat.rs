@@ -110,7 +110,16 @@ fn types_are_compat_level(lb: &Btf<'_>, lid: TypeId, tb: &Btf<'_>, tid: TypeId, 
                 lid = l.elem_type;
                 tid = t.elem_type;
             }
-            (TypeData::FuncProto { ret: lr, params: lp }, TypeData::FuncProto { ret: tr, params: tp }) => {
+            (
+                TypeData::FuncProto {
+                    ret: lr,
+                    params: lp,
+                },
+                TypeData::FuncProto {
+                    ret: tr,
+                    params: tp,
+                },
+            ) => {
                 if lp.len() != tp.len() {
                     return Ok(false);
                 }
@@ -148,7 +157,14 @@ pub fn types_match(lb: &Btf<'_>, lid: TypeId, tb: &Btf<'_>, tid: TypeId) -> R {
     types_match_level(lb, lid, tb, tid, false, 32)
 }
 
-fn types_match_level(lb: &Btf<'_>, lid: TypeId, tb: &Btf<'_>, tid: TypeId, behind_ptr: bool, level: i32) -> R {
+fn types_match_level(
+    lb: &Btf<'_>,
+    lid: TypeId,
+    tb: &Btf<'_>,
+    tid: TypeId,
+    behind_ptr: bool,
+    level: i32,
+) -> R {
     if level <= 0 {
         return Err(too_deep());
     }
@@ -251,16 +267,31 @@ fn enums_match(lb: &Btf<'_>, lt: &Type<'_>, tb: &Btf<'_>, tt: &Type<'_>) -> bool
     if lt.size_or_type() != tt.size_or_type() {
         return false;
     }
-    let (lv, tv) = (lt.enum_values().expect("enum"), tt.enum_values().expect("enum"));
+    let (lv, tv) = (
+        lt.enum_values().expect("enum"),
+        tt.enum_values().expect("enum"),
+    );
     if lv.len() > tv.len() {
         return false;
     }
-    lv.iter()
-        .all(|l| tv.iter().any(|t| names_match(lb, l.name_off, tb, t.name_off)))
+    lv.iter().all(|l| {
+        tv.iter()
+            .any(|t| names_match(lb, l.name_off, tb, t.name_off))
+    })
 }
 
-fn composites_match(lb: &Btf<'_>, lt: &Type<'_>, tb: &Btf<'_>, tt: &Type<'_>, behind_ptr: bool, level: i32) -> R {
-    let (lm, tm) = (lt.members().expect("composite"), tt.members().expect("composite"));
+fn composites_match(
+    lb: &Btf<'_>,
+    lt: &Type<'_>,
+    tb: &Btf<'_>,
+    tt: &Type<'_>,
+    behind_ptr: bool,
+    level: i32,
+) -> R {
+    let (lm, tm) = (
+        lt.members().expect("composite"),
+        tt.members().expect("composite"),
+    );
     if lm.len() > tm.len() {
         return Ok(false);
     }

@@ -41,7 +41,9 @@ impl<'t> TargetBtf<'t> {
                 if t.name_off() == 0 {
                     continue;
                 }
-                let Ok(name) = self.btf.str_bytes(t.name_off()) else { continue };
+                let Ok(name) = self.btf.str_bytes(t.name_off()) else {
+                    continue;
+                };
                 let ess = essential_name_len(name);
                 if ess < name.len() {
                     map.entry(name[..ess].to_vec()).or_default().push(t.id());
@@ -63,7 +65,11 @@ impl<'t> TargetBtf<'t> {
                 .filter(|&id| id >= first)
                 .filter(|&id| {
                     // A target named exactly `a___b` has essential name `a`.
-                    let n = self.btf.type_by_id(id).ok().and_then(|t| self.btf.str_bytes(t.name_off()).ok());
+                    let n = self
+                        .btf
+                        .type_by_id(id)
+                        .ok()
+                        .and_then(|t| self.btf.str_bytes(t.name_off()).ok());
                     n.is_some_and(|n| essential_name_len(n) == n.len())
                 })
                 .collect(),
@@ -108,8 +114,14 @@ impl<'t> Target<'t> {
     /// Candidates for a local root type (libbpf's `bpf_core_find_cands`):
     /// same kind (enum and enum64 mix), same essential name, in id order;
     /// vmlinux first, modules only when vmlinux has none.
-    pub fn find_cands(&self, local: &Btf<'_>, local_id: TypeId) -> Result<Vec<Cand<'t>>, ReloErrorKind> {
-        let lt = local.type_by_id(local_id).map_err(|_| ReloErrorKind::NoLocalType(local_id))?;
+    pub fn find_cands(
+        &self,
+        local: &Btf<'_>,
+        local_id: TypeId,
+    ) -> Result<Vec<Cand<'t>>, ReloErrorKind> {
+        let lt = local
+            .type_by_id(local_id)
+            .map_err(|_| ReloErrorKind::NoLocalType(local_id))?;
         let lname = local.str_bytes(lt.name_off()).unwrap_or(b"");
         if lname.is_empty() {
             return Err(ReloErrorKind::AnonymousRoot { type_id: local_id });
@@ -121,7 +133,9 @@ impl<'t> Target<'t> {
                 break;
             }
             for id in tb.by_essential_name(ess) {
-                let Ok(t) = tb.btf.type_by_id(id) else { continue };
+                let Ok(t) = tb.btf.type_by_id(id) else {
+                    continue;
+                };
                 if crate::compat::kind_core_compat(t.kind(), lt.kind()) {
                     cands.push(Cand {
                         btf: tb.btf,
@@ -249,7 +263,10 @@ pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions
         return Relocated { reports, insns };
     };
     for group in &ext.core_relo {
-        let section = local.str_at(group.sec_name_off).unwrap_or("<bad name>").to_string();
+        let section = local
+            .str_at(group.sec_name_off)
+            .unwrap_or("<bad name>")
+            .to_string();
         let sec = obj.section_by_name(&section).filter(|s| s.executable);
         for (index, relo) in group.core_relos().enumerate() {
             let access = local.str_at(relo.access_str_off).unwrap_or("").to_string();
@@ -267,7 +284,16 @@ pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions
                 local_spec: None,
                 outcome: Outcome::Skipped(SkipReason::NoProgram),
             };
-            report.outcome = match relocate_one(obj, target, opts, sec.map(|s| s.index), &relo, &mut report, &mut cache, &mut insns) {
+            report.outcome = match relocate_one(
+                obj,
+                target,
+                opts,
+                sec.map(|s| s.index),
+                &relo,
+                &mut report,
+                &mut cache,
+                &mut insns,
+            ) {
                 Ok(o) => o,
                 Err(e) => Outcome::Failed(e),
             };
@@ -290,10 +316,21 @@ fn relocate_one<'t>(
 ) -> Result<Outcome, ReloErrorKind> {
     let local = obj.btf();
     if relo.insn_off % INSN_SIZE as u32 != 0 {
-        return Err(ReloErrorKind::InsnOffsetMisaligned { insn_off: relo.insn_off });
+        return Err(ReloErrorKind::InsnOffsetMisaligned {
+            insn_off: relo.insn_off,
+        });
     }
     let sec = sec.ok_or(ReloErrorKind::NoSuchSection)?;
     let insn_idx = report.insn_idx as usize;
+    let sec_len = insns.get(&sec).map_or(0, Vec::len);
+    if insn_idx >= sec_len {
+        // libbpf finds no program there and skips it silently; an offset
+        // past the section is corrupt input, so say so.
+        return Err(ReloErrorKind::InsnOutOfSection {
+            insn_idx: report.insn_idx,
+            insns: sec_len,
+        });
+    }
     let Some(prog) = obj.program_at(sec, insn_idx) else {
         return Ok(Outcome::Skipped(SkipReason::NoProgram));
     };
@@ -303,12 +340,14 @@ fn relocate_one<'t>(
         || opts
             .only_programs
             .as_ref()
-            .is_none_or(|names| names.iter().any(|n| *n == prog.name));
+            .is_none_or(|names| names.contains(&prog.name));
     if !selected || (!prog.autoload && !opts.include_non_autoload) {
         return Ok(Outcome::Skipped(SkipReason::NotAutoloaded));
     }
     let kind = RelocKind::from_raw(relo.kind).ok_or(ReloErrorKind::UnknownKind(relo.kind))?;
-    let lt = local.type_by_id(relo.type_id).map_err(|_| ReloErrorKind::NoLocalType(relo.type_id))?;
+    let lt = local
+        .type_by_id(relo.type_id)
+        .map_err(|_| ReloErrorKind::NoLocalType(relo.type_id))?;
     // Candidate search comes before parsing, as in libbpf: an anonymous
     // root fails there first.
     if kind != RelocKind::TypeIdLocal && !cache.contains_key(&relo.type_id) {
@@ -328,7 +367,9 @@ fn relocate_one<'t>(
         (res, None, Vec::new())
     } else {
         if local.str_bytes(lt.name_off()).unwrap_or(b"").is_empty() {
-            return Err(ReloErrorKind::AnonymousRoot { type_id: relo.type_id });
+            return Err(ReloErrorKind::AnonymousRoot {
+                type_id: relo.type_id,
+            });
         }
         let cands = cache.get_mut(&relo.type_id).expect("inserted above");
         let d = decide(&local_spec, cands)?;
@@ -345,12 +386,6 @@ fn relocate_one<'t>(
         (d.res, resolved, matched)
     };
     let sec_insns = insns.get_mut(&sec).expect("executable section");
-    if insn_idx >= sec_insns.len() {
-        return Err(ReloErrorKind::InsnOutOfSection {
-            insn_idx: report.insn_idx,
-            insns: sec_insns.len(),
-        });
-    }
     let prog_idx = report.prog_insn_idx.expect("set above");
     let patch = patch_insn(&mut sec_insns[insn_idx..], prog_idx, &res)?;
     Ok(Outcome::Done {

@@ -12,6 +12,8 @@ pub enum ObjectError {
     NotBpf { machine: u16 },
     #[error("no .BTF section")]
     NoBtf,
+    #[error("no .BTF.ext section: the object has no CO-RE relocations (built without -g?)")]
+    NoBtfExt,
     #[error(".BTF: {0}")]
     Btf(#[from] btfkit_btf::Error),
     #[error(".BTF.ext at offset {offset:#x}: {reason}")]
@@ -45,7 +47,9 @@ pub enum ReloErrorKind {
     NoLocalType(TypeId),
     #[error("access string {access:?}: {reason}")]
     BadAccessString { access: String, reason: String },
-    #[error("access string {access:?}: index {index} at position {pos} out of range (limit {limit})")]
+    #[error(
+        "access string {access:?}: index {index} at position {pos} out of range (limit {limit})"
+    )]
     AccessOutOfRange {
         access: String,
         pos: usize,
@@ -88,7 +92,11 @@ pub enum ReloErrorKind {
     #[error("instruction #{insn_idx} (LDX/ST/STX): offset {new} does not fit 16 bits")]
     OffsetTooBig { insn_idx: u32, new: u64 },
     #[error("instruction #{insn_idx} (LDX/ST/STX): memory size {got}, expected {expected}")]
-    UnexpectedMemSize { insn_idx: u32, got: u32, expected: u32 },
+    UnexpectedMemSize {
+        insn_idx: u32,
+        got: u32,
+        expected: u32,
+    },
     #[error("instruction #{insn_idx} (LDX/ST/STX): no load/store of size {size}")]
     InvalidNewMemSize { insn_idx: u32, size: u32 },
     #[error("instruction #{insn_idx} (LDIMM64) has an unexpected form")]

@@ -183,7 +183,13 @@ impl<'a> BtfExt<'a> {
         }
         let hdr_len = u32_at(4) as usize;
         if hdr_len < HDR_MIN || hdr_len > data.len() {
-            return Err(err(4, format!("header length {hdr_len} invalid for a {}-byte section", data.len())));
+            return Err(err(
+                4,
+                format!(
+                    "header length {hdr_len} invalid for a {}-byte section",
+                    data.len()
+                ),
+            ));
         }
         let mut ext = BtfExt {
             endian,
@@ -193,10 +199,31 @@ impl<'a> BtfExt<'a> {
             core_relo: Vec::new(),
             core_relo_len_field: None,
         };
-        ext.func_info = parse_block(data, hdr_len, InfoKind::FuncInfo, u32_at(8), u32_at(12), endian)?;
-        ext.line_info = parse_block(data, hdr_len, InfoKind::LineInfo, u32_at(16), u32_at(20), endian)?;
+        ext.func_info = parse_block(
+            data,
+            hdr_len,
+            InfoKind::FuncInfo,
+            u32_at(8),
+            u32_at(12),
+            endian,
+        )?;
+        ext.line_info = parse_block(
+            data,
+            hdr_len,
+            InfoKind::LineInfo,
+            u32_at(16),
+            u32_at(20),
+            endian,
+        )?;
         if hdr_len >= HDR_CORE {
-            ext.core_relo = parse_block(data, hdr_len, InfoKind::CoreRelo, u32_at(24), u32_at(28), endian)?;
+            ext.core_relo = parse_block(
+                data,
+                hdr_len,
+                InfoKind::CoreRelo,
+                u32_at(24),
+                u32_at(28),
+                endian,
+            )?;
             ext.core_relo_len_field = Some(28);
         }
         Ok(ext)
@@ -226,7 +253,10 @@ fn parse_block<'a>(
     }
     let end = start as u64 + len as u64;
     if end > data.len() as u64 {
-        return Err(err(start, format!("{what} block (off {off}, len {len}) runs past the section end")));
+        return Err(err(
+            start,
+            format!("{what} block (off {off}, len {len}) runs past the section end"),
+        ));
     }
     let block = &data[start..end as usize];
     if block.len() < 4 {

@@ -78,7 +78,9 @@ impl Insn {
             Endian::Little => (self.off.to_le_bytes(), self.imm.to_le_bytes()),
             Endian::Big => (self.off.to_be_bytes(), self.imm.to_be_bytes()),
         };
-        [self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
+        [
+            self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
+        ]
     }
 
     pub fn class(&self) -> u8 {

@@ -101,7 +101,10 @@ impl RelocKind {
     pub fn is_existence(self) -> bool {
         matches!(
             self,
-            RelocKind::FieldExists | RelocKind::TypeExists | RelocKind::EnumvalExists | RelocKind::TypeMatches
+            RelocKind::FieldExists
+                | RelocKind::TypeExists
+                | RelocKind::EnumvalExists
+                | RelocKind::TypeMatches
         )
     }
 }

@@ -20,7 +20,9 @@ mod object;
 pub mod patch;
 pub mod spec;
 
-pub use engine::{relocate, Outcome, Relocated, RelocateOptions, ReloReport, ResolvedTarget, SkipReason, Target};
+pub use engine::{
+    relocate, Outcome, ReloReport, RelocateOptions, Relocated, ResolvedTarget, SkipReason, Target,
+};
 pub use error::{ObjectError, ReloError, ReloErrorKind};
 pub use ext::{BtfExt, CoreRelo};
 pub use kind::RelocKind;

@@ -85,13 +85,18 @@ impl<'a> BpfObject<'a> {
         };
         let mut sections = Vec::new();
         for s in file.sections() {
-            let name = s.name().map_err(|e| ObjectError::Elf(e.to_string()))?.to_string();
+            let name = s
+                .name()
+                .map_err(|e| ObjectError::Elf(e.to_string()))?
+                .to_string();
             let data = if s.kind() == SectionKind::UninitializedData {
                 &[][..]
             } else {
-                s.data().map_err(|e| ObjectError::Elf(format!("section {name}: {e}")))?
+                s.data()
+                    .map_err(|e| ObjectError::Elf(format!("section {name}: {e}")))?
             };
-            let executable = matches!(s.flags(), object::SectionFlags::Elf { sh_flags } if sh_flags & 0x4 != 0);
+            let executable =
+                matches!(s.flags(), object::SectionFlags::Elf { sh_flags } if sh_flags & 0x4 != 0);
             sections.push(Section {
                 index: s.index().0,
                 name,
@@ -104,7 +109,9 @@ impl<'a> BpfObject<'a> {
         let mut programs = Vec::new();
         let mut maps = Vec::new();
         for sym in file.symbols() {
-            let Some(si) = sym.section_index() else { continue };
+            let Some(si) = sym.section_index() else {
+                continue;
+            };
             let Some(sec) = by_index(si.0) else { continue };
             let name = sym.name().unwrap_or("").to_string();
             let (global, _visibility) = match sym.flags() {
@@ -124,7 +131,10 @@ impl<'a> BpfObject<'a> {
                 continue;
             }
             let (off, size) = (sym.address(), sym.size());
-            if off + size > sec.data.len() as u64 {
+            if off
+                .checked_add(size)
+                .is_none_or(|end| end > sec.data.len() as u64)
+            {
                 return Err(ObjectError::ProgramOutOfSection {
                     section: sec.name.clone(),
                     name,
@@ -174,7 +184,10 @@ impl<'a> BpfObject<'a> {
         let btf_sec = section_data(".BTF").ok_or(ObjectError::NoBtf)?;
         let btf = Btf::parse_cow(Cow::Borrowed(btf_sec.data), None)?;
         let (btf_ext, btf_ext_offset) = match section_data(".BTF.ext") {
-            Some(s) => (Some(BtfExt::parse(s.data, btf.endian())?), Some(s.file_offset)),
+            Some(s) => (
+                Some(BtfExt::parse(s.data, btf.endian())?),
+                Some(s.file_offset),
+            ),
             None => (None, None),
         };
         Ok(BpfObject {
@@ -254,7 +267,9 @@ impl<'a> BpfObject<'a> {
 
     /// Instruction `idx` of an executable section.
     pub fn insn(&self, section: &Section<'_>, idx: usize) -> Option<Insn> {
-        let b = section.data.get(idx * INSN_SIZE..idx * INSN_SIZE + INSN_SIZE)?;
+        let b = section
+            .data
+            .get(idx * INSN_SIZE..idx * INSN_SIZE + INSN_SIZE)?;
         Some(Insn::decode(b.try_into().expect("8 bytes"), self.endian))
     }
 }

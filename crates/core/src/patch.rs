@@ -65,7 +65,11 @@ impl std::fmt::Display for PoisonReason {
 
 /// Patches `insns[0]` (and `insns[1]` for ld_imm64). `insns` starts at the
 /// relocated instruction; `insn_idx` is only used in errors.
-pub fn patch_insn(insns: &mut [Insn], insn_idx: u32, res: &RelocRes) -> Result<Patch, ReloErrorKind> {
+pub fn patch_insn(
+    insns: &mut [Insn],
+    insn_idx: u32,
+    res: &RelocRes,
+) -> Result<Patch, ReloErrorKind> {
     let insn = insns[0];
     let poison = |insns: &mut [Insn], reason| {
         if insns[0].is_ld_imm64() && insns.len() > 1 {
@@ -129,10 +133,11 @@ pub fn patch_insn(insns: &mut [Insn], insn_idx: u32, res: &RelocRes) -> Result<P
                         expected: res.orig_sz,
                     });
                 }
-                let size = Insn::size_field(res.new_sz).ok_or(ReloErrorKind::InvalidNewMemSize {
-                    insn_idx,
-                    size: res.new_sz,
-                })?;
+                let size =
+                    Insn::size_field(res.new_sz).ok_or(ReloErrorKind::InvalidNewMemSize {
+                        insn_idx,
+                        size: res.new_sz,
+                    })?;
                 insns[0].code = (insn.code & 0xe0) | size | insn.class();
                 mem_size = Some((res.orig_sz, res.new_sz));
             }
@@ -148,7 +153,8 @@ pub fn patch_insn(insns: &mut [Insn], insn_idx: u32, res: &RelocRes) -> Result<P
             let well_formed = insn.is_ld_imm64()
                 && insn.src_reg == 0
                 && insn.off == 0
-                && second.is_some_and(|s| s.code == 0 && s.dst_reg == 0 && s.src_reg == 0 && s.off == 0);
+                && second
+                    .is_some_and(|s| s.code == 0 && s.dst_reg == 0 && s.src_reg == 0 && s.off == 0);
             let Some(second) = second.filter(|_| well_formed) else {
                 return Err(ReloErrorKind::BadLdImm64 { insn_idx });
             };

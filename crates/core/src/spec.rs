@@ -45,7 +45,11 @@ pub fn essential_name_len(name: &[u8]) -> usize {
     (0..=n - 5)
         .rev()
         .find(|&i| {
-            name[i] != b'_' && name[i + 1] == b'_' && name[i + 2] == b'_' && name[i + 3] == b'_' && name[i + 4] != b'_'
+            name[i] != b'_'
+                && name[i + 1] == b'_'
+                && name[i + 2] == b'_'
+                && name[i + 3] == b'_'
+                && name[i + 4] != b'_'
         })
         .map_or(n, |i| i + 1)
 }
@@ -94,7 +98,12 @@ fn parse_access(access: &str) -> Result<Vec<u32>, ReloErrorKind> {
 
 impl<'b> Spec<'b> {
     /// The local spec of a relocation (libbpf's `bpf_core_parse_spec`).
-    pub fn parse(btf: &'b Btf<'b>, root: TypeId, kind: RelocKind, access: &str) -> Result<Spec<'b>, ReloErrorKind> {
+    pub fn parse(
+        btf: &'b Btf<'b>,
+        root: TypeId,
+        kind: RelocKind,
+        access: &str,
+    ) -> Result<Spec<'b>, ReloErrorKind> {
         let mut spec = Spec {
             btf,
             root_type_id: root,
@@ -123,19 +132,23 @@ impl<'b> Spec<'b> {
         let mut id = t.id();
         let first = spec.raw[0];
         if kind.is_enumval_based() {
-            let vals = t.enum_values().ok_or(ReloErrorKind::NotAnEnum { type_id: root })?;
+            let vals = t
+                .enum_values()
+                .ok_or(ReloErrorKind::NotAnEnum { type_id: root })?;
             if spec.raw.len() > 1 {
                 return Err(ReloErrorKind::BadAccessString {
                     access: access.to_string(),
                     reason: "enumerator relocations take one index".into(),
                 });
             }
-            let v = vals.get(first as usize).ok_or_else(|| ReloErrorKind::AccessOutOfRange {
-                access: access.to_string(),
-                pos: 0,
-                index: first,
-                limit: vals.len() as u32,
-            })?;
+            let v = vals
+                .get(first as usize)
+                .ok_or_else(|| ReloErrorKind::AccessOutOfRange {
+                    access: access.to_string(),
+                    pos: 0,
+                    index: first,
+                    limit: vals.len() as u32,
+                })?;
             spec.accessors.push(Accessor {
                 type_id: id,
                 idx: first,
@@ -156,17 +169,21 @@ impl<'b> Spec<'b> {
             let idx = spec.raw[pos];
             match t.data() {
                 TypeData::Struct(ms) | TypeData::Union(ms) => {
-                    let m = ms.get(idx as usize).ok_or_else(|| ReloErrorKind::AccessOutOfRange {
-                        access: access.to_string(),
-                        pos,
-                        index: idx,
-                        limit: ms.len() as u32,
-                    })?;
+                    let m =
+                        ms.get(idx as usize)
+                            .ok_or_else(|| ReloErrorKind::AccessOutOfRange {
+                                access: access.to_string(),
+                                pos,
+                                index: idx,
+                                limit: ms.len() as u32,
+                            })?;
                     spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset());
                     if m.name_off != 0 {
                         let name = btf.str_bytes(m.name_off).map_err(btf_err)?;
                         if name.is_empty() {
-                            return Err(ReloErrorKind::Btf(format!("member {idx} of [{id}] has an empty name")));
+                            return Err(ReloErrorKind::Btf(format!(
+                                "member {idx} of [{id}] has an empty name"
+                            )));
                         }
                         spec.accessors.push(Accessor {
                             type_id: id,
@@ -323,6 +340,9 @@ mod tests {
             assert!(parse_access(bad).is_err(), "{bad}");
         }
         let long = vec!["0"; 65].join(":");
-        assert!(matches!(parse_access(&long), Err(ReloErrorKind::BadAccessString { .. })));
+        assert!(matches!(
+            parse_access(&long),
+            Err(ReloErrorKind::BadAccessString { .. })
+        ));
     }
 }

@@ -38,7 +38,10 @@ fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
 }
 
 fn num<T: std::str::FromStr>(s: &str) -> T {
-    s.trim().parse().ok().unwrap_or_else(|| panic!("number expected in {s:?}"))
+    s.trim()
+        .parse()
+        .ok()
+        .unwrap_or_else(|| panic!("number expected in {s:?}"))
 }
 
 fn parse_libbpf(out: &str) -> LibbpfRun {
@@ -52,9 +55,15 @@ fn parse_libbpf(out: &str) -> LibbpfRun {
             run.load_ret = num(r);
             continue;
         }
-        let Some(rest) = after(line, "prog '") else { continue };
-        let Some((prog, rest)) = rest.split_once("': relo #") else { continue };
-        let Some((idx, msg)) = rest.split_once(": ") else { continue };
+        let Some(rest) = after(line, "prog '") else {
+            continue;
+        };
+        let Some((prog, rest)) = rest.split_once("': relo #") else {
+            continue;
+        };
+        let Some((idx, msg)) = rest.split_once(": ") else {
+            continue;
+        };
         let key = (prog.to_string(), num::<usize>(idx));
         let entry = || LibbpfRelo::default();
         if let Some(m) = after(msg, "patched insn #") {
@@ -70,7 +79,11 @@ fn parse_libbpf(out: &str) -> LibbpfRun {
             }
         } else if let Some(m) = after(msg, "substituting insn #") {
             let insn = m.split_whitespace().next().unwrap();
-            run.relos.entry(key).or_insert_with(entry).poisoned.push(num(insn));
+            run.relos
+                .entry(key)
+                .or_insert_with(entry)
+                .poisoned
+                .push(num(insn));
         } else if let Some(m) = after(msg, "failed to relocate: ") {
             run.relos.entry(key.clone()).or_insert_with(entry).errno = Some(-num::<i32>(m));
             run.failed_at = Some(key);
@@ -90,13 +103,23 @@ fn run_libbpf(oracle: &Path, obj: &Path, target: &Path, prog: Option<&str>) -> L
         cmd.arg(p);
     }
     let out = String::from_utf8(tu::run_ok(&mut cmd)).unwrap();
-    assert!(!out.contains("OPEN failed"), "libbpf cannot open {}", obj.display());
+    assert!(
+        !out.contains("OPEN failed"),
+        "libbpf cannot open {}",
+        obj.display()
+    );
     parse_libbpf(&out)
 }
 
 /// Compares btfkit with one libbpf run; returns the number of
 /// relocations compared.
-fn compare(what: &str, obj: &BpfObject<'_>, target: &Target<'_>, only: Option<&str>, lb: &LibbpfRun) -> usize {
+fn compare(
+    what: &str,
+    obj: &BpfObject<'_>,
+    target: &Target<'_>,
+    only: Option<&str>,
+    lb: &LibbpfRun,
+) -> usize {
     let opts = RelocateOptions {
         only_programs: only.map(|p| vec![p.to_string()]),
         ..RelocateOptions::default()
@@ -107,13 +130,32 @@ fn compare(what: &str, obj: &BpfObject<'_>, target: &Target<'_>, only: Option<&s
         let Some(prog) = &r.program else { continue };
         let key = (prog.clone(), r.index);
         let theirs = lb.relos.get(&key);
-        let ctx = || format!("{what}: prog {prog} relo #{} ({} {})", r.index, r.local_spec.as_deref().unwrap_or("?"), r.access);
+        let ctx = || {
+            format!(
+                "{what}: prog {prog} relo #{} ({} {})",
+                r.index,
+                r.local_spec.as_deref().unwrap_or("?"),
+                r.access
+            )
+        };
         match (&r.outcome, theirs) {
             (Outcome::Skipped(_), None) => {}
-            (Outcome::Skipped(why), Some(t)) => panic!("{}: btfkit skipped it ({why:?}), libbpf: {t:?}", ctx()),
-            (_, None) => panic!("{}: libbpf did not process it, btfkit: {:?}", ctx(), r.outcome),
+            (Outcome::Skipped(why), Some(t)) => {
+                panic!("{}: btfkit skipped it ({why:?}), libbpf: {t:?}", ctx())
+            }
+            (_, None) => panic!(
+                "{}: libbpf did not process it, btfkit: {:?}",
+                ctx(),
+                r.outcome
+            ),
             (Outcome::Failed(e), Some(t)) => {
-                assert_eq!(t.errno, Some(e.errno()), "{}: btfkit fails with {e} (errno {}), libbpf: {t:?}", ctx(), e.errno());
+                assert_eq!(
+                    t.errno,
+                    Some(e.errno()),
+                    "{}: btfkit fails with {e} (errno {}), libbpf: {t:?}",
+                    ctx(),
+                    e.errno()
+                );
             }
             (Outcome::Done { patch, .. }, Some(t)) => {
                 assert_eq!(t.errno, None, "{}: libbpf fails, btfkit: {patch:?}", ctx());
@@ -178,7 +220,9 @@ fn bpf_available(oracle: &Path) -> bool {
 }
 
 fn check_pairs(objects: &[PathBuf], targets: &[(String, PathBuf)]) {
-    let Some(oracle) = tu::libbpf_oracle("core_relocs") else { return };
+    let Some(oracle) = tu::libbpf_oracle("core_relocs") else {
+        return;
+    };
     if !bpf_available(&oracle) {
         tu::missing::<()>("BPF program loading (libbpf relocates only when it can load)");
         return;
@@ -192,7 +236,10 @@ fn check_pairs(objects: &[PathBuf], targets: &[(String, PathBuf)]) {
         for opath in objects {
             let obytes = std::fs::read(opath).unwrap();
             let obj = BpfObject::parse(&obytes).unwrap();
-            let what = format!("{} on {tname}", opath.file_name().unwrap().to_string_lossy());
+            let what = format!(
+                "{} on {tname}",
+                opath.file_name().unwrap().to_string_lossy()
+            );
             let all = run_libbpf(&oracle, opath, tpath, None);
             runs += 1;
             total += compare(&what, &obj, &target, None, &all);
@@ -200,7 +247,13 @@ fn check_pairs(objects: &[PathBuf], targets: &[(String, PathBuf)]) {
                 for p in obj.programs().iter().filter(|p| !p.is_subprog) {
                     let one = run_libbpf(&oracle, opath, tpath, Some(&p.name));
                     runs += 1;
-                    total += compare(&format!("{what} [{}]", p.name), &obj, &target, Some(&p.name), &one);
+                    total += compare(
+                        &format!("{what} [{}]", p.name),
+                        &obj,
+                        &target,
+                        Some(&p.name),
+                        &one,
+                    );
                 }
             }
         }
@@ -223,6 +276,9 @@ fn suite_objects_on_suite_targets() {
 #[test]
 fn suite_objects_on_corpus_kernels() {
     let objects = files(&suite_dir().join("progs"), ".bpf.o");
-    let targets: Vec<(String, PathBuf)> = tu::corpus_kernels().into_iter().map(|k| (k.key.clone(), k.raw_path())).collect();
+    let targets: Vec<(String, PathBuf)> = tu::corpus_kernels()
+        .into_iter()
+        .map(|k| (k.key.clone(), k.raw_path()))
+        .collect();
     check_pairs(&objects, &targets);
 }

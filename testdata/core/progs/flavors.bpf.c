@@ -43,4 +43,17 @@ int flavors_mixups(void *ctx)
 	return 0;
 }
 
+/* Two target candidates; only one has x. Relocating x prunes the other
+ * from the cached candidate list, so y (at different offsets in the two)
+ * is not ambiguous afterwards. */
+SEC("raw_tp/sys_enter")
+int flavors_pruning(void *ctx)
+{
+	struct core_prune *p = ctx;
+
+	OUT(30, BPF_CORE_READ(p, x));
+	OUT(31, BPF_CORE_READ(p, y));
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -37,6 +37,18 @@ struct core_ambig_bad___one __use_ambig_bad_one;
 struct core_ambig_bad___two __use_ambig_bad_two;
 #define OMIT_core_ambig_bad
 
+#define OMIT_core_prune
+struct core_prune___has_x {
+	int pad;
+	int x;
+	int y;
+};
+struct core_prune___no_x {
+	int y;
+};
+struct core_prune___has_x __use_prune_a;
+struct core_prune___no_x __use_prune_b;
+
 #define OMIT_core_mixup
 #define OMIT_core_union
 #define OMIT_core_matches

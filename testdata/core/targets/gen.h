@@ -179,6 +179,13 @@ struct core_bigoff {
 };
 #endif
 
+#if !defined(OVERRIDE_core_prune) && !defined(OMIT_core_prune)
+struct core_prune {
+	int x;
+	int y;
+};
+#endif
+
 #if !defined(OVERRIDE_core_packed_bits) && !defined(OMIT_core_packed_bits)
 struct core_packed_bits {
 	char c;
@@ -249,6 +256,9 @@ struct core_sizes __use_core_sizes;
 #endif
 #ifndef OMIT_core_bigoff
 struct core_bigoff __use_core_bigoff;
+#endif
+#ifndef OMIT_core_prune
+struct core_prune __use_core_prune;
 #endif
 #ifndef OMIT_core_packed_bits
 struct core_packed_bits __use_core_packed_bits;

@@ -1,0 +1,30 @@
+//! btfkit side of the CO-RE benchmark (bench/run.sh): load and parse the
+//! target BTF, then for every object parse it and relocate everything.
+//!   core_bench TARGET_BTF ROUNDS OBJ...   prints "<us for the best round> <relocations>"
+use std::time::Instant;
+
+use btfkit_btf::{load, Btf};
+use btfkit_core::{relocate, BpfObject, RelocateOptions, Target};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds: usize = args[2].parse().unwrap();
+    let mut best = f64::MAX;
+    let mut relos = 0;
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        let bytes = load::load_btf_file(&args[1]).unwrap();
+        let btf = Btf::parse_any(&bytes, None).unwrap();
+        let target = Target::new(&btf);
+        relos = 0;
+        for path in &args[3..] {
+            let data = std::fs::read(path).unwrap();
+            let obj = BpfObject::parse(&data).unwrap();
+            relos += relocate(&obj, &target, &RelocateOptions::default())
+                .reports
+                .len();
+        }
+        best = best.min(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    println!("{best:.0} {relos}");
+}
