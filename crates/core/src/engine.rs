@@ -342,6 +342,12 @@ fn relocate_one<'t>(
             .as_ref()
             .is_none_or(|names| names.contains(&prog.name));
     if !selected || (!prog.autoload && !opts.include_non_autoload) {
+        // Still describe the relocation, when it parses.
+        if let Some(kind) = RelocKind::from_raw(relo.kind) {
+            report.local_spec = Spec::parse(local, relo.type_id, kind, &report.access)
+                .ok()
+                .map(|s| s.describe());
+        }
         return Ok(Outcome::Skipped(SkipReason::NotAutoloaded));
     }
     let kind = RelocKind::from_raw(relo.kind).ok_or(ReloErrorKind::UnknownKind(relo.kind))?;
