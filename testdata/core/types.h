@@ -143,6 +143,12 @@ struct core_prune {
 	int y;
 };
 
+struct core_multi {
+	int x;
+	int y;
+	int z;
+};
+
 struct core_packed_bits {
 	char c;
 	long long wide : 60;

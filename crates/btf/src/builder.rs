@@ -448,6 +448,34 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds a struct or union from raw parts, keeping the member encoding
+    /// (kind_flag and raw `offset` words) exactly: for copying a composite
+    /// with some of its members left out.
+    pub fn add_composite_raw(
+        &mut self,
+        kind: Kind,
+        name: &[u8],
+        size: u32,
+        kflag: bool,
+        members: &[(&[u8], TypeId, u32)],
+    ) -> Result<TypeId> {
+        if !kind.is_composite() {
+            return Err(Error::Build(format!("{kind} is not a struct or union")));
+        }
+        let n = self.add_str_bytes(name)?;
+        let mut encoded = Vec::with_capacity(members.len());
+        for &(mname, t, off) in members {
+            encoded.push((self.add_str_bytes(mname)?, t.0, off));
+        }
+        let id = self.push_header(n, kind, members.len(), kflag, size)?;
+        for (n, t, o) in encoded {
+            self.put(n);
+            self.put(t);
+            self.put(o);
+        }
+        Ok(id)
+    }
+
     pub fn add_struct(
         &mut self,
         name: &str,

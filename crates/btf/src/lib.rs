@@ -42,6 +42,6 @@ pub use query::{FoundMember, MAX_CHAIN};
 pub use stat::Stats;
 pub use types::{
     func_linkage_name, var_linkage_name, Array, Datasec, EnumValue, EnumValues, Int, Member,
-    Members, Param, Params, Type, TypeData, TypeId, VarSecInfo, INT_BOOL, INT_CHAR, INT_SIGNED,
-    TYPE_HEADER_SIZE,
+    Members, Param, Params, Type, TypeData, TypeId, VarSecInfo, WordKind, INT_BOOL, INT_CHAR,
+    INT_SIGNED, TYPE_HEADER_SIZE,
 };

@@ -262,7 +262,7 @@ impl<'b> Type<'b> {
     /// references: validation, copying between BTFs and id remapping all
     /// go through it (the parse-time scan has a table that a unit test
     /// checks against it).
-    pub(crate) fn word_positions(&self, mut f: impl FnMut(usize, WordKind)) {
+    pub fn word_positions(&self, mut f: impl FnMut(usize, WordKind)) {
         f(0, WordKind::Str);
         let kind = self.kind();
         if kind.has_type_ref() {
@@ -315,9 +315,12 @@ pub(crate) enum Word {
     TypeId(u32),
 }
 
+/// What a reference-bearing word of a record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WordKind {
+pub enum WordKind {
+    /// A string offset.
     Str,
+    /// A type id.
     TypeId,
 }
 

@@ -1,14 +1,15 @@
 //! `btfkit core ...`: CO-RE relocation of BPF objects.
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use btfkit_btf::{load, Btf};
 use btfkit_core::{
     relocate, BpfObject, Outcome, ReloReport, RelocateOptions, Relocated, SkipReason, Target,
 };
 use clap::{Args, Subcommand};
+
+use crate::target::{with_target, TargetBtfArgs};
 
 #[derive(Subcommand)]
 pub enum CoreCommand {
@@ -28,16 +29,8 @@ pub enum CoreCommand {
 pub struct TargetArgs {
     /// BPF object file (ELF, as built by clang -target bpf -g).
     pub object: PathBuf,
-    /// Target BTF: vmlinux (raw, ELF, or .btf.tar.xz), or a module's split
-    /// BTF together with --base.
-    #[arg(long = "btf", value_name = "TARGET")]
-    pub btf: PathBuf,
-    /// vmlinux BTF when --btf is a module's split BTF (searched first).
-    #[arg(short = 'B', long = "base", value_name = "BASE")]
-    pub base: Option<PathBuf>,
-    /// More module BTFs split on the vmlinux BTF, searched after it.
-    #[arg(long = "module", value_name = "MODULE")]
-    pub modules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetBtfArgs,
     /// Also relocate programs libbpf does not load by default (SEC("?...")).
     #[arg(long)]
     pub all_programs: bool,
@@ -98,10 +91,6 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
     }
 }
 
-fn parse_btf<'a>(bytes: &'a [u8], base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
-    Ok(Btf::parse_any(bytes, base).map_err(|e| e.in_file(path))?)
-}
-
 /// Loads the object and the target, relocates, and runs `f`.
 fn with_relocated(
     a: &TargetArgs,
@@ -113,53 +102,14 @@ fn with_relocated(
         return Err(btfkit_core::ObjectError::NoBtfExt)
             .with_context(|| format!("{}", a.object.display()));
     }
-    let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
-    let base = match (&base_bytes, &a.base) {
-        (Some(b), Some(p)) => Some(parse_btf(b, None, p)?),
-        _ => None,
-    };
-    let btf_bytes = load::load_btf_file(&a.btf)?;
-    let btf = parse_btf(&btf_bytes, base.as_ref(), &a.btf)?;
-    let vmlinux = base.as_ref().unwrap_or(&btf);
-    let mod_bytes = a
-        .modules
-        .iter()
-        .map(|p| load::load_btf_file(p).map_err(anyhow::Error::from))
-        .collect::<Result<Vec<_>>>()?;
-    let mods = mod_bytes
-        .iter()
-        .zip(&a.modules)
-        .map(|(b, p)| parse_btf(b, Some(vmlinux), p))
-        .collect::<Result<Vec<_>>>()?;
-    let mut target = Target::new(vmlinux);
-    if base.is_some() {
-        target.add_module(file_label(&a.btf), &btf);
-    }
-    for (m, p) in mods.iter().zip(&a.modules) {
-        target.add_module(file_label(p), m);
-    }
-    let opts = RelocateOptions {
-        include_non_autoload: a.all_programs,
-        ..RelocateOptions::default()
-    };
-    let rel = relocate(&obj, &target, &opts);
-    f(&obj, &target, &rel)
-}
-
-/// A short name for a BTF file: its file name without BTF/compression
-/// extensions (`kvm.btf.xz` -> `kvm`).
-fn file_label(p: &Path) -> String {
-    let mut name = p.file_name().map_or_else(
-        || p.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    while let Some(stem) = [".xz", ".tar", ".btf", ".o", ".ko"]
-        .iter()
-        .find_map(|ext| name.strip_suffix(ext))
-    {
-        name = stem.to_string();
-    }
-    name
+    with_target(&a.target, |target| {
+        let opts = RelocateOptions {
+            include_non_autoload: a.all_programs,
+            ..RelocateOptions::default()
+        };
+        let rel = relocate(&obj, target, &opts);
+        f(&obj, target, &rel)
+    })
 }
 
 fn where_(r: &ReloReport) -> String {

@@ -2,6 +2,8 @@
 
 mod btf_cmd;
 mod core_cmd;
+mod gen_cmd;
+mod target;
 
 use std::io;
 use std::process::ExitCode;
@@ -25,6 +27,9 @@ enum Command {
     /// CO-RE: explain and apply the relocations of BPF objects.
     #[command(subcommand)]
     Core(core_cmd::CoreCommand),
+    /// BTFGen: minimized BTF for BPF objects.
+    #[command(subcommand)]
+    Gen(gen_cmd::GenCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Btf(cmd) => btf_cmd::run(cmd),
         Command::Core(cmd) => core_cmd::run(cmd),
+        Command::Gen(cmd) => gen_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -416,10 +416,17 @@ pub fn calc_relo(local: &Spec<'_>, targ: Option<&Spec<'_>>) -> Result<RelocRes, 
 /// The decision for one relocation over its candidate list.
 pub struct Decision<'t> {
     pub res: RelocRes,
-    /// The first matching candidate's spec (None: no candidate matched).
-    pub target: Option<(Cand<'t>, Spec<'t>)>,
-    /// All candidates that matched (after pruning, the new candidate list).
-    pub matched: Vec<Cand<'t>>,
+    /// Every candidate that matched, with its target spec, in candidate
+    /// order: the first decides, the others agree with it, and together
+    /// they are the pruned candidate list.
+    pub matched: Vec<(Cand<'t>, Spec<'t>)>,
+}
+
+impl<'t> Decision<'t> {
+    /// The deciding candidate and its spec (None: no candidate matched).
+    pub fn target(&self) -> Option<&(Cand<'t>, Spec<'t>)> {
+        self.matched.first()
+    }
 }
 
 /// Runs the local spec against every candidate (libbpf's
@@ -429,7 +436,6 @@ pub struct Decision<'t> {
 pub fn decide<'t>(local: &Spec<'_>, cands: &[Cand<'t>]) -> Result<Decision<'t>, ReloErrorKind> {
     let mut decision = Decision {
         res: RelocRes::default(),
-        target: None,
         matched: Vec::new(),
     };
     for cand in cands {
@@ -437,11 +443,8 @@ pub fn decide<'t>(local: &Spec<'_>, cands: &[Cand<'t>]) -> Result<Decision<'t>, 
             continue;
         };
         let res = calc_relo(local, Some(&cspec))?;
-        match &decision.target {
-            None => {
-                decision.res = res;
-                decision.target = Some((*cand, cspec));
-            }
+        match decision.matched.first() {
+            None => decision.res = res,
             Some((_, first)) => {
                 if cspec.bit_offset != first.bit_offset {
                     return Err(ReloErrorKind::FieldOffsetAmbiguity {
@@ -464,9 +467,9 @@ pub fn decide<'t>(local: &Spec<'_>, cands: &[Cand<'t>]) -> Result<Decision<'t>, 
                 }
             }
         }
-        decision.matched.push(*cand);
+        decision.matched.push((*cand, cspec));
     }
-    if decision.target.is_none() {
+    if decision.matched.is_empty() {
         decision.res = calc_relo(local, None)?;
     }
     Ok(decision)

@@ -170,6 +170,16 @@ pub enum SkipReason {
     NotAutoloaded,
 }
 
+/// A candidate that matched a relocation, with its low-level target spec
+/// (what BTF minimization keeps of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedCand {
+    /// Index of the target BTF (0 = vmlinux).
+    pub btf_idx: usize,
+    pub type_id: TypeId,
+    pub raw: Vec<u32>,
+}
+
 /// The chosen target of a relocation.
 #[derive(Clone, Debug)]
 pub struct ResolvedTarget {
@@ -187,8 +197,8 @@ pub enum Outcome {
     Done {
         res: RelocRes,
         target: Option<ResolvedTarget>,
-        /// Every candidate that matched (btf index, id).
-        matched: Vec<(usize, TypeId)>,
+        /// Every candidate that matched, the deciding one first.
+        matched: Vec<MatchedCand>,
         patch: Patch,
     },
     Failed(ReloErrorKind),
@@ -380,15 +390,23 @@ fn relocate_one<'t>(
         let cands = cache.get_mut(&relo.type_id).expect("inserted above");
         let d = decide(&local_spec, cands)?;
         if !d.matched.is_empty() {
-            *cands = d.matched.clone();
+            *cands = d.matched.iter().map(|(c, _)| *c).collect();
         }
-        let resolved = d.target.map(|(c, spec)| ResolvedTarget {
+        let resolved = d.target().map(|(c, spec)| ResolvedTarget {
             btf_idx: c.btf_idx,
             type_id: c.id,
             spec: spec.describe(),
             raw: spec.raw_string(),
         });
-        let matched = d.matched.iter().map(|c| (c.btf_idx, c.id)).collect();
+        let matched = d
+            .matched
+            .iter()
+            .map(|(c, spec)| MatchedCand {
+                btf_idx: c.btf_idx,
+                type_id: c.id,
+                raw: spec.raw.clone(),
+            })
+            .collect();
         (d.res, resolved, matched)
     };
     let sec_insns = insns.get_mut(&sec).expect("executable section");

@@ -6,6 +6,8 @@
 //! test loudly; on a developer machine it is reported and the test skips
 //! that part.
 
+pub mod libbpf;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -49,6 +49,19 @@ struct core_prune___no_x {
 struct core_prune___has_x __use_prune_a;
 struct core_prune___no_x __use_prune_b;
 
+#define OMIT_core_multi
+struct core_multi___first {
+	int x;
+	int y;
+};
+struct core_multi___second {
+	int x;
+	int y;
+	int z;
+};
+struct core_multi___first __use_multi_a;
+struct core_multi___second __use_multi_b;
+
 #define OMIT_core_mixup
 #define OMIT_core_union
 #define OMIT_core_matches

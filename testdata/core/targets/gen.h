@@ -186,6 +186,14 @@ struct core_prune {
 };
 #endif
 
+#if !defined(OVERRIDE_core_multi) && !defined(OMIT_core_multi)
+struct core_multi {
+	int x;
+	int y;
+	int z;
+};
+#endif
+
 #if !defined(OVERRIDE_core_packed_bits) && !defined(OMIT_core_packed_bits)
 struct core_packed_bits {
 	char c;
@@ -259,6 +267,9 @@ struct core_bigoff __use_core_bigoff;
 #endif
 #ifndef OMIT_core_prune
 struct core_prune __use_core_prune;
+#endif
+#ifndef OMIT_core_multi
+struct core_multi __use_core_multi;
 #endif
 #ifndef OMIT_core_packed_bits
 struct core_packed_bits __use_core_packed_bits;

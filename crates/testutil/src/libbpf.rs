@@ -1,0 +1,102 @@
+//! Running libbpf's CO-RE relocation as an oracle: the
+//! `testdata/oracle/core_relocs` harness loads an object with a custom
+//! target BTF and prints libbpf's relocation messages; this parses them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+/// What libbpf reported for one relocation.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LibbpfRelo {
+    /// (class, old, new)
+    pub patched: Option<(String, u64, u64)>,
+    pub mem_size: Option<(u32, u32)>,
+    pub poisoned: Vec<u32>,
+    pub errno: Option<i32>,
+}
+
+pub struct LibbpfRun {
+    pub relos: HashMap<(String, usize), LibbpfRelo>,
+    /// The relocation libbpf stopped at, if any.
+    pub failed_at: Option<(String, usize)>,
+    pub load_ret: i32,
+}
+
+fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
+    s.find(pat).map(|i| &s[i + pat.len()..])
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> T {
+    s.trim()
+        .parse()
+        .ok()
+        .unwrap_or_else(|| panic!("number expected in {s:?}"))
+}
+
+pub fn parse_libbpf(out: &str) -> LibbpfRun {
+    let mut run = LibbpfRun {
+        relos: HashMap::new(),
+        failed_at: None,
+        load_ret: 0,
+    };
+    for line in out.lines() {
+        if let Some(r) = line.strip_prefix("LOAD ") {
+            run.load_ret = num(r);
+            continue;
+        }
+        let Some(rest) = after(line, "prog '") else {
+            continue;
+        };
+        let Some((prog, rest)) = rest.split_once("': relo #") else {
+            continue;
+        };
+        let Some((idx, msg)) = rest.split_once(": ") else {
+            continue;
+        };
+        let key = (prog.to_string(), num::<usize>(idx));
+        let entry = || LibbpfRelo::default();
+        if let Some(m) = after(msg, "patched insn #") {
+            let e = run.relos.entry(key).or_insert_with(entry);
+            let (_, m) = m.split_once(" (").unwrap();
+            let (class, m) = m.split_once(") ").unwrap();
+            let (what, m) = m.split_once(' ').unwrap();
+            let (a, b) = m.split_once(" -> ").unwrap();
+            if what == "mem_sz" {
+                e.mem_size = Some((num(a), num(b)));
+            } else {
+                e.patched = Some((class.to_string(), num(a), num(b)));
+            }
+        } else if let Some(m) = after(msg, "substituting insn #") {
+            let insn = m.split_whitespace().next().unwrap();
+            run.relos
+                .entry(key)
+                .or_insert_with(entry)
+                .poisoned
+                .push(num(insn));
+        } else if let Some(m) = after(msg, "failed to relocate: ") {
+            run.relos.entry(key.clone()).or_insert_with(entry).errno = Some(-num::<i32>(m));
+            run.failed_at = Some(key);
+        } else if msg.starts_with("failed to patch insn #") {
+            let (_, e) = msg.rsplit_once(": ").unwrap();
+            run.relos.entry(key.clone()).or_insert_with(entry).errno = Some(-num::<i32>(e));
+            run.failed_at = Some(key);
+        }
+    }
+    run
+}
+
+pub fn run_libbpf(oracle: &Path, obj: &Path, target: &Path, prog: Option<&str>) -> LibbpfRun {
+    let mut cmd = Command::new(oracle);
+    cmd.arg(obj).arg(target);
+    if let Some(p) = prog {
+        cmd.arg(p);
+    }
+    let out = String::from_utf8(crate::run_ok(&mut cmd)).unwrap();
+    assert!(
+        !out.contains("OPEN failed"),
+        "libbpf cannot open {}",
+        obj.display()
+    );
+    parse_libbpf(&out)
+}
