@@ -448,6 +448,16 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds an enum or enum64 header without its values (name, size and
+    /// signedness only).
+    pub fn add_enum_without_values(&mut self, kind: Kind, name: &[u8], size: u32, signed: bool) -> Result<TypeId> {
+        if !kind.is_enum() {
+            return Err(Error::Build(format!("{kind} is not an enum")));
+        }
+        let n = self.add_str_bytes(name)?;
+        self.push_header(n, kind, 0, signed, size)
+    }
+
     /// Adds a struct or union from raw parts, keeping the member encoding
     /// (kind_flag and raw `offset` words) exactly: for copying a composite
     /// with some of its members left out.

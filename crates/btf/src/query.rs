@@ -53,24 +53,39 @@ impl<'a> Btf<'a> {
         Err(self.cycle(id))
     }
 
-    /// Pointer size of the target this BTF describes: the size of `long`
-    /// when the BTF has it (as libbpf determines it), else 8.
+    /// Pointer size of the target this BTF describes: the size of the
+    /// first int named like `long` (libbpf's aliases), else 8.
     pub fn pointer_size(&self) -> u32 {
-        static NAMES: [&str; 4] = ["long", "long int", "unsigned long", "long unsigned int"];
-        *self.ptr_size.get_or_init(|| {
-            for name in NAMES {
-                for id in self.find_by_name(name) {
-                    if let Ok(t) = self.type_by_id(id) {
-                        if let TypeData::Int(i) = t.data() {
-                            if i.size == 4 || i.size == 8 {
-                                return i.size;
-                            }
-                        }
-                    }
-                }
-            }
-            8
-        })
+        if let Some(b) = self.base() {
+            return b.pointer_size();
+        }
+        *self.ptr_size.get_or_init(|| self.long_type().map_or(8, |(_, size)| size))
+    }
+
+    /// The first int (in id order) named like `long` with size 4 or 8:
+    /// what libbpf infers the pointer size from.
+    pub fn long_type(&self) -> Option<(TypeId, u32)> {
+        const LONG_ALIASES: [&str; 11] = [
+            "long",
+            "long int",
+            "int long",
+            "unsigned long",
+            "long unsigned",
+            "unsigned long int",
+            "unsigned int long",
+            "long unsigned int",
+            "long int unsigned",
+            "int unsigned long",
+            "int long unsigned",
+        ];
+        LONG_ALIASES
+            .iter()
+            .flat_map(|name| self.find_by_name(name))
+            .filter_map(|id| match self.type_by_id(id).ok()?.data() {
+                TypeData::Int(i) if i.size == 4 || i.size == 8 => Some((id, i.size)),
+                _ => None,
+            })
+            .min_by_key(|&(id, _)| id)
     }
 
     /// Size in bytes of any sized type (libbpf's `btf__resolve_size`):

@@ -1,22 +1,25 @@
-//! Writing the kept types as a standalone BTF, with structurally
-//! identical types merged.
+//! Writing the kept types as a standalone BTF.
 //!
-//! Merging matters for kernels whose BTF repeats types (pahole-era BTF
-//! without deduplication has a copy of `task_struct` per compilation
-//! unit, and every copy is a matching candidate): identical candidates
-//! lead libbpf to identical decisions, so one copy is enough. Equivalence
-//! is computed by partition refinement (types with the same shape whose
-//! references lead to equivalent types), which handles reference cycles.
+//! Two reductions beyond what the marks say, both invisible to libbpf:
+//! - references go to the type behind typedefs and modifiers (libbpf
+//!   skips them everywhere but at a candidate's root), so only typedefs
+//!   and modifiers that are candidates themselves are written;
+//! - structurally identical types are written once. This matters for
+//!   kernels whose BTF repeats types (pahole-era BTF without deduplication
+//!   has a copy of `task_struct` per compilation unit, and every copy is a
+//!   matching candidate): identical candidates lead libbpf to identical
+//!   decisions. Equivalence is computed by partition refinement (same
+//!   shape, references to equivalent types), which handles cycles.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use btfkit_btf::{BtfBuilder, TypeData, TypeId, WordKind};
+use btfkit_btf::{BtfBuilder, Kind, TypeData, TypeId, WordKind};
 use btfkit_core::Target;
 
 use crate::mark::{Marks, Members, Node};
 use crate::GenError;
 
-/// A reference from a kept type.
+/// A reference from a written type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Ref {
     Void,
@@ -29,29 +32,73 @@ struct Shape {
     refs: Vec<Ref>,
 }
 
-fn shape(
-    target: &Target<'_>,
-    nodes: &HashMap<Node, usize>,
-    node: Node,
-    members: &Members,
-) -> Result<Shape, GenError> {
-    let (owner, id) = node;
-    let btf = target.btf(owner).1;
-    let vmlinux_end = target.vmlinux().next_id();
-    let resolve = |r: TypeId| -> Ref {
-        if r.is_void() {
-            return Ref::Void;
-        }
-        let n = if owner == 0 || r < vmlinux_end {
-            (0, r)
+struct Ctx<'a, 't> {
+    target: &'a Target<'t>,
+    marks: &'a Marks,
+}
+
+impl Ctx<'_, '_> {
+    fn node(&self, from: usize, id: TypeId) -> Node {
+        if from == 0 || id < self.target.btf(from).1.first_id() {
+            (0, id)
         } else {
-            (owner, r)
-        };
-        nodes.get(&n).map_or(Ref::Void, |&i| Ref::Node(i))
-    };
+            (from, id)
+        }
+    }
+
+    /// The type behind typedefs and modifiers; None for void.
+    fn collapse(&self, from: usize, id: TypeId) -> Result<Option<Node>, GenError> {
+        let n = self.node(from, id);
+        let t = self.target.btf(n.0).1.skip_mods_and_typedefs(n.1).map_err(GenError::Btf)?;
+        Ok((!t.is_void()).then(|| self.node(n.0, t.id())))
+    }
+
+    /// The references a written node makes, as (target, through a pointer).
+    fn refs(&self, node: Node) -> Result<Vec<(Option<Node>, bool)>, GenError> {
+        let (owner, id) = node;
+        let btf = self.target.btf(owner).1;
+        let t = btf.type_by_id(id).map_err(GenError::Btf)?;
+        let members = &self.marks.kept[&node];
+        let mut out = Vec::new();
+        match t.data() {
+            TypeData::Struct(ms) | TypeData::Union(ms) => {
+                for (i, m) in ms.iter().enumerate() {
+                    if members.keeps(i as u32) {
+                        out.push((self.collapse(owner, m.type_id)?, false));
+                    }
+                }
+            }
+            TypeData::Enum(_) => {}
+            _ => {
+                let ptr = t.kind() == Kind::Ptr;
+                let mut ids = Vec::new();
+                t.for_each_type_ref(|r| ids.push(r));
+                for r in ids {
+                    // Pointees matter only to compatibility and matching
+                    // walks; elsewhere a pointer is written as `void *`.
+                    let c = if ptr && !self.marks.deep_ptrs.contains(&node) {
+                        None
+                    } else {
+                        self.collapse(owner, r)?
+                    };
+                    out.push((c, ptr));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn shape(ctx: &Ctx<'_, '_>, index: &HashMap<Node, usize>, node: Node) -> Result<Shape, GenError> {
+    let (owner, id) = node;
+    let btf = ctx.target.btf(owner).1;
     let t = btf.type_by_id(id).map_err(GenError::Btf)?;
+    let refs = ctx
+        .refs(node)?
+        .into_iter()
+        .map(|(n, _)| n.and_then(|n| index.get(&n)).map_or(Ref::Void, |&i| Ref::Node(i)))
+        .collect();
     let mut key = Vec::new();
-    let mut refs = Vec::new();
     let push_str = |key: &mut Vec<u8>, off: u32| -> Result<(), GenError> {
         let s = btf.str_bytes(off).map_err(GenError::Btf)?;
         key.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -59,30 +106,33 @@ fn shape(
         Ok(())
     };
     key.extend_from_slice(&t.info().to_le_bytes()[3..]); // kind and kind_flag
-    if let Some(ms) = t.members() {
-        push_str(&mut key, t.name_off())?;
-        key.extend_from_slice(&t.size_or_type().to_le_bytes());
-        for (i, m) in ms.iter().enumerate() {
-            if members.keeps(i as u32) {
-                push_str(&mut key, m.name_off)?;
-                key.extend_from_slice(&m.raw_offset.to_le_bytes());
-                refs.push(resolve(m.type_id));
+    let members = &ctx.marks.kept[&node];
+    match t.data() {
+        TypeData::Struct(ms) | TypeData::Union(ms) => {
+            push_str(&mut key, t.name_off())?;
+            key.extend_from_slice(&t.size_or_type().to_le_bytes());
+            for (i, m) in ms.iter().enumerate() {
+                if members.keeps(i as u32) {
+                    push_str(&mut key, m.name_off)?;
+                    key.extend_from_slice(&m.raw_offset.to_le_bytes());
+                }
             }
         }
-        return Ok(Shape { key, refs });
-    }
-    let raw = t.raw();
-    let mut roles = vec![None; raw.len() / 4];
-    t.word_positions(|pos, wk| roles[pos / 4] = Some(wk));
-    for (w, role) in raw.chunks_exact(4).zip(&roles) {
-        let v = u32::from_le_bytes(w.try_into().expect("4 bytes"));
-        match role {
-            Some(WordKind::Str) => push_str(&mut key, v)?,
-            Some(WordKind::TypeId) => {
-                key.extend_from_slice(&[0xff; 4]);
-                refs.push(resolve(TypeId(v)));
+        TypeData::Enum(_) if *members != Members::All => {
+            push_str(&mut key, t.name_off())?;
+            key.extend_from_slice(&t.size_or_type().to_le_bytes());
+        }
+        _ => {
+            let raw = t.raw();
+            let mut roles = vec![None; raw.len() / 4];
+            t.word_positions(|pos, wk| roles[pos / 4] = Some(wk));
+            for (w, role) in raw.chunks_exact(4).zip(&roles) {
+                match role {
+                    Some(WordKind::Str) => push_str(&mut key, u32::from_le_bytes(w.try_into().expect("4 bytes")))?,
+                    Some(WordKind::TypeId) => key.extend_from_slice(&[0xff; 4]),
+                    None => key.extend_from_slice(w),
+                }
             }
-            None => key.extend_from_slice(w),
         }
     }
     Ok(Shape { key, refs })
@@ -132,26 +182,40 @@ fn classes(shapes: &[Shape], merge: bool) -> Vec<usize> {
     }
 }
 
+/// The nodes written: candidate roots and what they reach through
+/// collapsed references.
+fn written(ctx: &Ctx<'_, '_>) -> Result<Vec<Node>, GenError> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<Node> = ctx.marks.roots.iter().rev().copied().collect();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        for (r, _) in ctx.refs(n)? {
+            if let Some(r) = r {
+                if !seen.contains(&r) {
+                    stack.push(r);
+                }
+            }
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
+
 /// Builds the minimized BTF. With `merge`, structurally identical types
-/// are written once.
-pub(crate) fn emit(
-    target: &Target<'_>,
-    marks: &Marks,
-    merge: bool,
-) -> Result<(Vec<u8>, usize), GenError> {
-    let order: Vec<Node> = marks.kept.keys().copied().collect();
+/// are written once. Returns the raw BTF and its type count.
+pub(crate) fn emit(target: &Target<'_>, marks: &Marks, merge: bool) -> Result<(Vec<u8>, usize), GenError> {
+    let ctx = Ctx { target, marks };
+    let order = written(&ctx)?;
     let index: HashMap<Node, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let shapes = order
-        .iter()
-        .map(|n| shape(target, &index, *n, &marks.kept[n]))
-        .collect::<Result<Vec<_>, _>>()?;
+    let shapes = order.iter().map(|n| shape(&ctx, &index, *n)).collect::<Result<Vec<_>, _>>()?;
     let cls = classes(&shapes, merge);
     // Representatives in node order get ids 1, 2, ...
     let mut class_id: HashMap<usize, TypeId> = HashMap::new();
     let mut reps = Vec::new();
     for (i, &c) in cls.iter().enumerate() {
-        if !class_id.contains_key(&c) {
-            class_id.insert(c, TypeId(reps.len() as u32 + 1));
+        if let std::collections::hash_map::Entry::Vacant(e) = class_id.entry(c) {
+            e.insert(TypeId(reps.len() as u32 + 1));
             reps.push(i);
         }
     }
@@ -161,35 +225,30 @@ pub(crate) fn emit(
     };
     let mut b = BtfBuilder::new();
     for &i in &reps {
-        let (owner, id) = order[i];
-        let btf = target.btf(owner).1;
-        let t = btf.type_by_id(id).map_err(GenError::Btf)?;
+        let node = order[i];
+        let btf = target.btf(node.0).1;
+        let t = btf.type_by_id(node.1).map_err(GenError::Btf)?;
         let shape = &shapes[i];
+        let members = &marks.kept[&node];
+        let name = btf.str_bytes(t.name_off()).map_err(GenError::Btf)?;
         let got = match t.data() {
             TypeData::Struct(ms) | TypeData::Union(ms) => {
-                let members = &marks.kept[&order[i]];
                 let mut kept = Vec::new();
                 for (j, m) in ms.iter().enumerate() {
                     if members.keeps(j as u32) {
-                        kept.push((
-                            btf.str_bytes(m.name_off).map_err(GenError::Btf)?,
-                            m.raw_offset,
-                        ));
+                        kept.push((btf.str_bytes(m.name_off).map_err(GenError::Btf)?, m.raw_offset));
                     }
                 }
-                let parts: Vec<(&[u8], TypeId, u32)> = kept
-                    .iter()
-                    .zip(&shape.refs)
-                    .map(|(&(name, off), r)| (name, new_id(r), off))
-                    .collect();
-                let name = btf.str_bytes(t.name_off()).map_err(GenError::Btf)?;
+                let parts: Vec<(&[u8], TypeId, u32)> =
+                    kept.iter().zip(&shape.refs).map(|(&(n, off), r)| (n, new_id(r), off)).collect();
                 b.add_composite_raw(t.kind(), name, t.size_or_type(), t.kflag(), &parts)
+            }
+            TypeData::Enum(_) if *members != Members::All => {
+                b.add_enum_without_values(t.kind(), name, t.size_or_type(), t.kflag())
             }
             _ => {
                 let mut refs = shape.refs.iter();
-                b.add_type_from(btf, &t, |_| {
-                    Ok(new_id(refs.next().expect("one per reference")))
-                })
+                b.add_type_from(btf, &t, |_| Ok(new_id(refs.next().expect("one per reference"))))
             }
         }
         .map_err(GenError::Btf)?;

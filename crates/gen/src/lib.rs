@@ -146,7 +146,16 @@ impl<'a, 't> Minimizer<'a, 't> {
 
     /// Writes the minimized BTF.
     pub fn finish(&self, opts: &MinOptions) -> Result<Minimized, GenError> {
-        let (btf, types) = emit::emit(self.target, &self.marks, opts.merge_identical)?;
+        let mut marks = self.marks.clone();
+        // libbpf infers the target's pointer size from an int named like
+        // `long`, and assumes the host's when there is none: keep it when
+        // that assumption would be wrong (32-bit targets).
+        let vmlinux = self.target.vmlinux();
+        if let Some((id, 4)) = vmlinux.long_type() {
+            marks.roots.insert((0, id));
+            marks.kept.entry((0, id)).or_default();
+        }
+        let (btf, types) = emit::emit(self.target, &marks, opts.merge_identical)?;
         Ok(Minimized {
             btf,
             types,

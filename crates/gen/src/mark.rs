@@ -12,7 +12,8 @@ use btfkit_core::Target;
 /// A type of the target: which BTF owns it, and its id there.
 pub type Node = (usize, TypeId);
 
-/// How a kept struct/union keeps its members.
+/// How a kept struct/union keeps its members (for enums: whether the
+/// values are kept, `All`, or not).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Members {
     /// Only these member indices.
@@ -42,10 +43,19 @@ impl Members {
 }
 
 /// Everything kept so far.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Marks {
     /// Kept types; for composites, which members.
     pub(crate) kept: BTreeMap<Node, Members>,
+    /// Candidate roots: the types relocations matched. Only these keep
+    /// their typedef/modifier identity; every other reference is written
+    /// to the type behind its typedefs and modifiers, which is all libbpf
+    /// looks at.
+    pub(crate) roots: BTreeSet<Node>,
+    /// Pointers whose pointee matters (reached by type compatibility or
+    /// matching walks); every other pointer is written as `void *`, which
+    /// field relocations cannot tell apart.
+    pub(crate) deep_ptrs: BTreeSet<Node>,
     /// Nodes whose references were walked (pointees not followed).
     walked: BTreeSet<Node>,
     /// Nodes whose references were walked, pointees included.
@@ -97,7 +107,10 @@ impl<'t> Marker<'_, 't> {
                 continue;
             };
             match t.data() {
-                TypeData::Ptr(r) if follow_ptr => stack.push(self.node(owner, r)),
+                TypeData::Ptr(r) if follow_ptr => {
+                    self.marks.deep_ptrs.insert(node);
+                    stack.push(self.node(owner, r))
+                }
                 TypeData::Typedef(r)
                 | TypeData::Volatile(r)
                 | TypeData::Const(r)
@@ -151,6 +164,7 @@ impl<'t> Marker<'_, 't> {
     /// every member on the low-level access path (anonymous ones
     /// included), and the types of those members.
     pub(crate) fn field(&mut self, from: usize, root: TypeId, raw: &[u32]) {
+        self.marks.roots.insert(self.node(from, root));
         self.shallow(from, root, false);
         let mut node = self.node(from, root);
         for &idx in raw.iter().skip(1) {
@@ -177,17 +191,27 @@ impl<'t> Marker<'_, 't> {
     /// through pointers, arrays and prototypes, the kinds it is made of
     /// (libbpf's type compatibility walks them, not struct members).
     pub(crate) fn type_only(&mut self, from: usize, root: TypeId) {
+        self.marks.roots.insert(self.node(from, root));
         self.shallow(from, root, true);
     }
 
-    /// What an enumerator relocation needs: the whole enum.
+    /// What an enumerator relocation needs: the whole enum, values
+    /// included (enums reached any other way keep only name, size and
+    /// signedness, which is all field and type compatibility look at).
     pub(crate) fn enumval(&mut self, from: usize, root: TypeId) {
+        self.marks.roots.insert(self.node(from, root));
         self.shallow(from, root, false);
+        let btf = self.btf(self.node(from, root).0);
+        if let Ok(t) = btf.skip_mods_and_typedefs(root) {
+            let n = self.node(from, t.id());
+            self.marks.kept.insert(n, Members::All);
+        }
     }
 
     /// What TYPE_MATCHES needs: the graph libbpf's matching walks, with
     /// every member of structs and unions not behind a pointer.
     pub(crate) fn matches(&mut self, from: usize, root: TypeId) {
+        self.marks.roots.insert(self.node(from, root));
         let mut stack = vec![(self.node(from, root), false)];
         let mut seen = BTreeSet::new();
         while let Some((node @ (owner, id), behind_ptr)) = stack.pop() {
@@ -208,6 +232,9 @@ impl<'t> Marker<'_, 't> {
                 stack.push((n, b))
             };
             match t.data() {
+                TypeData::Enum(_) => {
+                    self.marks.kept.insert(node, Members::All);
+                }
                 TypeData::Struct(ms) | TypeData::Union(ms) => {
                     if behind_ptr {
                         continue;
@@ -217,7 +244,10 @@ impl<'t> Marker<'_, 't> {
                         push(&mut stack, m.type_id, false);
                     }
                 }
-                TypeData::Ptr(r) => push(&mut stack, r, true),
+                TypeData::Ptr(r) => {
+                    self.marks.deep_ptrs.insert(node);
+                    push(&mut stack, r, true)
+                }
                 TypeData::Typedef(r)
                 | TypeData::Volatile(r)
                 | TypeData::Const(r)
