@@ -12,6 +12,11 @@
 #    6.1 corpus kernel (target parse included), btfkit vs libbpf's own
 #    relocation core (bench/libbpf_core.c, linked with the static libbpf
 #    the way bpftool is), best of 10 rounds in one process each.
+# 5. BTFGen: `btfkit gen min` vs `bpftool gen min_core_btf`, whole
+#    commands (median of 11), for the suite's objects against a 6.1 kernel
+#    and against the 27 MB CentOS 8 BTF; peak RSS of each command. (On
+#    CentOS, bpftool fails on kernel.bpf.o, whose task_struct candidates
+#    are ambiguous there, so both tools get the other objects.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=("$@")
@@ -67,4 +72,20 @@ read -r o n < <(target/release/examples/core_bench "$kernel" 10 "${objs[@]}")
 read -r r m < <("$out/libbpf_core" "$kernel" 10 "${objs[@]}")
 [ "$n" = "$m" ] || { echo "relocation counts differ: $n vs $m"; exit 1; }
 printf '%-28s %-34s %10sus %10sus %8s\n' "6.1.0-56-amd64" "CO-RE: ${#objs[@]} objects, $n relos" "$o" "$r" "$(ratio "$o" "$r")"
+centos=target/btfkit-test-cache/centos_8_aarch64_4.18.0-147.5.1.el8_1.aarch64.btf
+if [ ! -e "$centos" ]; then
+    tar -xJOf "${BTFKIT_CORPUS:-../shared/corpus}/archive/centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf.tar.xz" > "$centos"
+fi
+if command -v bpftool >/dev/null; then
+    for pair in "6.1.0-56-amd64:$kernel:all" "centos-8-4.18:$centos:nokernel"; do
+        IFS=: read -r label full which <<< "$pair"
+        set_objs=("${objs[@]}")
+        [ "$which" = nokernel ] && set_objs=($(ls testdata/core/progs/*.bpf.o | grep -v kernel.bpf.o))
+        read -r ot om < <(bench/measure.py 11 target/release/btfkit gen min "${set_objs[@]}" --btf "$full" -o "$out/gen.btf")
+        read -r bt bm < <(bench/measure.py 11 bpftool gen min_core_btf "$full" "$out/bpftool.btf" "${set_objs[@]}")
+        printf '%-28s %-34s %10sus %10sus %8s\n' "$label" "gen min, ${#set_objs[@]} objects (median of 11)" "$ot" "$bt" "$(ratio "$ot" "$bt")"
+        printf '%-28s %-34s %10sKB %10sKB %8s\n' "$label" "gen min peak RSS" "$om" "$bm" "$(ratio "$om" "$bm")"
+        printf '%-28s %-34s %11sB %11sB %8s\n' "$label" "gen min output size" "$(stat -c%s "$out/gen.btf")" "$(stat -c%s "$out/bpftool.btf")" "$(ratio "$(stat -c%s "$out/gen.btf")" "$(stat -c%s "$out/bpftool.btf")")"
+    done
+fi
 echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?') btf__parse; bpftool $(bpftool version 2>/dev/null | head -1 | awk '{print $2}'))"

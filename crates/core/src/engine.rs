@@ -36,18 +36,33 @@ impl<'t> TargetBtf<'t> {
 
     fn flavored(&self) -> &HashMap<Vec<u8>, Vec<TypeId>> {
         self.flavored.get_or_init(|| {
+            // Names with a flavor separator are rare (a few dozen in a
+            // kernel): find them by scanning the string sections for
+            // "___" rather than by looking at every type's name.
+            let mut names = std::collections::BTreeSet::new();
+            let sections = std::iter::once(self.btf.strings_section()).chain(self.btf.base().map(|b| b.strings_section()));
+            for strs in sections {
+                for pos in memchr::memmem::find_iter(strs, b"___") {
+                    let start = memchr::memrchr(0, &strs[..pos]).map_or(0, |p| p + 1);
+                    let end = start + memchr::memchr(0, &strs[start..]).unwrap_or(strs.len() - start);
+                    names.insert(&strs[start..end]);
+                }
+            }
+            let first = self.btf.first_id();
             let mut map: HashMap<Vec<u8>, Vec<TypeId>> = HashMap::new();
-            for t in self.btf.types() {
-                if t.name_off() == 0 {
-                    continue;
-                }
-                let Ok(name) = self.btf.str_bytes(t.name_off()) else {
-                    continue;
-                };
+            for name in names {
                 let ess = essential_name_len(name);
-                if ess < name.len() {
-                    map.entry(name[..ess].to_vec()).or_default().push(t.id());
+                let Ok(s) = std::str::from_utf8(name) else { continue };
+                if ess == name.len() {
+                    continue;
                 }
+                let ids: Vec<TypeId> = self.btf.find_by_name(s).into_iter().filter(|&id| id >= first).collect();
+                if !ids.is_empty() {
+                    map.entry(name[..ess].to_vec()).or_default().extend(ids);
+                }
+            }
+            for ids in map.values_mut() {
+                ids.sort_unstable();
             }
             map
         })

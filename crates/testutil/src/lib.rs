@@ -400,3 +400,15 @@ pub fn exercise(btf: &btfkit_btf::Btf<'_>) {
         let _ = b.finish_elf();
     }
 }
+
+/// Makes sure tracefs is mounted at /sys/kernel/tracing (tracepoint
+/// attachment needs it); mounts it when possible. Returns whether it is
+/// available.
+pub fn ensure_tracefs() -> bool {
+    let events = Path::new("/sys/kernel/tracing/events");
+    if events.is_dir() {
+        return true;
+    }
+    let _ = Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
+    events.is_dir() || missing::<()>("tracefs at /sys/kernel/tracing").is_some()
+}
