@@ -450,7 +450,13 @@ impl<'b> BtfBuilder<'b> {
 
     /// Adds an enum or enum64 header without its values (name, size and
     /// signedness only).
-    pub fn add_enum_without_values(&mut self, kind: Kind, name: &[u8], size: u32, signed: bool) -> Result<TypeId> {
+    pub fn add_enum_without_values(
+        &mut self,
+        kind: Kind,
+        name: &[u8],
+        size: u32,
+        signed: bool,
+    ) -> Result<TypeId> {
         if !kind.is_enum() {
             return Err(Error::Build(format!("{kind} is not an enum")));
         }

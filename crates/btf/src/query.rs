@@ -59,7 +59,9 @@ impl<'a> Btf<'a> {
         if let Some(b) = self.base() {
             return b.pointer_size();
         }
-        *self.ptr_size.get_or_init(|| self.long_type().map_or(8, |(_, size)| size))
+        *self
+            .ptr_size
+            .get_or_init(|| self.long_type().map_or(8, |(_, size)| size))
     }
 
     /// The first int (in id order) named like `long` with size 4 or 8:

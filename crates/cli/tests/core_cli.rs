@@ -180,7 +180,8 @@ fn apply_writes_a_loadable_object() {
     };
     let out_load = Command::new(&loader).arg(&out).output().unwrap();
     let text = String::from_utf8_lossy(&out_load.stdout);
-    if !out_load.status.success() && text.contains("LOAD -1") {
+    // EPERM: no privilege to load BPF here.
+    if !out_load.status.success() && text.lines().any(|l| l == "LOAD -1") {
         tu::missing::<()>("BPF program loading");
         return;
     }

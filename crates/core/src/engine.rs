@@ -40,11 +40,13 @@ impl<'t> TargetBtf<'t> {
             // kernel): find them by scanning the string sections for
             // "___" rather than by looking at every type's name.
             let mut names = std::collections::BTreeSet::new();
-            let sections = std::iter::once(self.btf.strings_section()).chain(self.btf.base().map(|b| b.strings_section()));
+            let sections = std::iter::once(self.btf.strings_section())
+                .chain(self.btf.base().map(|b| b.strings_section()));
             for strs in sections {
                 for pos in memchr::memmem::find_iter(strs, b"___") {
                     let start = memchr::memrchr(0, &strs[..pos]).map_or(0, |p| p + 1);
-                    let end = start + memchr::memchr(0, &strs[start..]).unwrap_or(strs.len() - start);
+                    let end =
+                        start + memchr::memchr(0, &strs[start..]).unwrap_or(strs.len() - start);
                     names.insert(&strs[start..end]);
                 }
             }
@@ -52,11 +54,18 @@ impl<'t> TargetBtf<'t> {
             let mut map: HashMap<Vec<u8>, Vec<TypeId>> = HashMap::new();
             for name in names {
                 let ess = essential_name_len(name);
-                let Ok(s) = std::str::from_utf8(name) else { continue };
+                let Ok(s) = std::str::from_utf8(name) else {
+                    continue;
+                };
                 if ess == name.len() {
                     continue;
                 }
-                let ids: Vec<TypeId> = self.btf.find_by_name(s).into_iter().filter(|&id| id >= first).collect();
+                let ids: Vec<TypeId> = self
+                    .btf
+                    .find_by_name(s)
+                    .into_iter()
+                    .filter(|&id| id >= first)
+                    .collect();
                 if !ids.is_empty() {
                     map.entry(name[..ess].to_vec()).or_default().extend(ids);
                 }

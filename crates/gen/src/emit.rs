@@ -49,7 +49,12 @@ impl Ctx<'_, '_> {
     /// The type behind typedefs and modifiers; None for void.
     fn collapse(&self, from: usize, id: TypeId) -> Result<Option<Node>, GenError> {
         let n = self.node(from, id);
-        let t = self.target.btf(n.0).1.skip_mods_and_typedefs(n.1).map_err(GenError::Btf)?;
+        let t = self
+            .target
+            .btf(n.0)
+            .1
+            .skip_mods_and_typedefs(n.1)
+            .map_err(GenError::Btf)?;
         Ok((!t.is_void()).then(|| self.node(n.0, t.id())))
     }
 
@@ -96,7 +101,10 @@ fn shape(ctx: &Ctx<'_, '_>, index: &HashMap<Node, usize>, node: Node) -> Result<
     let refs = ctx
         .refs(node)?
         .into_iter()
-        .map(|(n, _)| n.and_then(|n| index.get(&n)).map_or(Ref::Void, |&i| Ref::Node(i)))
+        .map(|(n, _)| {
+            n.and_then(|n| index.get(&n))
+                .map_or(Ref::Void, |&i| Ref::Node(i))
+        })
         .collect();
     let mut key = Vec::new();
     let push_str = |key: &mut Vec<u8>, off: u32| -> Result<(), GenError> {
@@ -128,7 +136,9 @@ fn shape(ctx: &Ctx<'_, '_>, index: &HashMap<Node, usize>, node: Node) -> Result<
             t.word_positions(|pos, wk| roles[pos / 4] = Some(wk));
             for (w, role) in raw.chunks_exact(4).zip(&roles) {
                 match role {
-                    Some(WordKind::Str) => push_str(&mut key, u32::from_le_bytes(w.try_into().expect("4 bytes")))?,
+                    Some(WordKind::Str) => {
+                        push_str(&mut key, u32::from_le_bytes(w.try_into().expect("4 bytes")))?
+                    }
                     Some(WordKind::TypeId) => key.extend_from_slice(&[0xff; 4]),
                     None => key.extend_from_slice(w),
                 }
@@ -204,11 +214,18 @@ fn written(ctx: &Ctx<'_, '_>) -> Result<Vec<Node>, GenError> {
 
 /// Builds the minimized BTF. With `merge`, structurally identical types
 /// are written once. Returns the raw BTF and its type count.
-pub(crate) fn emit(target: &Target<'_>, marks: &Marks, merge: bool) -> Result<(Vec<u8>, usize), GenError> {
+pub(crate) fn emit(
+    target: &Target<'_>,
+    marks: &Marks,
+    merge: bool,
+) -> Result<(Vec<u8>, usize), GenError> {
     let ctx = Ctx { target, marks };
     let order = written(&ctx)?;
     let index: HashMap<Node, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let shapes = order.iter().map(|n| shape(&ctx, &index, *n)).collect::<Result<Vec<_>, _>>()?;
+    let shapes = order
+        .iter()
+        .map(|n| shape(&ctx, &index, *n))
+        .collect::<Result<Vec<_>, _>>()?;
     let cls = classes(&shapes, merge);
     // Representatives in node order get ids 1, 2, ...
     let mut class_id: HashMap<usize, TypeId> = HashMap::new();
@@ -236,11 +253,17 @@ pub(crate) fn emit(target: &Target<'_>, marks: &Marks, merge: bool) -> Result<(V
                 let mut kept = Vec::new();
                 for (j, m) in ms.iter().enumerate() {
                     if members.keeps(j as u32) {
-                        kept.push((btf.str_bytes(m.name_off).map_err(GenError::Btf)?, m.raw_offset));
+                        kept.push((
+                            btf.str_bytes(m.name_off).map_err(GenError::Btf)?,
+                            m.raw_offset,
+                        ));
                     }
                 }
-                let parts: Vec<(&[u8], TypeId, u32)> =
-                    kept.iter().zip(&shape.refs).map(|(&(n, off), r)| (n, new_id(r), off)).collect();
+                let parts: Vec<(&[u8], TypeId, u32)> = kept
+                    .iter()
+                    .zip(&shape.refs)
+                    .map(|(&(n, off), r)| (n, new_id(r), off))
+                    .collect();
                 b.add_composite_raw(t.kind(), name, t.size_or_type(), t.kflag(), &parts)
             }
             TypeData::Enum(_) if *members != Members::All => {
@@ -248,7 +271,9 @@ pub(crate) fn emit(target: &Target<'_>, marks: &Marks, merge: bool) -> Result<(V
             }
             _ => {
                 let mut refs = shape.refs.iter();
-                b.add_type_from(btf, &t, |_| Ok(new_id(refs.next().expect("one per reference"))))
+                b.add_type_from(btf, &t, |_| {
+                    Ok(new_id(refs.next().expect("one per reference")))
+                })
             }
         }
         .map_err(GenError::Btf)?;

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use btfkit_btf::Btf;
 use btfkit_core::patch::Patch;
-use btfkit_core::{relocate, BpfObject, Outcome, RelocKind, RelocateOptions, ReloReport, Target};
+use btfkit_core::{relocate, BpfObject, Outcome, ReloReport, RelocKind, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
 
@@ -29,26 +29,47 @@ fn key(r: &ReloReport) -> Option<String> {
     Some(match &r.outcome {
         Outcome::Failed(_) => return None,
         Outcome::Skipped(w) => format!("skipped {w:?}"),
-        Outcome::Done { target, .. } if r.kind == Some(RelocKind::TypeIdTarget) => format!("{}", target.is_some()),
-        Outcome::Done { patch: Patch::Value { field, new, mem_size, .. }, .. } => format!("{field:?} {new} {mem_size:?}"),
-        Outcome::Done { patch: Patch::Poisoned(w), .. } => format!("poisoned ({w})"),
+        Outcome::Done { target, .. } if r.kind == Some(RelocKind::TypeIdTarget) => {
+            format!("{}", target.is_some())
+        }
+        Outcome::Done {
+            patch:
+                Patch::Value {
+                    field,
+                    new,
+                    mem_size,
+                    ..
+                },
+            ..
+        } => format!("{field:?} {new} {mem_size:?}"),
+        Outcome::Done {
+            patch: Patch::Poisoned(w),
+            ..
+        } => format!("poisoned ({w})"),
     })
 }
 
 /// Whether relocating `objs` against `min` gives the full BTF's results.
 fn sound(objs: &[(String, BpfObject<'_>)], full: &Target<'_>, min: &[u8]) -> bool {
-    let Ok(min_btf) = Btf::parse(min) else { return false };
+    let Ok(min_btf) = Btf::parse(min) else {
+        return false;
+    };
     let min_t = Target::new(&min_btf);
     objs.iter().all(|(_, o)| {
         let opts = RelocateOptions::default();
         let (a, b) = (relocate(o, full, &opts), relocate(o, &min_t, &opts));
-        a.reports.iter().zip(&b.reports).all(|(x, y)| key(x).is_none() || key(x) == key(y))
+        a.reports
+            .iter()
+            .zip(&b.reports)
+            .all(|(x, y)| key(x).is_none() || key(x) == key(y))
     })
 }
 
 #[test]
 fn never_larger_than_bpftool_and_smaller_in_aggregate() {
-    let Some(bpftool) = tu::require_tool("bpftool") else { return };
+    let Some(bpftool) = tu::require_tool("bpftool") else {
+        return;
+    };
     let objects = suite_objects();
     let mut sets: Vec<Vec<PathBuf>> = objects.iter().map(|o| vec![o.clone()]).collect();
     sets.push(objects.clone());
@@ -62,10 +83,17 @@ fn never_larger_than_bpftool_and_smaller_in_aggregate() {
         let full_btf = Btf::parse(&bytes).unwrap();
         let full = Target::new(&full_btf);
         for set in &sets {
-            let label = if set.len() == 1 { set[0].file_name().unwrap().to_string_lossy().into_owned() } else { "all objects".into() };
+            let label = if set.len() == 1 {
+                set[0].file_name().unwrap().to_string_lossy().into_owned()
+            } else {
+                "all objects".into()
+            };
             let obj_bytes: Vec<Vec<u8>> = set.iter().map(|p| std::fs::read(p).unwrap()).collect();
-            let objs: Vec<(String, BpfObject<'_>)> =
-                obj_bytes.iter().zip(set).map(|(b, p)| (p.display().to_string(), BpfObject::parse(b).unwrap())).collect();
+            let objs: Vec<(String, BpfObject<'_>)> = obj_bytes
+                .iter()
+                .zip(set)
+                .map(|(b, p)| (p.display().to_string(), BpfObject::parse(b).unwrap()))
+                .collect();
             let ours = minimize(&full, &objs, &MinOptions::default()).unwrap().btf;
             let out = dir.path().join("bpftool.btf");
             let status = Command::new(&bpftool)
@@ -99,8 +127,14 @@ fn never_larger_than_bpftool_and_smaller_in_aggregate() {
         "{pairs} pairs: btfkit {ours_total} bytes vs bpftool {theirs_total} bytes where both succeed ({:.3}x)",
         ours_total as f64 / theirs_total.max(1) as f64
     );
-    eprintln!("bpftool fails on {} pairs where btfkit succeeds: {bpftool_failed:?}", bpftool_failed.len());
-    eprintln!("bpftool's output relocates differently from the full BTF on {} pairs: {bpftool_unsound:?}", bpftool_unsound.len());
+    eprintln!(
+        "bpftool fails on {} pairs where btfkit succeeds: {bpftool_failed:?}",
+        bpftool_failed.len()
+    );
+    eprintln!(
+        "bpftool's output relocates differently from the full BTF on {} pairs: {bpftool_unsound:?}",
+        bpftool_unsound.len()
+    );
     assert!(ours_total < theirs_total);
 }
 
@@ -109,12 +143,18 @@ fn never_larger_than_bpftool_and_smaller_in_aggregate() {
 /// soundness on them by the soundness tests.
 #[test]
 fn bpftool_on_the_suite_targets() {
-    let Some(bpftool) = tu::require_tool("bpftool") else { return };
+    let Some(bpftool) = tu::require_tool("bpftool") else {
+        return;
+    };
     let objects = suite_objects();
     let dir = tempfile::tempdir().unwrap();
     let targets = tu::workspace_root().join("testdata/core/targets");
     let (mut failed, mut unsound, mut ok) = (Vec::new(), Vec::new(), 0);
-    for t in std::fs::read_dir(&targets).unwrap().flatten().map(|e| e.path()) {
+    for t in std::fs::read_dir(&targets)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+    {
         if t.extension().is_none_or(|e| e != "o") {
             continue;
         }
@@ -122,9 +162,19 @@ fn bpftool_on_the_suite_targets() {
         let tbtf = Btf::parse_any(&tbytes, None).unwrap();
         let full = Target::new(&tbtf);
         for o in &objects {
-            let label = format!("{} on {}", o.file_name().unwrap().to_string_lossy(), t.file_name().unwrap().to_string_lossy());
+            let label = format!(
+                "{} on {}",
+                o.file_name().unwrap().to_string_lossy(),
+                t.file_name().unwrap().to_string_lossy()
+            );
             let out = dir.path().join("b.btf");
-            let st = Command::new(&bpftool).args(["gen", "min_core_btf"]).arg(&t).arg(&out).arg(o).output().unwrap();
+            let st = Command::new(&bpftool)
+                .args(["gen", "min_core_btf"])
+                .arg(&t)
+                .arg(&out)
+                .arg(o)
+                .output()
+                .unwrap();
             if !st.status.success() {
                 failed.push(label);
                 continue;
@@ -138,7 +188,9 @@ fn bpftool_on_the_suite_targets() {
             }
         }
     }
-    eprintln!("suite targets: bpftool sound on {ok} pairs, fails on {failed:?}, unsound on {unsound:?}");
+    eprintln!(
+        "suite targets: bpftool sound on {ok} pairs, fails on {failed:?}, unsound on {unsound:?}"
+    );
     // The suite's duplicate-candidate cases defeat bpftool's
     // first-candidate-only recording.
     assert!(!unsound.is_empty() || !failed.is_empty());

@@ -57,9 +57,17 @@ fn check(values: &[u64], pid: u64, tgid: u64, ppid: u64, comm: &str) {
 #[test]
 fn libbpf_loads_and_reads_with_the_minimized_btf() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(min) = minimized(dir.path()) else { return };
-    let Some(runner) = tu::libbpf_oracle("run_probe") else { return };
-    let out = Command::new(&runner).arg(probe_path()).arg(&min).output().unwrap();
+    let Some(min) = minimized(dir.path()) else {
+        return;
+    };
+    let Some(runner) = tu::libbpf_oracle("run_probe") else {
+        return;
+    };
+    let out = Command::new(&runner)
+        .arg(probe_path())
+        .arg(&min)
+        .output()
+        .unwrap();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("load failed") && !tu::in_ci() && unsafe { libc::geteuid() } != 0 {
@@ -68,7 +76,11 @@ fn libbpf_loads_and_reads_with_the_minimized_btf() {
         }
         panic!("libbpf run failed: {err}");
     }
-    let values: Vec<u64> = String::from_utf8(out.stdout).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let values: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     // The runner is a separate process: its pid/tgid are its own; check
     // what is checkable from here: its parent is this test process.
     let me = std::process::id() as u64;
@@ -77,7 +89,11 @@ fn libbpf_loads_and_reads_with_the_minimized_btf() {
     assert_eq!(values[2], me, "the runner's parent is this test");
     let mnt = std::fs::metadata("/proc/self/ns/mnt").unwrap().ino();
     assert_eq!(values[4], mnt);
-    assert_eq!(&values[6].to_le_bytes(), b"oracle-r", "comm of the oracle-run_probe binary");
+    assert_eq!(
+        &values[6].to_le_bytes(),
+        b"oracle-r",
+        "comm of the oracle-run_probe binary"
+    );
 }
 
 #[test]
@@ -87,7 +103,9 @@ fn aya_loads_and_reads_with_the_minimized_btf() {
     use aya::{Btf as AyaBtf, EbpfLoader, Endianness};
 
     let dir = tempfile::tempdir().unwrap();
-    let Some(min) = minimized(dir.path()) else { return };
+    let Some(min) = minimized(dir.path()) else {
+        return;
+    };
     let btf = AyaBtf::parse_file(&min, Endianness::default()).unwrap();
     let obj = std::fs::read(probe_path()).unwrap();
     let mut ebpf = match EbpfLoader::new().btf(Some(&btf)).load(&obj) {
@@ -103,7 +121,11 @@ fn aya_loads_and_reads_with_the_minimized_btf() {
         let mut config: Array<_, u64> = Array::try_from(ebpf.map_mut("config").unwrap()).unwrap();
         config.set(0, tgid, 0).unwrap();
     }
-    let prog: &mut TracePoint = ebpf.program_mut("probe_getppid").unwrap().try_into().unwrap();
+    let prog: &mut TracePoint = ebpf
+        .program_mut("probe_getppid")
+        .unwrap()
+        .try_into()
+        .unwrap();
     prog.load().unwrap();
     prog.attach("syscalls", "sys_enter_getppid").unwrap();
     // SAFETY: getppid and gettid have no preconditions.

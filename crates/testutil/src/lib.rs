@@ -409,6 +409,8 @@ pub fn ensure_tracefs() -> bool {
     if events.is_dir() {
         return true;
     }
-    let _ = Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
+    let _ = Command::new("mount")
+        .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+        .status();
     events.is_dir() || missing::<()>("tracefs at /sys/kernel/tracing").is_some()
 }

@@ -51,7 +51,7 @@ int kernel_meta(void *ctx)
 	OUT(26, bpf_core_type_id_kernel(struct task_struct));
 	OUT(27, __builtin_preserve_field_info(t->pid, BPF_FIELD_SIGNED));
 	OUT(28, bpf_core_field_exists(t->flags));
-	OUT(29, t->flags);
+	OUT(29, BPF_CORE_READ(t, flags));
 	return 0;
 }
 
