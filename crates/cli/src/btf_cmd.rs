@@ -19,6 +19,10 @@ pub enum BtfCommand {
     ///
     /// Example: btfkit btf stat /sys/kernel/btf/vmlinux
     Stat(StatArgs),
+    /// Extract the BTF of a kernel image, module or package.
+    ///
+    /// Example: btfkit btf extract linux-image-6.1.0-56-amd64_6.1.158-1_amd64.deb -o 6.1.0-56-amd64.btf
+    Extract(crate::extract_cmd::ExtractArgs),
 }
 
 /// The input BTF and, for split (module) BTF, its base.
@@ -59,6 +63,7 @@ pub struct StatArgs {
 
 pub fn run(cmd: BtfCommand) -> Result<()> {
     match cmd {
+        BtfCommand::Extract(a) => crate::extract_cmd::extract_cmd(a),
         BtfCommand::Dump(a) => with_btf(&a.input, |btf| {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
             match a.format {

@@ -2,7 +2,9 @@
 
 mod btf_cmd;
 mod core_cmd;
+mod extract_cmd;
 mod gen_cmd;
+mod hub_cmd;
 mod target;
 
 use std::io;
@@ -30,6 +32,9 @@ enum Command {
     /// BTFGen: minimized BTF for BPF objects.
     #[command(subcommand)]
     Gen(gen_cmd::GenCommand),
+    /// Bundles of minimized BTFs for whole archives; filing kernels into archives.
+    #[command(subcommand)]
+    Hub(hub_cmd::HubCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Command::Btf(cmd) => btf_cmd::run(cmd),
         Command::Core(cmd) => core_cmd::run(cmd),
         Command::Gen(cmd) => gen_cmd::run(cmd),
+        Command::Hub(cmd) => hub_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -227,13 +227,51 @@ pub(crate) fn emit(
         .map(|n| shape(&ctx, &index, *n))
         .collect::<Result<Vec<_>, _>>()?;
     let cls = classes(&shapes, merge);
-    // Representatives in node order get ids 1, 2, ...
+    // One representative per class (its first node); ids follow a
+    // depth-first walk from the candidate roots sorted by name, so that
+    // kernels with the same types produce the same layout of output (it
+    // compresses far better across kernels, and identical results become
+    // byte-identical whatever the kernels' own type order).
+    let mut rep_of_class: HashMap<usize, usize> = HashMap::new();
+    for (i, &c) in cls.iter().enumerate() {
+        rep_of_class.entry(c).or_insert(i);
+    }
+    let mut roots: Vec<(Vec<u8>, u8, usize)> = marks
+        .roots
+        .iter()
+        .filter_map(|n| index.get(n))
+        .map(|&i| {
+            let (owner, id) = order[i];
+            let btf = target.btf(owner).1;
+            let t = btf.type_by_id(id).map_err(GenError::Btf)?;
+            Ok((
+                btf.str_bytes(t.name_off()).map_err(GenError::Btf)?.to_vec(),
+                t.kind().to_raw(),
+                i,
+            ))
+        })
+        .collect::<Result<_, GenError>>()?;
+    roots.sort();
     let mut class_id: HashMap<usize, TypeId> = HashMap::new();
     let mut reps = Vec::new();
-    for (i, &c) in cls.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(e) = class_id.entry(c) {
-            e.insert(TypeId(reps.len() as u32 + 1));
-            reps.push(i);
+    let mut stack: Vec<usize> = roots
+        .iter()
+        .rev()
+        .map(|r| rep_of_class[&cls[r.2]])
+        .collect();
+    while let Some(i) = stack.pop() {
+        if class_id.contains_key(&cls[i]) {
+            continue;
+        }
+        class_id.insert(cls[i], TypeId(reps.len() as u32 + 1));
+        reps.push(i);
+        for r in shapes[i].refs.iter().rev() {
+            if let Ref::Node(n) = r {
+                let rep = rep_of_class[&cls[*n]];
+                if !class_id.contains_key(&cls[rep]) {
+                    stack.push(rep);
+                }
+            }
         }
     }
     let new_id = |r: &Ref| match r {

@@ -1,0 +1,126 @@
+//! `btfkit btf extract` and `btfkit hub add`: BTF out of kernel images and
+//! packages.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use btfkit_btf::{load, Btf};
+use btfkit_bundle::Key;
+use btfkit_hub::extract::{btfhub_tarball, extract, guess_distro, validate, Extracted};
+use clap::Args;
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// vmlinux, bzImage (gzip/xz/lzma/lz4/zstd/bzip2), arm64 Image[.gz],
+    /// kernel module (.ko[.xz|.zst|.gz]) or linux-image .deb.
+    input: PathBuf,
+    /// Where to write the raw BTF.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// vmlinux BTF, to check a module's split BTF against.
+    #[arg(short = 'B', long = "base", value_name = "BASE")]
+    base: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// Kernel images or packages to file into the archive.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The btfhub-layout archive to add to.
+    #[arg(long, value_name = "DIR")]
+    archive: PathBuf,
+    /// Distro folder (default: from the package).
+    #[arg(long)]
+    distro: Option<String>,
+    /// Version folder (default: from the package).
+    #[arg(long)]
+    version: Option<String>,
+    /// Architecture folder (default: from the package or image).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Kernel release (default: from the package name, or vmlinuz-<release>).
+    #[arg(long)]
+    release: Option<String>,
+}
+
+fn read_extract(input: &Path) -> Result<Extracted> {
+    let data = std::fs::read(input).with_context(|| format!("{}", input.display()))?;
+    extract(&data).with_context(|| format!("{}", input.display()))
+}
+
+pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
+    let e = read_extract(&a.input)?;
+    let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
+    let base = match (&base_bytes, &a.base) {
+        (Some(b), Some(p)) => Some(Btf::parse_any(b, None).map_err(|e| e.in_file(p))?),
+        _ => None,
+    };
+    validate(&e.btf, base.as_ref()).with_context(|| format!("{}", a.input.display()))?;
+    std::fs::write(&a.output, &e.btf).with_context(|| format!("{}", a.output.display()))?;
+    eprintln!(
+        "{}: {} bytes of BTF via {}",
+        a.output.display(),
+        e.btf.len(),
+        e.path.join(" > ")
+    );
+    Ok(())
+}
+
+/// `vmlinuz-6.1.0-56-amd64` -> `6.1.0-56-amd64`.
+fn release_from_name(p: &Path) -> Option<String> {
+    let name = p.file_name()?.to_str()?;
+    ["vmlinuz-", "vmlinux-", "Image-"]
+        .iter()
+        .find_map(|pre| name.strip_prefix(pre))
+        .map(|r| r.trim_end_matches(".gz").to_string())
+}
+
+pub fn add(a: AddArgs) -> Result<()> {
+    for input in &a.inputs {
+        let e = read_extract(input)?;
+        validate(&e.btf, None).with_context(|| format!("{}", input.display()))?;
+        let pkg = e.package.clone().unwrap_or_default();
+        let guessed = e.package.as_ref().and_then(guess_distro);
+        let pick =
+            |flag: &Option<String>, from_pkg: Option<String>, what: &str| -> Result<String> {
+                match flag.clone().or(from_pkg).filter(|s| !s.is_empty()) {
+                    Some(v) => Ok(v),
+                    None => bail!("{}: cannot tell the {what}; pass --{what}", input.display()),
+                }
+            };
+        let distro = pick(&a.distro, guessed.as_ref().map(|g| g.0.clone()), "distro")?;
+        let version = pick(&a.version, guessed.as_ref().map(|g| g.1.clone()), "version")?;
+        let arch = pick(
+            &a.arch,
+            Some(pkg.architecture.clone())
+                .filter(|s| !s.is_empty())
+                .or(e.arch.clone()),
+            "arch",
+        )?;
+        let release = pick(
+            &a.release,
+            Some(pkg.release.clone())
+                .filter(|s| !s.is_empty())
+                .or_else(|| release_from_name(input)),
+            "release",
+        )?;
+        let key = Key::new(&distro, &version, &arch, &release);
+        let dir = a
+            .archive
+            .join(&key.distro)
+            .join(&key.version)
+            .join(&key.arch);
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+        let path = dir.join(format!("{}.btf.tar.xz", key.release));
+        btfkit_hub::build::write_atomic(&path, &btfhub_tarball(&key.release, &e.btf)?)
+            .with_context(|| format!("{}", path.display()))?;
+        eprintln!(
+            "{key}: {} bytes of BTF via {} -> {}",
+            e.btf.len(),
+            e.path.join(" > "),
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! `hub build`: every kernel of an archive minimized for a set of objects,
+//! in parallel, into one bundle (and optionally a tree of files).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use btfkit_btf::{Btf, ParseOptions};
+use btfkit_bundle::BundleBuilder;
+use btfkit_core::{BpfObject, Target};
+use btfkit_gen::{MinOptions, Minimizer};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::archive::{scan, tree_path, ArchiveKernel, Packing, Rejected};
+use crate::HubError;
+
+/// Build knobs.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Keep decompressed kernel BTFs here, keyed by the input's content hash.
+    pub cache: Option<PathBuf>,
+    /// Also write each minimized BTF under this directory, archive layout.
+    pub tree: Option<PathBuf>,
+    /// Write the bundle even when some kernels fail.
+    pub keep_going: bool,
+    /// Progress lines on stderr (a bar when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// One kernel's outcome.
+#[derive(Clone, Debug)]
+pub struct KernelResult {
+    pub key: String,
+    pub path: PathBuf,
+    /// Minimized BTF, or why the kernel failed.
+    pub outcome: Result<Vec<u8>, String>,
+    /// Size of the archive file.
+    pub bytes_in: u64,
+    /// Size of the kernel's full BTF.
+    pub raw_len: u64,
+    pub from_cache: bool,
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildReport {
+    pub kernels: Vec<KernelResult>,
+    pub elapsed: Duration,
+    /// The bundle, unless failures stopped the build.
+    pub bundle: Option<Vec<u8>>,
+}
+
+impl BuildReport {
+    pub fn failed(&self) -> impl Iterator<Item = &KernelResult> {
+        self.kernels.iter().filter(|k| k.outcome.is_err())
+    }
+
+    pub fn done(&self) -> usize {
+        self.kernels.iter().filter(|k| k.outcome.is_ok()).count()
+    }
+
+    /// A multi-line summary: counts, failures with reasons, time, bytes.
+    pub fn summary(&self) -> String {
+        let failed: Vec<&KernelResult> = self.failed().collect();
+        let bytes_in: u64 = self.kernels.iter().map(|k| k.bytes_in).sum();
+        let raw: u64 = self.kernels.iter().map(|k| k.raw_len).sum();
+        let cached = self.kernels.iter().filter(|k| k.from_cache).count();
+        let mut s = format!(
+            "{} kernels: {} done, {} failed, in {:.2} s; {} archive bytes in ({} of BTF, {} from cache)",
+            self.kernels.len(),
+            self.done(),
+            failed.len(),
+            self.elapsed.as_secs_f64(),
+            bytes_in,
+            raw,
+            cached
+        );
+        match &self.bundle {
+            Some(b) => s.push_str(&format!("; bundle {} bytes", b.len())),
+            None => s.push_str("; no bundle written"),
+        }
+        for f in failed {
+            s.push_str(&format!(
+                "\n  failed {}: {}",
+                f.key,
+                f.outcome.as_ref().expect_err("failed")
+            ));
+        }
+        s
+    }
+}
+
+/// Decompressed kernel BTFs by content hash of their archive file.
+struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    fn path(&self, hash: u128) -> PathBuf {
+        self.dir.join(format!("{hash:032x}.btf"))
+    }
+
+    fn get(&self, hash: u128) -> Option<Vec<u8>> {
+        std::fs::read(self.path(hash)).ok()
+    }
+
+    fn put(&self, hash: u128, raw: &[u8]) {
+        let path = self.path(hash);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // A cache that cannot be written only costs time.
+        if std::fs::write(&tmp, raw).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// The `.btf` member of a btfhub tarball.
+fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut ar = tar::Archive::new(tar_bytes);
+    let entries = ar.entries().map_err(|e| format!("tar: {e}"))?;
+    let mut regular = 0;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("tar: {e}"))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        regular += 1;
+        let is_btf = entry
+            .path()
+            .ok()
+            .is_some_and(|p| p.extension().is_some_and(|e| e == "btf"));
+        if !is_btf {
+            continue;
+        }
+        let size = entry.size();
+        if size > tar_bytes.len() as u64 {
+            return Err(format!(
+                "tar: member claims {size} bytes in a {}-byte archive",
+                tar_bytes.len()
+            ));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut out)
+            .map_err(|e| format!("tar: {e}"))?;
+        return Ok(out);
+    }
+    Err(if regular == 0 {
+        "tarball is empty".into()
+    } else {
+        "tarball has no .btf file".into()
+    })
+}
+
+/// Reads a kernel's full BTF (decompressing as its packing says).
+fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(Vec<u8>, u64, bool), String> {
+    let data =
+        std::fs::read(&k.path).map_err(|e| format!("cannot read {}: {e}", k.path.display()))?;
+    let bytes_in = data.len() as u64;
+    let hash = xxh3_128(&data);
+    if let Some(raw) = cache.and_then(|c| c.get(hash)) {
+        return Ok((raw, bytes_in, true));
+    }
+    let raw = match k.packing {
+        Packing::Raw => data,
+        Packing::Xz => btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?,
+        Packing::TarXz => {
+            let tar = btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?;
+            btf_member_of_tar(&tar)?
+        }
+    };
+    if let Some(c) = cache {
+        c.put(hash, &raw);
+    }
+    Ok((raw, bytes_in, false))
+}
+
+/// Minimizes one kernel for the objects.
+fn minimize_kernel(
+    raw: &[u8],
+    objects: &[(String, BpfObject<'_>)],
+    threads: usize,
+) -> Result<Vec<u8>, String> {
+    let btf = Btf::parse_with(
+        std::borrow::Cow::Borrowed(raw),
+        None,
+        ParseOptions { threads },
+    )
+    .map_err(|e| e.to_string())?;
+    let target = Target::new(&btf);
+    let mut m = Minimizer::new(&target);
+    for (label, obj) in objects {
+        m.add_object(label, obj);
+    }
+    Ok(m.finish(&MinOptions::default())
+        .map_err(|e| e.to_string())?
+        .btf)
+}
+
+struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    tty: bool,
+    enabled: bool,
+    out: Mutex<()>,
+}
+
+impl Progress {
+    fn tick(&self, r: &KernelResult) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.enabled {
+            return;
+        }
+        let _guard = self.out.lock().expect("progress lock");
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let width = 30;
+            let filled = width * n / self.total.max(1);
+            let _ = write!(
+                err,
+                "\r\x1b[2K[{}{}] {n}/{} {}",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                self.total,
+                r.key
+            );
+            if let Err(e) = &r.outcome {
+                let _ = write!(err, "\r\x1b[2Kfailed {}: {e}\n", r.key);
+            }
+            if n == self.total {
+                let _ = writeln!(err);
+            }
+        } else {
+            match &r.outcome {
+                Ok(b) => {
+                    let _ = writeln!(err, "[{n}/{}] {} {} bytes", self.total, r.key, b.len());
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "[{n}/{}] {} FAILED: {e}", self.total, r.key);
+                }
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, so that a failed
+/// or interrupted write never leaves a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Builds a bundle from every kernel under `archive` for `objects`.
+pub fn build(
+    archive: &Path,
+    objects: &[(String, BpfObject<'_>)],
+    opts: &BuildOptions,
+) -> Result<BuildReport, HubError> {
+    let start = Instant::now();
+    if !archive.is_dir() {
+        return Err(HubError::Archive(format!(
+            "{} is not a directory",
+            archive.display()
+        )));
+    }
+    let (kernels, rejected) = scan(archive);
+    let cache = match &opts.cache {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HubError::Archive(format!("cache {}: {e}", dir.display())))?;
+            Some(Cache { dir: dir.clone() })
+        }
+        None => None,
+    };
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(kernels.len().max(1));
+    // Parallelism comes from kernels; each parse stays on its thread
+    // unless there is only one worker.
+    let parse_threads = if jobs > 1 {
+        1
+    } else {
+        ParseOptions::default().threads
+    };
+    let progress = Progress {
+        total: kernels.len() + rejected.len(),
+        done: AtomicUsize::new(0),
+        tty: std::io::stderr().is_terminal(),
+        enabled: opts.progress,
+        out: Mutex::new(()),
+    };
+    let mut results: Vec<KernelResult> = rejected
+        .into_iter()
+        .map(|Rejected { path, key, reason }| KernelResult {
+            key: key.unwrap_or_else(|| path.display().to_string()),
+            path,
+            outcome: Err(reason),
+            bytes_in: 0,
+            raw_len: 0,
+            from_cache: false,
+        })
+        .collect();
+    for r in &results {
+        progress.tick(r);
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<KernelResult>>> =
+        kernels.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(k) = kernels.get(i) else { break };
+                let r = match load_kernel(k, cache.as_ref()) {
+                    Ok((raw, bytes_in, from_cache)) => KernelResult {
+                        key: k.key.to_string(),
+                        path: k.path.clone(),
+                        outcome: minimize_kernel(&raw, objects, parse_threads),
+                        bytes_in,
+                        raw_len: raw.len() as u64,
+                        from_cache,
+                    },
+                    Err(e) => KernelResult {
+                        key: k.key.to_string(),
+                        path: k.path.clone(),
+                        outcome: Err(e),
+                        bytes_in: 0,
+                        raw_len: 0,
+                        from_cache: false,
+                    },
+                };
+                progress.tick(&r);
+                *slots[i].lock().expect("slot") = Some(r);
+            });
+        }
+    });
+    let built: Vec<KernelResult> = slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("slot").expect("every kernel ran"))
+        .collect();
+    let any_failed = results.iter().chain(&built).any(|r| r.outcome.is_err());
+    let mut bundle = None;
+    if !any_failed || opts.keep_going {
+        let mut b = BundleBuilder::new();
+        for (k, r) in kernels.iter().zip(&built) {
+            if let Ok(btf) = &r.outcome {
+                b.add(k.key.clone(), btf)
+                    .map_err(|e| HubError::Archive(e.to_string()))?;
+            }
+        }
+        bundle = Some(b.finish().map_err(|e| HubError::Archive(e.to_string()))?);
+        if let Some(tree) = &opts.tree {
+            for (k, r) in kernels.iter().zip(&built) {
+                if let Ok(btf) = &r.outcome {
+                    let p = tree_path(tree, &k.key);
+                    std::fs::create_dir_all(p.parent().expect("has a parent"))
+                        .and_then(|_| write_atomic(&p, btf))
+                        .map_err(|e| HubError::Archive(format!("{}: {e}", p.display())))?;
+                }
+            }
+        }
+    }
+    results.extend(built);
+    results.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(BuildReport {
+        kernels: results,
+        elapsed: start.elapsed(),
+        bundle,
+    })
+}
+
+/// Parses objects once for a build.
+pub fn parse_objects(
+    bytes: &[(String, Vec<u8>)],
+) -> Result<Vec<(String, BpfObject<'_>)>, HubError> {
+    bytes
+        .iter()
+        .map(|(label, b)| {
+            BpfObject::parse(b)
+                .map(|o| (label.clone(), o))
+                .map_err(|e| HubError::Object(format!("{label}: {e}")))
+        })
+        .collect()
+}

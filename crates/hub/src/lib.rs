@@ -1,0 +1,22 @@
+//! # btfkit-hub
+//!
+//! BTFHub's build side: minimize every kernel of a btfhub-layout archive
+//! for a set of BPF objects into one bundle ([`build`]), and get kernel BTF
+//! out of kernel images and packages in the first place ([`extract`]).
+
+pub mod archive;
+pub mod build;
+pub mod extract;
+
+pub use build::{build, parse_objects, BuildOptions, BuildReport, KernelResult};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    #[error("archive: {0}")]
+    Archive(String),
+    #[error("object {0}")]
+    Object(String),
+    #[error("{0}")]
+    Extract(String),
+}
