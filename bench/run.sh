@@ -89,3 +89,6 @@ if command -v bpftool >/dev/null; then
     done
 fi
 echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?') btf__parse; bpftool $(bpftool version 2>/dev/null | head -1 | awk '{print $2}'))"
+
+# 6. hub build over the corpus archive.
+bench/hub.sh

@@ -19,15 +19,25 @@ have clang-16 || need_pkgs+=(clang-16)
 have llvm-objdump || need_pkgs+=(llvm)
 have pahole || need_pkgs+=(dwarves)
 have xz || need_pkgs+=(xz-utils)
+# Compressors and binutils build the kernel-image fixtures of the
+# extraction tests.
+have lz4 || need_pkgs+=(lz4)
+have zstd || need_pkgs+=(zstd)
+have bzip2 || need_pkgs+=(bzip2)
+have objcopy || need_pkgs+=(binutils)
 have cc || need_pkgs+=(gcc)
 have pkg-config || need_pkgs+=(pkg-config)
 [ -e /usr/include/bpf/btf.h ] || need_pkgs+=(libbpf-dev)
 [ -e /usr/include/linux/bpf.h ] || need_pkgs+=(linux-libc-dev)
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+# The extraction tests also `apt-get download` one Debian kernel package:
+# the package lists must be there.
+if [ ${#need_pkgs[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+    $sudo_cmd apt-get update -q
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "installing: ${need_pkgs[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
 
@@ -48,10 +58,15 @@ if [ "$fuzz_seconds" != 0 ]; then
     mkdir -p "$seeds"
     cp target/btfkit-test-cache/*.o "$seeds/" 2>/dev/null || true
     cp testdata/core/progs/*.bpf.o "$seeds/"
-    for target in parse parse_split relocate; do
+    # Bundles: the corpus bundle the hub tests built.
+    mkdir -p fuzz/corpus/bundle
+    cp target/btfkit-test-cache/hub-cli/corpus.bundle fuzz/corpus/bundle/ 2>/dev/null || true
+    for target in parse parse_split relocate bundle; do
+        seed_dir=corpus/parse
+        [ "$target" = bundle ] && seed_dir=corpus/bundle
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/parse" -- \
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \
             -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -print_final_stats=1) 2>&1 | tail -3
     done
 fi

@@ -103,7 +103,7 @@ pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
 /// [`MAX_DECOMPRESSED`].
 pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity((data.len() * 4).min(MAX_DECOMPRESSED as usize));
-    let dec = xz2::read::XzDecoder::new(data);
+    let dec = liblzma::read::XzDecoder::new(data);
     let n = dec
         .take(MAX_DECOMPRESSED + 1)
         .read_to_end(&mut out)

@@ -10,7 +10,7 @@
 //! rebuilds it from the decoded size the bundle header records. That saves
 //! 13 bytes a frame on bundles whose point is to be small.
 
-use xz2::stream::{Action, LzmaOptions, Status, Stream};
+use liblzma::stream::{Action, LzmaOptions, Status, Stream};
 
 /// lc=0, lp=0, pb=0 encoded as `(pb * 5 + lp) * 9 + lc`.
 const PROPERTIES: u8 = 0;

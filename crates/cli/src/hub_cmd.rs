@@ -31,6 +31,8 @@ pub enum HubCommand {
     /// btfhub-layout archive.
     ///
     /// Example: btfkit hub add linux-image-6.1.0-56-amd64_6.1.158-1_amd64.deb --archive btfhub-archive
+    // `--version` is the distro version folder here, not btfkit's.
+    #[command(disable_version_flag = true)]
     Add(crate::extract_cmd::AddArgs),
 }
 

@@ -64,3 +64,14 @@ fn main() -> ExitCode {
 fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (they run only
+    /// in debug builds, and only for the subcommand being parsed).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

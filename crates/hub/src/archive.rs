@@ -122,16 +122,36 @@ pub fn scan(root: &Path) -> (Vec<ArchiveKernel>, Vec<Rejected>) {
             rejected.push(reject("empty release name".into(), None));
             continue;
         }
-        if let Some(first) = kernels.iter().find(|k| k.key == key) {
-            rejected.push(reject(
-                format!("duplicate key, also at {}", first.path.display()),
-                Some(key.to_string()),
-            ));
-            continue;
-        }
         debug_assert_eq!(key.arch, normalize_arch(arch));
         kernels.push(ArchiveKernel { key, path, packing });
     }
+    // Two files for one key (say `aarch64/R` and `arm64/R`): neither can be
+    // trusted to be the kernel the key names, so both fail.
+    let mut by_key: std::collections::HashMap<Key, Vec<usize>> = std::collections::HashMap::new();
+    for (i, k) in kernels.iter().enumerate() {
+        by_key.entry(k.key.clone()).or_default().push(i);
+    }
+    let mut dup = vec![false; kernels.len()];
+    for group in by_key.values().filter(|g| g.len() > 1) {
+        for &i in group {
+            dup[i] = true;
+            let others: Vec<String> = group
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| kernels[j].path.display().to_string())
+                .collect();
+            rejected.push(Rejected {
+                path: kernels[i].path.clone(),
+                key: Some(kernels[i].key.to_string()),
+                reason: format!("duplicate key, also at {}", others.join(", ")),
+            });
+        }
+    }
+    let mut i = 0;
+    kernels.retain(|_| {
+        i += 1;
+        !dup[i - 1]
+    });
     kernels.sort_by(|a, b| a.key.cmp(&b.key));
     (kernels, rejected)
 }

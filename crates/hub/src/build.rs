@@ -94,7 +94,9 @@ impl BuildReport {
     }
 }
 
-/// Decompressed kernel BTFs by content hash of their archive file.
+/// Decompressed kernel BTFs by content hash of their archive file. Each
+/// file ends with the xxh3-128 of what precedes it, so a damaged or
+/// half-written entry is a miss, never wrong input.
 struct Cache {
     dir: PathBuf,
 }
@@ -105,14 +107,24 @@ impl Cache {
     }
 
     fn get(&self, hash: u128) -> Option<Vec<u8>> {
-        std::fs::read(self.path(hash)).ok()
+        let mut data = std::fs::read(self.path(hash)).ok()?;
+        let body = data.len().checked_sub(16)?;
+        let sum = u128::from_le_bytes(data[body..].try_into().ok()?);
+        if xxh3_128(&data[..body]) != sum {
+            return None;
+        }
+        data.truncate(body);
+        Some(data)
     }
 
     fn put(&self, hash: u128, raw: &[u8]) {
         let path = self.path(hash);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut data = Vec::with_capacity(raw.len() + 16);
+        data.extend_from_slice(raw);
+        data.extend_from_slice(&xxh3_128(raw).to_le_bytes());
         // A cache that cannot be written only costs time.
-        if std::fs::write(&tmp, raw).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+        if std::fs::write(&tmp, &data).is_err() || std::fs::rename(&tmp, &path).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
     }
@@ -314,34 +326,40 @@ pub fn build(
     for r in &results {
         progress.tick(r);
     }
+    // Largest first, so no big kernel starts last and leaves the other
+    // workers idle while it finishes.
+    let mut order: Vec<usize> = (0..kernels.len()).collect();
+    let size = |k: &ArchiveKernel| std::fs::metadata(&k.path).map_or(0, |m| m.len());
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(size(&kernels[i])));
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<KernelResult>>> =
         kernels.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(k) = kernels.get(i) else { break };
-                let r = match load_kernel(k, cache.as_ref()) {
-                    Ok((raw, bytes_in, from_cache)) => KernelResult {
-                        key: k.key.to_string(),
-                        path: k.path.clone(),
-                        outcome: minimize_kernel(&raw, objects, parse_threads),
-                        bytes_in,
-                        raw_len: raw.len() as u64,
-                        from_cache,
-                    },
-                    Err(e) => KernelResult {
-                        key: k.key.to_string(),
-                        path: k.path.clone(),
-                        outcome: Err(e),
-                        bytes_in: 0,
-                        raw_len: 0,
-                        from_cache: false,
-                    },
-                };
-                progress.tick(&r);
-                *slots[i].lock().expect("slot") = Some(r);
+            s.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let k = &kernels[i];
+                    let r = match load_kernel(k, cache.as_ref()) {
+                        Ok((raw, bytes_in, from_cache)) => KernelResult {
+                            key: k.key.to_string(),
+                            path: k.path.clone(),
+                            outcome: minimize_kernel(&raw, objects, parse_threads),
+                            bytes_in,
+                            raw_len: raw.len() as u64,
+                            from_cache,
+                        },
+                        Err(e) => KernelResult {
+                            key: k.key.to_string(),
+                            path: k.path.clone(),
+                            outcome: Err(e),
+                            bytes_in: 0,
+                            raw_len: 0,
+                            from_cache: false,
+                        },
+                    };
+                    progress.tick(&r);
+                    *slots[i].lock().expect("slot") = Some(r);
+                }
             });
         }
     });

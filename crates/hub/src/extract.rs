@@ -93,24 +93,82 @@ impl Codec {
         }
     }
 
-    fn decompress(self, d: &[u8]) -> Result<Vec<u8>, HubError> {
-        let what = self.name();
-        match self {
-            Codec::Gzip => read_limited(flate2::read::MultiGzDecoder::new(d), what),
-            Codec::Xz => read_limited(xz2::read::XzDecoder::new_multi_decoder(d), what),
+    /// A streaming decoder over `d` (lz4 legacy, only ever a kernel
+    /// payload, is decoded whole by [`lz4_legacy`]). `single` decodes one
+    /// stream and ignores what follows — a bzImage payload ends with the
+    /// kernel build's 4-byte size — where files may hold several streams.
+    fn reader<'d>(self, d: &'d [u8], single: bool) -> Result<Box<dyn Read + 'd>, HubError> {
+        // Decoder memory is bounded: a header claiming a huge dictionary
+        // or window is an error, not an allocation.
+        const MEMLIMIT: u64 = 1 << 30;
+        let xz_err = |e: liblzma::stream::Error| err(format!("{}: {e}", self.name()));
+        Ok(match self {
+            Codec::Gzip if single => Box::new(flate2::read::GzDecoder::new(d)),
+            Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(d)),
+            Codec::Xz if single => {
+                let stream =
+                    liblzma::stream::Stream::new_stream_decoder(MEMLIMIT, 0).map_err(xz_err)?;
+                Box::new(std::io::Cursor::new(one_stream(stream, d, self.name())?))
+            }
+            Codec::Lzma if single => {
+                let stream = liblzma::stream::Stream::new_lzma_decoder(MEMLIMIT).map_err(xz_err)?;
+                Box::new(std::io::Cursor::new(one_stream(stream, d, self.name())?))
+            }
+            Codec::Xz => {
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    MEMLIMIT,
+                    liblzma::stream::CONCATENATED,
+                )
+                .map_err(xz_err)?;
+                Box::new(liblzma::read::XzDecoder::new_stream(d, stream))
+            }
             Codec::Lzma => {
-                let stream = xz2::stream::Stream::new_lzma_decoder(u64::MAX)
-                    .map_err(|e| err(format!("lzma: {e}")))?;
-                read_limited(xz2::read::XzDecoder::new_stream(d, stream), what)
+                let stream = liblzma::stream::Stream::new_lzma_decoder(MEMLIMIT).map_err(xz_err)?;
+                Box::new(liblzma::read::XzDecoder::new_stream(d, stream))
             }
             Codec::Zstd => {
                 let dec =
                     zstd::stream::read::Decoder::new(d).map_err(|e| err(format!("zstd: {e}")))?;
-                read_limited(dec, what)
+                if single {
+                    Box::new(dec.single_frame())
+                } else {
+                    Box::new(dec)
+                }
             }
-            Codec::Bzip2 => read_limited(bzip2::read::MultiBzDecoder::new(d), what),
-            Codec::Lz4Frame => read_limited(lz4_flex::frame::FrameDecoder::new(d), what),
-            Codec::Lz4Legacy => lz4_legacy(d),
+            Codec::Bzip2 if single => Box::new(bzip2::read::BzDecoder::new(d)),
+            Codec::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(d)),
+            Codec::Lz4Frame => Box::new(lz4_flex::frame::FrameDecoder::new(d)),
+            Codec::Lz4Legacy => Box::new(std::io::Cursor::new(lz4_legacy(d)?)),
+        })
+    }
+
+    fn decompress(self, d: &[u8], single: bool) -> Result<Vec<u8>, HubError> {
+        read_limited(self.reader(d, single)?, self.name())
+    }
+}
+
+/// Decodes the one xz or lzma stream at the start of `d`, ignoring what
+/// follows it (liblzma's reader would call trailing bytes corrupt).
+fn one_stream(mut s: liblzma::stream::Stream, d: &[u8], what: &str) -> Result<Vec<u8>, HubError> {
+    use liblzma::stream::{Action, Status};
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() as u64 > MAX_OUTPUT {
+                return Err(err(format!("{what}: output exceeds {MAX_OUTPUT} bytes")));
+            }
+            out.reserve(out.len().clamp(1 << 16, 64 << 20));
+        }
+        let (consumed, produced) = (s.total_in() as usize, out.len());
+        let status = s
+            .process_vec(&d[consumed..], &mut out, Action::Run)
+            .map_err(|e| err(format!("{what}: {e}")))?;
+        if status == Status::StreamEnd {
+            return Ok(out);
+        }
+        if s.total_in() as usize == consumed && out.len() == produced && out.len() < out.capacity()
+        {
+            return Err(err(format!("{what}: unexpected end of data")));
         }
     }
 }
@@ -257,16 +315,18 @@ fn ar_members(data: &[u8]) -> Result<Vec<(String, &[u8])>, HubError> {
     Ok(out)
 }
 
-/// Files of a (possibly compressed) tar, by name, that `want` accepts.
+/// Files of a (possibly compressed) tar, by name, that `want` accepts;
+/// streamed, stopping after `max` of them.
 fn tar_files(
     data: &[u8],
+    max: usize,
     mut want: impl FnMut(&str) -> bool,
 ) -> Result<Vec<(String, Vec<u8>)>, HubError> {
-    let tar = match Codec::detect(data) {
-        Some(c) => c.decompress(data)?,
-        None => data.to_vec(),
+    let reader: Box<dyn Read + '_> = match Codec::detect(data) {
+        Some(c) => c.reader(data, false)?,
+        None => Box::new(data),
     };
-    let mut ar = tar::Archive::new(&tar[..]);
+    let mut ar = tar::Archive::new(reader.take(MAX_OUTPUT * 4));
     let mut out = Vec::new();
     for entry in ar.entries().map_err(|e| err(format!("tar: {e}")))? {
         let mut entry = entry.map_err(|e| err(format!("tar: {e}")))?;
@@ -281,6 +341,9 @@ fn tar_files(
         if want(&name) {
             let bytes = read_limited(&mut entry, &name)?;
             out.push((name, bytes));
+            if out.len() == max {
+                break;
+            }
         }
     }
     Ok(out)
@@ -303,7 +366,7 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
             .map(|(n, d)| (n.clone(), *d))
     };
     let (cname, control_tar) = find("control.tar").ok_or_else(|| err("deb: no control.tar"))?;
-    let control = tar_files(control_tar, |n| n.trim_start_matches("./") == "control")?;
+    let control = tar_files(control_tar, 1, |n| n.trim_start_matches("./") == "control")?;
     let control = control
         .first()
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
@@ -326,7 +389,7 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
     };
     let (dname, data_tar) = find("data.tar").ok_or_else(|| err("deb: no data.tar"))?;
     // The kernel image, or in -dbg packages the vmlinux with debug info.
-    let images = tar_files(data_tar, |n| {
+    let images = tar_files(data_tar, 1, |n| {
         let n = n.trim_start_matches("./");
         n.starts_with("boot/vmlinuz-")
             || n.starts_with("boot/vmlinux-")
@@ -378,7 +441,7 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
     if let Some(payload) = bzimage_payload(data) {
         let codec = Codec::detect(payload)
             .ok_or_else(|| err("bzImage payload in an unknown compression"))?;
-        let inner = codec.decompress(payload)?;
+        let inner = codec.decompress(payload, true)?;
         let mut e = extract_depth(&inner, depth + 1)?;
         e.path
             .insert(0, format!("bzImage {} payload", codec.name()));
@@ -386,7 +449,7 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
         return Ok(e);
     }
     if let Some(codec) = Codec::detect(data) {
-        let inner = codec.decompress(data)?;
+        let inner = codec.decompress(data, false)?;
         let mut e = extract_depth(&inner, depth + 1)?;
         e.path.insert(0, codec.name().to_string());
         return Ok(e);
@@ -414,7 +477,14 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
 pub fn validate(btf: &[u8], base: Option<&Btf<'_>>) -> Result<(), HubError> {
     Btf::parse_cow(std::borrow::Cow::Borrowed(btf), base)
         .map(|_| ())
-        .map_err(|e| err(format!("extracted BTF does not parse: {e}")))
+        .map_err(|e| {
+            let hint = if base.is_none() {
+                " (a module's split BTF needs its kernel's BTF as base)"
+            } else {
+                ""
+            };
+            err(format!("extracted BTF does not parse: {e}{hint}"))
+        })
 }
 
 /// Guesses the btfhub distro and version of a package: Debian from its
@@ -462,7 +532,7 @@ pub fn btfhub_tarball(release: &str, btf: &[u8]) -> Result<Vec<u8>, HubError> {
         .map_err(|e| err(format!("tar: {e}")))?;
     let tar = tar.into_inner().map_err(|e| err(format!("tar: {e}")))?;
     let mut out = Vec::new();
-    let mut enc = xz2::read::XzEncoder::new(&tar[..], 9);
+    let mut enc = liblzma::read::XzEncoder::new(&tar[..], 9);
     enc.read_to_end(&mut out)
         .map_err(|e| err(format!("xz: {e}")))?;
     Ok(out)

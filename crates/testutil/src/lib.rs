@@ -414,3 +414,57 @@ pub fn ensure_tracefs() -> bool {
         .status();
     events.is_dir() || missing::<()>("tracefs at /sys/kernel/tracing").is_some()
 }
+
+/// A real Debian `linux-image-*.deb` whose kernel is in the corpus, with
+/// that kernel: from the cache, else downloaded with `apt-get download`
+/// (a package registry, so allowed in CI) and kept in the cache.
+pub fn debian_kernel_deb() -> Option<(PathBuf, Kernel)> {
+    let dir = cache_dir().join("debs");
+    std::fs::create_dir_all(&dir).expect("create deb cache");
+    let candidates = [
+        "6.1.0-56-cloud-amd64",
+        "6.12.117+deb12-cloud-amd64",
+        "6.1.0-52-cloud-amd64",
+        "6.1.0-47-cloud-amd64",
+    ];
+    let cached = |release: &str| {
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&format!("linux-image-{release}_")) && n.ends_with(".deb")
+                })
+            })
+    };
+    let mut tried = Vec::new();
+    for release in candidates {
+        let Some(kernel) = corpus_kernel(&format!("debian/12/x86_64/{release}")) else {
+            continue;
+        };
+        if let Some(p) = cached(release) {
+            return Some((p, kernel));
+        }
+        let out = Command::new("apt-get")
+            .args(["download", "-q", &format!("linux-image-{release}")])
+            .current_dir(&dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                if let Some(p) = cached(release) {
+                    return Some((p, kernel));
+                }
+            }
+            Ok(o) => tried.push(format!(
+                "{release}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => tried.push(format!("{release}: {e}")),
+        }
+    }
+    missing(&format!(
+        "a Debian linux-image package from the corpus ({})",
+        tried.join("; ")
+    ))
+}
