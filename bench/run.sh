@@ -92,3 +92,6 @@ echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?
 
 # 6. hub build over the corpus archive.
 bench/hub.sh
+
+# 7. Start-up BTF resolution.
+bench/resolve.sh

@@ -5,6 +5,7 @@ mod core_cmd;
 mod extract_cmd;
 mod gen_cmd;
 mod hub_cmd;
+mod resolve_cmd;
 mod target;
 
 use std::io;
@@ -35,6 +36,11 @@ enum Command {
     /// Bundles of minimized BTFs for whole archives; filing kernels into archives.
     #[command(subcommand)]
     Hub(hub_cmd::HubCommand),
+    /// Find this host's BTF: env override, sysfs, vmlinux files, a bundle;
+    /// print every rung tried, the host facts and key kconfig values.
+    ///
+    /// Example: btfkit resolve --bundle btf.bundle
+    Resolve(resolve_cmd::ResolveArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
         Command::Core(cmd) => core_cmd::run(cmd),
         Command::Gen(cmd) => gen_cmd::run(cmd),
         Command::Hub(cmd) => hub_cmd::run(cmd),
+        Command::Resolve(a) => resolve_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
