@@ -45,8 +45,10 @@ export BTFKIT_CORPUS=${BTFKIT_CORPUS:-../shared/corpus}
 
 # The committed CO-RE suite objects must be what their sources build to.
 testdata/core/build.sh --check
-# So must the bundle tests and benchmarks embed.
+# So must the bundle tests and benchmarks embed, and the tracer's objects
+# and bundle.
 testdata/bundle/build.sh --check
+bpf/build.sh --check
 
 # The tests: optimized (the corpus is large) with overflow checks and
 # debug assertions on (profile "ci" in Cargo.toml).

@@ -7,6 +7,7 @@ mod gen_cmd;
 mod hub_cmd;
 mod resolve_cmd;
 mod target;
+mod trace_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Command {
     ///
     /// Example: btfkit resolve --bundle btf.bundle
     Resolve(resolve_cmd::ResolveArgs),
+    /// Trace execve, execveat and process exits, Tracee-style, on any
+    /// kernel: the BPF object and BTF for the corpus kernels are built in.
+    ///
+    /// Example: btfkit trace --event execve --output json
+    Trace(trace_cmd::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Command::Gen(cmd) => gen_cmd::run(cmd),
         Command::Hub(cmd) => hub_cmd::run(cmd),
         Command::Resolve(a) => resolve_cmd::run(a),
+        Command::Trace(a) => trace_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,12 +1,11 @@
 //! `btfkit resolve`: which BTF this host would get, rung by rung, with the
 //! host facts and key kernel config values.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use btfkit_resolver::{
-    Kconfig, KernelInfo, Outcome, ResolveError, ResolvedBtf, Resolver, Rung, Source, Step,
+    Kconfig, KernelInfo, Outcome, ResolveError, ResolvedBtf, Resolver, Source, Step,
 };
 use clap::Args;
 use serde_json::{json, Value};
@@ -26,29 +25,6 @@ pub struct ResolveArgs {
     /// Also write the chosen BTF here.
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
-}
-
-/// Kernel options an eBPF tool cares about (the ones Tracee reports).
-const KEY_OPTIONS: &[&str] = &[
-    "CONFIG_BPF",
-    "CONFIG_BPF_SYSCALL",
-    "CONFIG_HAVE_EBPF_JIT",
-    "CONFIG_BPF_JIT",
-    "CONFIG_BPF_JIT_ALWAYS_ON",
-    "CONFIG_BPF_LSM",
-    "CONFIG_BPF_EVENTS",
-    "CONFIG_DEBUG_INFO_BTF",
-    "CONFIG_DEBUG_INFO_BTF_MODULES",
-    "CONFIG_KPROBES",
-    "CONFIG_KPROBE_EVENTS",
-    "CONFIG_UPROBES",
-    "CONFIG_UPROBE_EVENTS",
-    "CONFIG_TRACEPOINTS",
-    "CONFIG_FTRACE_SYSCALLS",
-];
-
-fn version_text(code: u32) -> String {
-    format!("{}.{}.{}", code >> 16, (code >> 8) & 0xff, code & 0xff)
 }
 
 fn outcome_json(o: &Outcome) -> (&'static str, Value) {
@@ -98,133 +74,6 @@ fn steps_json(steps: &[Step]) -> Value {
         .collect()
 }
 
-/// Tracee's one-line view: which kinds of source exist on this host.
-fn availability(steps: &[Step]) -> String {
-    let has = |r: Rung| {
-        steps
-            .iter()
-            .any(|s| s.rung == r && matches!(s.outcome, Outcome::Found { .. }))
-    };
-    let set = steps
-        .iter()
-        .any(|s| s.rung == Rung::EnvFile && !matches!(s.outcome, Outcome::Absent(_)));
-    format!(
-        "BTF: btfenv = {set} sysfs = {} vmlinux_file = {} bundle = {}",
-        has(Rung::Sysfs),
-        has(Rung::Fallback),
-        has(Rung::Bundle)
-    )
-}
-
-fn text_report(
-    host: &KernelInfo,
-    steps: &[Step],
-    chosen: Option<(&Source, usize)>,
-    warnings: &[String],
-    kconfig: &Result<Kconfig, String>,
-) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "host     release {:?}, machine {} (arch {})",
-        host.release, host.machine, host.arch
-    );
-    match (&host.os, &host.os_error) {
-        (Some(os), _) => {
-            let _ = writeln!(
-                s,
-                "         os-release {} {} ({}){}",
-                os.id,
-                os.version_id,
-                os.path.display(),
-                os.pretty_name
-                    .as_ref()
-                    .map(|p| format!(", {p:?}"))
-                    .unwrap_or_default()
-            );
-        }
-        (None, Some(e)) => {
-            let _ = writeln!(s, "         os-release unavailable: {e}");
-        }
-        (None, None) => {}
-    }
-    match host.version_code {
-        Some(v) => {
-            let _ = writeln!(
-                s,
-                "         LINUX_KERNEL_VERSION {} ({v}){}",
-                version_text(v),
-                host.version_signature
-                    .as_ref()
-                    .map(|v| format!(", from {v:?}"))
-                    .unwrap_or_default()
-            );
-        }
-        None => {
-            let _ = writeln!(
-                s,
-                "         LINUX_KERNEL_VERSION unknown (release is not major.minor.patch)"
-            );
-        }
-    }
-    let _ = writeln!(s, "ladder   {}", availability(steps));
-    for (i, st) in steps.iter().enumerate() {
-        let what = if st.what.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", st.what)
-        };
-        let _ = writeln!(s, "  {:>2}. {}{what}: {}", i + 1, st.rung, st.outcome);
-    }
-    match chosen {
-        Some((src, size)) => {
-            let _ = writeln!(s, "chosen   {src} ({size} bytes)");
-        }
-        None => {
-            let _ = writeln!(s, "chosen   nothing");
-        }
-    }
-    for w in warnings {
-        let _ = writeln!(s, "warning  {w}");
-    }
-    match kconfig {
-        Ok(k) => {
-            let _ = writeln!(
-                s,
-                "kconfig  {}: {} options{}",
-                k.source.display(),
-                k.len(),
-                if k.diagnostics.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", {} unreadable lines (first: line {}: {})",
-                        k.diagnostics.len(),
-                        k.diagnostics[0].line,
-                        k.diagnostics[0].message
-                    )
-                }
-            );
-            let vals: Vec<String> = KEY_OPTIONS
-                .iter()
-                .map(|o| {
-                    format!(
-                        "{o}={}",
-                        k.get(o).map_or("(unset)".to_string(), |v| v.to_string())
-                    )
-                })
-                .collect();
-            for chunk in vals.chunks(3) {
-                let _ = writeln!(s, "         {}", chunk.join(" "));
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(s, "kconfig  unavailable: {e}");
-        }
-    }
-    s
-}
-
 pub fn run(a: ResolveArgs) -> Result<()> {
     let bundle = match &a.bundle {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
@@ -249,7 +98,7 @@ pub fn run(a: ResolveArgs) -> Result<()> {
             Ok(k) => json!({
                 "source": k.source.display().to_string(),
                 "options": k.len(),
-                "values": KEY_OPTIONS.iter().map(|o| (o.to_string(), json!(k.get(o).map(|v| v.to_string())))).collect::<serde_json::Map<_, _>>(),
+                "values": btfkit_resolver::report::KEY_OPTIONS.iter().map(|o| (o.to_string(), json!(k.get(o).map(|v| v.to_string())))).collect::<serde_json::Map<_, _>>(),
                 "diagnostics": k.diagnostics.iter().map(|d| json!({"line": d.line, "message": d.message})).collect::<Vec<_>>(),
             }),
             Err(e) => json!({ "error": e }),
@@ -266,7 +115,7 @@ pub fn run(a: ResolveArgs) -> Result<()> {
     } else {
         print!(
             "{}",
-            text_report(
+            btfkit_resolver::report::text(
                 host,
                 steps,
                 chosen.map(|r| (&r.source, r.bytes.len())),

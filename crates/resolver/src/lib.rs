@@ -22,6 +22,7 @@
 mod host;
 mod kconfig;
 mod ladder;
+pub mod report;
 
 pub use host::{
     kernel_version, parse_os_release, version_code_from_release, version_code_from_signature, Host,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Rebuilds the tracer's embedded artifacts, the way cilium/ebpf's bpf2go
+# keeps generated objects in the tree:
+#   trace.bpf.c -> trace_ring.bpf.o   events through a BPF ring buffer
+#               -> trace_perf.bpf.o   events through a perf event array
+#   both objects, every corpus kernel -> trace.bundle (btfkit hub build)
+# `btfkit trace` embeds all three with include_bytes!. CI runs
+# `build.sh --check` to prove they are current (clang-16 output and the
+# bundle are deterministic).
+#
+#   bpf/build.sh            rebuild in place
+#   bpf/build.sh --check    rebuild in a temporary directory and compare
+#
+# Needs clang-16, libbpf-dev's headers and the corpus (BTFKIT_CORPUS,
+# default ../shared/corpus); builds btfkit (profile ci) for the bundle.
+set -euo pipefail
+cd "$(dirname "$0")"
+CLANG=${CLANG:-clang-16}
+corpus=${BTFKIT_CORPUS:-../shared/corpus}
+case $corpus in /*) ;; *) corpus=$PWD/../$corpus ;; esac
+out=.
+if [ "${1:-}" = "--check" ]; then
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+fi
+# -fdebug-prefix-map keeps the build directory out of the objects.
+flags=(-g -O2 -target bpf -D__TARGET_ARCH_x86 -I/usr/include/"$(uname -m)"-linux-gnu
+       -fdebug-prefix-map="$PWD"=. -fno-ident -Wall -Werror)
+"$CLANG" "${flags[@]}" -DTRACE_RINGBUF -c trace.bpf.c -o "$out/trace_ring.bpf.o"
+"$CLANG" "${flags[@]}" -c trace.bpf.c -o "$out/trace_perf.bpf.o"
+(cd .. && cargo build --quiet --profile ci -p btfkit)
+../target/ci/btfkit hub build --archive "$corpus/archive" "$out/trace_ring.bpf.o" "$out/trace_perf.bpf.o" \
+    -o "$out/trace.bundle" 2> "$out/hub.log" || { cat "$out/hub.log"; exit 1; }
+if [ "$out" != . ]; then
+    status=0
+    for f in trace_ring.bpf.o trace_perf.bpf.o trace.bundle; do
+        if ! cmp -s "$f" "$out/$f"; then
+            echo "stale: bpf/$f (run bpf/build.sh)"
+            status=1
+        fi
+    done
+    [ $status = 0 ] && echo "tracer objects and bundle are current"
+    exit $status
+fi
+tail -1 hub.log
+rm -f hub.log
+ls -l trace_ring.bpf.o trace_perf.bpf.o trace.bundle

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* btfkit's tracer: execve and execveat (pathname and arguments captured
+ * on entry, reported on exit with the return value) and process exit.
+ * Every kernel structure is read through CO-RE, so one object loads on
+ * every kernel for which the loader has BTF.
+ *
+ * Built twice (bpf/build.sh): with -DTRACE_RINGBUF the events go through
+ * a BPF ring buffer (5.8+), without it through a perf event array. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "trace.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#ifdef TRACE_RINGBUF
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+#else
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+#endif
+
+/* Executions in flight: captured on entry, reported on exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct event);
+} pending SEC(".maps");
+
+/* Where an event is built before it is stored or sent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KCONFIG_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} kconfig SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} uid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} comm_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(__u32 key)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &key);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 kconfig_value(__u32 key)
+{
+	__u64 *v = bpf_map_lookup_elem(&kconfig, &key);
+	return v ? *v : 0;
+}
+
+/* Whether the current process passes the filters (checked when an
+ * event is about to be sent, after exec has set the new comm). */
+static __always_inline bool wanted(__u32 type, __u32 tgid, __u32 uid)
+{
+	__u32 zero = 0;
+	struct config *c = bpf_map_lookup_elem(&config, &zero);
+	if (!c)
+		return false;
+	if (!(c->flags & CONFIG_FILTERS_ON))
+		return true;
+	if (!(c->event_mask & (1U << type)))
+		return false;
+	if ((c->flags & CONFIG_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
+		return false;
+	if (c->flags & (CONFIG_FILTER_PID | CONFIG_FILTER_NEW)) {
+		bool pass = (c->flags & CONFIG_FILTER_PID) && bpf_map_lookup_elem(&pid_filter, &tgid);
+		if (!pass && (c->flags & CONFIG_FILTER_NEW)) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			pass = BPF_CORE_READ(task, group_leader, start_time) >= c->start_ns;
+		}
+		if (!pass)
+			return false;
+	}
+	if (c->flags & CONFIG_FILTER_COMM) {
+		struct comm_key key = {};
+		bpf_get_current_comm(&key.comm, sizeof(key.comm));
+		if (!bpf_map_lookup_elem(&comm_filter, &key))
+			return false;
+	}
+	return true;
+}
+
+/* The task facts every event carries. */
+static __always_inline void fill_task(struct event *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	e->pid_ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+}
+
+static __always_inline long send(void *ctx, struct event *e)
+{
+	__u32 len = e->args_len;
+	long err;
+
+	if (len > ARGS_BUF)
+		len = ARGS_BUF;
+#ifdef TRACE_RINGBUF
+	err = bpf_ringbuf_output(&events, e, EVENT_HEADER_LEN + len, 0);
+#else
+	err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, e, EVENT_HEADER_LEN + len);
+#endif
+	if (err)
+		count(STAT_LOST);
+	return err;
+}
+
+/* Entry of execve/execveat: capture the pathname and arguments while the
+ * caller's memory still exists. */
+static __always_inline int enter(__u32 type, const char *path, const char *const *argv)
+{
+	__u32 zero = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	e->type = type;
+	e->flags = 0;
+	e->argc = 0;
+	e->args_len = 0;
+	long n = bpf_probe_read_user_str(e->path, sizeof(e->path), path);
+	if (n < 0) {
+		e->flags |= FLAG_READ_ERROR;
+		n = 0;
+		e->path[0] = 0;
+	} else if (n == sizeof(e->path)) {
+		char next = 0;
+		if (!bpf_probe_read_user(&next, 1, path + sizeof(e->path) - 1) && next)
+			e->flags |= FLAG_PATH_TRUNCATED;
+	}
+	e->path_len = n;
+
+	__u32 off = 0;
+	int i;
+#pragma unroll
+	for (i = 0; i < ARGS_MAX; i++) {
+		const char *arg = 0;
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i])) {
+			e->flags |= FLAG_READ_ERROR;
+			break;
+		}
+		if (!arg)
+			break;
+		if (off > ARGS_BUF - ARG_LEN)
+			break;
+		n = bpf_probe_read_user_str(&e->args[off], ARG_LEN, arg);
+		if (n < 0) {
+			e->flags |= FLAG_READ_ERROR;
+			break;
+		}
+		if (n == ARG_LEN) {
+			char next = 0;
+			if (!bpf_probe_read_user(&next, 1, arg + ARG_LEN - 1) && next)
+				e->flags |= FLAG_ARG_TRUNCATED;
+		}
+		off += n;
+		e->argc++;
+	}
+	if (i == ARGS_MAX) {
+		const char *more = 0;
+		if (!bpf_probe_read_user(&more, sizeof(more), &argv[ARGS_MAX]) && more)
+			e->flags |= FLAG_ARGS_TRUNCATED;
+	}
+	e->args_len = off;
+	if (bpf_map_update_elem(&pending, &tid, e, BPF_ANY))
+		count(STAT_ERRORS);
+	return 0;
+}
+
+/* Exit of execve/execveat: report with the return value (and, after a
+ * successful exec, the new comm). */
+static __always_inline int leave(void *ctx, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct event *e = bpf_map_lookup_elem(&pending, &tid);
+	if (!e)
+		return 0;
+	fill_task(e);
+	e->ret = ret;
+	if (wanted(e->type, e->pid, e->uid))
+		send(ctx, e);
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int tp_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(EVENT_EXECVE, (const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int tp_exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int tp_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(EVENT_EXECVEAT, (const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int tp_exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx, ctx->ret);
+}
+
+/* Kernels without syscall tracepoints (CONFIG_FTRACE_SYSCALLS unset): the
+ * syscall functions themselves. Where the architecture has syscall
+ * wrappers (CONFIG_ARCH_HAS_SYSCALL_WRAPPER, from the kconfig map), the
+ * probed function receives the user registers as its one argument, and
+ * the syscall's arguments are read from them. */
+static __always_inline void syscall_args(struct pt_regs *ctx, unsigned long *a, unsigned long *b,
+					 unsigned long *c)
+{
+	if (kconfig_value(KCONFIG_ARCH_HAS_SYSCALL_WRAPPER)) {
+		struct pt_regs *regs = (struct pt_regs *)PT_REGS_PARM1(ctx);
+		*a = PT_REGS_PARM1_CORE(regs);
+		*b = PT_REGS_PARM2_CORE(regs);
+		*c = PT_REGS_PARM3_CORE(regs);
+	} else {
+		*a = PT_REGS_PARM1(ctx);
+		*b = PT_REGS_PARM2(ctx);
+		*c = PT_REGS_PARM3(ctx);
+	}
+}
+
+SEC("kprobe/execve")
+int kp_enter_execve(struct pt_regs *ctx)
+{
+	unsigned long a, b, c;
+	syscall_args(ctx, &a, &b, &c);
+	return enter(EVENT_EXECVE, (const char *)a, (const char *const *)b);
+}
+
+SEC("kretprobe/execve")
+int kp_exit_execve(struct pt_regs *ctx)
+{
+	return leave(ctx, PT_REGS_RC(ctx));
+}
+
+SEC("kprobe/execveat")
+int kp_enter_execveat(struct pt_regs *ctx)
+{
+	unsigned long a, b, c;
+	syscall_args(ctx, &a, &b, &c);
+	return enter(EVENT_EXECVEAT, (const char *)b, (const char *const *)c);
+}
+
+SEC("kretprobe/execveat")
+int kp_exit_execveat(struct pt_regs *ctx)
+{
+	return leave(ctx, PT_REGS_RC(ctx));
+}
+
+/* A process (its last thread, the group leader's exit) ends. */
+SEC("tracepoint/sched/sched_process_exit")
+int tp_process_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	__u32 zero = 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)pid_tgid != pid_tgid >> 32)
+		return 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	fill_task(e);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->type = EVENT_EXIT;
+	e->ret = BPF_CORE_READ(task, exit_code) >> 8;
+	e->flags = 0;
+	e->argc = 0;
+	e->path_len = 0;
+	e->args_len = 0;
+	if (wanted(EVENT_EXIT, e->pid, e->uid))
+		send(ctx, e);
+	return 0;
+}

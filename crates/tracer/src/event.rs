@@ -1,0 +1,266 @@
+//! Events as the BPF programs send them (`bpf/trace.h`, `struct event`),
+//! parsed from bytes without trusting them.
+
+use std::fmt;
+
+/// Offsets in `struct event` (checked against the object's BTF by a test).
+const TS_NS: usize = 0;
+const TYPE: usize = 8;
+const PID: usize = 12;
+const TID: usize = 16;
+const PPID: usize = 20;
+const UID: usize = 24;
+const GID: usize = 28;
+const RET: usize = 32;
+const MNT_NS: usize = 36;
+const PID_NS: usize = 40;
+const FLAGS: usize = 44;
+const ARGC: usize = 48;
+const PATH_LEN: usize = 52;
+const ARGS_LEN: usize = 56;
+const COMM: usize = 60;
+const PATH: usize = 76;
+/// Bytes before the arguments (`EVENT_HEADER_LEN`).
+pub const HEADER_LEN: usize = 332;
+pub const COMM_LEN: usize = 16;
+pub const PATH_MAX: usize = 256;
+pub const ARGS_MAX: usize = 20;
+pub const ARG_LEN: usize = 256;
+pub const ARGS_BUF: usize = ARGS_MAX * ARG_LEN;
+
+pub const FLAG_ARGS_TRUNCATED: u32 = 1;
+pub const FLAG_ARG_TRUNCATED: u32 = 2;
+pub const FLAG_PATH_TRUNCATED: u32 = 4;
+pub const FLAG_READ_ERROR: u32 = 8;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    Execve = 1,
+    Execveat = 2,
+    Exit = 3,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::Execve, EventKind::Execveat, EventKind::Exit];
+
+    /// The name printed (Tracee's names).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Execve => "execve",
+            EventKind::Execveat => "execveat",
+            EventKind::Exit => "sched_process_exit",
+        }
+    }
+
+    /// The name given to `--event` (`exit` or Tracee's full name).
+    pub fn from_name(s: &str) -> Option<EventKind> {
+        match s {
+            "execve" => Some(EventKind::Execve),
+            "execveat" => Some(EventKind::Execveat),
+            "exit" | "sched_process_exit" => Some(EventKind::Exit),
+            _ => None,
+        }
+    }
+
+    fn from_code(c: u32) -> Option<EventKind> {
+        match c {
+            1 => Some(EventKind::Execve),
+            2 => Some(EventKind::Execveat),
+            3 => Some(EventKind::Exit),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    pub kind: EventKind,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Return value of the syscall; exit status for [`EventKind::Exit`].
+    pub ret: i32,
+    pub mnt_ns: u32,
+    pub pid_ns: u32,
+    pub flags: u32,
+    pub comm: String,
+    /// The pathname exec'd (empty for exits).
+    pub path: String,
+    pub argv: Vec<String>,
+}
+
+/// Why bytes are not an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed event: {0}")]
+pub struct EventError(pub String);
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+/// Text up to the first NUL (the kernel's strings are not always UTF-8).
+fn c_string(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+impl Event {
+    /// Parses an event; extra bytes after it (perf padding) are ignored.
+    pub fn parse(b: &[u8]) -> Result<Event, EventError> {
+        if b.len() < HEADER_LEN {
+            return Err(EventError(format!(
+                "{} bytes, the header has {HEADER_LEN}",
+                b.len()
+            )));
+        }
+        let kind = EventKind::from_code(u32_at(b, TYPE))
+            .ok_or_else(|| EventError(format!("unknown type {}", u32_at(b, TYPE))))?;
+        let argc = u32_at(b, ARGC) as usize;
+        let path_len = u32_at(b, PATH_LEN) as usize;
+        let args_len = u32_at(b, ARGS_LEN) as usize;
+        if argc > ARGS_MAX || path_len > PATH_MAX || args_len > ARGS_BUF {
+            return Err(EventError(format!(
+                "argc {argc}, path {path_len} or args {args_len} bytes out of bounds"
+            )));
+        }
+        let args = b.get(HEADER_LEN..HEADER_LEN + args_len).ok_or_else(|| {
+            EventError(format!(
+                "args of {args_len} bytes past the end ({})",
+                b.len()
+            ))
+        })?;
+        let mut argv: Vec<String> = Vec::new();
+        if !args.is_empty() {
+            argv = args
+                .split(|&c| c == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            // The buffer ends with a NUL, which leaves one empty piece.
+            if args.last() == Some(&0) {
+                argv.pop();
+            }
+        }
+        if argv.len() != argc {
+            return Err(EventError(format!(
+                "argc {argc} but {} strings",
+                argv.len()
+            )));
+        }
+        Ok(Event {
+            ts_ns: u64::from_ne_bytes(b[TS_NS..TS_NS + 8].try_into().expect("8 bytes")),
+            kind,
+            pid: u32_at(b, PID),
+            tid: u32_at(b, TID),
+            ppid: u32_at(b, PPID),
+            uid: u32_at(b, UID),
+            gid: u32_at(b, GID),
+            ret: u32_at(b, RET) as i32,
+            mnt_ns: u32_at(b, MNT_NS),
+            pid_ns: u32_at(b, PID_NS),
+            flags: u32_at(b, FLAGS),
+            comm: c_string(&b[COMM..COMM + COMM_LEN]),
+            path: c_string(&b[PATH..PATH + path_len]),
+            argv,
+        })
+    }
+
+    pub fn args_truncated(&self) -> bool {
+        self.flags & FLAG_ARGS_TRUNCATED != 0
+    }
+
+    pub fn arg_truncated(&self) -> bool {
+        self.flags & FLAG_ARG_TRUNCATED != 0
+    }
+
+    pub fn path_truncated(&self) -> bool {
+        self.flags & FLAG_PATH_TRUNCATED != 0
+    }
+
+    pub fn read_error(&self) -> bool {
+        self.flags & FLAG_READ_ERROR != 0
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Bytes of an event as the BPF side lays it out.
+    pub fn raw(kind: u32, path: &str, argv: &[&str], flags: u32) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN];
+        let put =
+            |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        b[0..8].copy_from_slice(&123u64.to_ne_bytes());
+        put(&mut b, TYPE, kind);
+        put(&mut b, PID, 10);
+        put(&mut b, TID, 11);
+        put(&mut b, PPID, 1);
+        put(&mut b, UID, 1000);
+        put(&mut b, GID, 100);
+        put(&mut b, RET, (-2i32) as u32);
+        put(&mut b, FLAGS, flags);
+        put(&mut b, ARGC, argv.len() as u32);
+        put(&mut b, PATH_LEN, path.len() as u32 + 1);
+        b[COMM..COMM + 4].copy_from_slice(b"echo");
+        b[PATH..PATH + path.len()].copy_from_slice(path.as_bytes());
+        let mut args = Vec::new();
+        for a in argv {
+            args.extend_from_slice(a.as_bytes());
+            args.push(0);
+        }
+        put(&mut b, ARGS_LEN, args.len() as u32);
+        b.extend_from_slice(&args);
+        b
+    }
+
+    #[test]
+    fn parses_what_bpf_sends() {
+        let mut b = raw(
+            1,
+            "/bin/echo",
+            &["echo", "hi there", ""],
+            FLAG_ARG_TRUNCATED,
+        );
+        b.extend_from_slice(&[0; 4]); // perf padding
+        let e = Event::parse(&b).unwrap();
+        assert_eq!(e.kind, EventKind::Execve);
+        assert_eq!(
+            (e.pid, e.tid, e.ppid, e.uid, e.gid, e.ret),
+            (10, 11, 1, 1000, 100, -2)
+        );
+        assert_eq!(e.comm, "echo");
+        assert_eq!(e.path, "/bin/echo");
+        assert_eq!(e.argv, ["echo", "hi there", ""]);
+        assert!(e.arg_truncated() && !e.args_truncated());
+        let exit = Event::parse(&raw(3, "", &[], 0)).unwrap();
+        assert!(exit.argv.is_empty() && exit.kind == EventKind::Exit);
+    }
+
+    #[test]
+    fn rejects_malformed_bytes() {
+        let good = raw(1, "/bin/echo", &["echo"], 0);
+        assert!(Event::parse(&good[..HEADER_LEN - 1]).is_err());
+        assert!(Event::parse(&good[..good.len() - 1]).is_err());
+        let mut bad = good.clone();
+        bad[TYPE] = 9;
+        assert!(Event::parse(&bad).is_err());
+        let mut bad = good.clone();
+        bad[ARGC..ARGC + 4].copy_from_slice(&2u32.to_ne_bytes());
+        assert!(Event::parse(&bad).is_err());
+        let mut bad = good;
+        bad[ARGS_LEN..ARGS_LEN + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(Event::parse(&bad).is_err());
+    }
+}
