@@ -95,3 +95,6 @@ bench/hub.sh
 
 # 7. Start-up BTF resolution.
 bench/resolve.sh
+
+# 8. The tracer under an exec storm.
+bench/trace.sh

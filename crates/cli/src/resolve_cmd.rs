@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 #[derive(Args)]
 pub struct ResolveArgs {
-    /// Bundle for the last rung.
+    /// Bundle for the last rung (default: the one built into btfkit for
+    /// `btfkit trace`).
     #[arg(long, value_name = "BUNDLE")]
     bundle: Option<PathBuf>,
     /// One JSON object instead of text.
@@ -79,10 +80,9 @@ pub fn run(a: ResolveArgs) -> Result<()> {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
         None => None,
     };
-    let mut resolver = Resolver::new().try_all(a.all);
-    if let Some(b) = &bundle {
-        resolver = resolver.bundle(b);
-    }
+    let resolver = Resolver::new()
+        .try_all(a.all)
+        .bundle(bundle.as_deref().unwrap_or(btfkit_tracer::BUNDLE));
     let result = resolver.resolve();
     let (host, steps, warnings, chosen): (&KernelInfo, &[Step], &[String], Option<&ResolvedBtf>) =
         match &result {

@@ -264,3 +264,46 @@ pub(crate) mod tests {
         assert!(Event::parse(&bad).is_err());
     }
 }
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+    use btfkit_btf::{Btf, Kind};
+
+    /// The offsets above are `struct event`'s in the embedded objects.
+    #[test]
+    fn offsets_match_the_objects_btf() {
+        for obj in [crate::RING_OBJECT, crate::PERF_OBJECT] {
+            let btf = Btf::parse_any(obj, None).unwrap();
+            let ev = btf.find_first("event", Kind::Struct).expect("struct event");
+            let at = |m: &str| btf.find_member(ev, m).unwrap().expect(m).bit_offset as usize / 8;
+            for (m, off) in [
+                ("ts_ns", TS_NS),
+                ("type", TYPE),
+                ("pid", PID),
+                ("tid", TID),
+                ("ppid", PPID),
+                ("uid", UID),
+                ("gid", GID),
+                ("ret", RET),
+                ("mnt_ns", MNT_NS),
+                ("pid_ns", PID_NS),
+                ("flags", FLAGS),
+                ("argc", ARGC),
+                ("path_len", PATH_LEN),
+                ("args_len", ARGS_LEN),
+                ("comm", COMM),
+                ("path", PATH),
+                ("args", HEADER_LEN),
+            ] {
+                assert_eq!(at(m), off, "event.{m}");
+            }
+            let cfg = btf
+                .find_first("config", Kind::Struct)
+                .expect("struct config");
+            let at = |m: &str| btf.find_member(cfg, m).unwrap().expect(m).bit_offset / 8;
+            assert_eq!((at("flags"), at("event_mask"), at("start_ns")), (0, 4, 8));
+            assert_eq!(std::mem::size_of::<crate::loader::Config>(), 16);
+        }
+    }
+}
