@@ -7,7 +7,8 @@
 # 1. parse + name index (btfkit) vs btf__parse (libbpf), cold: a fresh
 #    process per parse, as when a tool starts; peak RSS of that process.
 # 2. the same, warm: best of 30 parses inside one process.
-# 3. `btfkit btf dump` vs `bpftool btf dump ... format raw`, whole command.
+# 3. `btfkit btf dump` vs `bpftool btf dump ... format raw`, whole command;
+#    the same with `--format c` vs `format c` (vmlinux.h).
 # 4. CO-RE: relocating every object of the CO-RE test suite against a
 #    6.1 corpus kernel (target parse included), btfkit vs libbpf's own
 #    relocation core (bench/libbpf_core.c, linked with the static libbpf
@@ -59,6 +60,13 @@ for f in "${files[@]}"; do
         done
         o=$(median < "$out/dump_ours"); r=$(median < "$out/dump_ref")
         printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "raw dump command (median of 5)" "$o" "$r" "$(ratio "$o" "$r")"
+        : > "$out/c_ours"; : > "$out/c_ref"
+        for _ in $(seq 11); do
+            t=$(now_us); "$btfkit" btf dump "$f" --format c > /dev/null; echo $(( $(now_us) - t )) >> "$out/c_ours"
+            t=$(now_us); bpftool btf dump file "$f" format c > /dev/null; echo $(( $(now_us) - t )) >> "$out/c_ref"
+        done
+        o=$(median < "$out/c_ours"); r=$(median < "$out/c_ref")
+        printf '%-28s %-34s %10sus %10sus %8s\n' "$name" "C header (vmlinux.h), median of 11" "$o" "$r" "$(ratio "$o" "$r")"
     fi
 done
 kernel=${BENCH_CORE_KERNEL:-target/btfkit-test-cache/debian_12_x86_64_6.1.0-56-amd64.btf}

@@ -12,6 +12,31 @@
 #include <bpf/bpf_tracing.h>
 #include "trace.h"
 
+/* Constants of anonymous enums in the kernel's UAPI headers, which a
+ * header written from BTF cannot name. */
+#ifndef BPF_F_NO_PREALLOC
+#define BPF_F_NO_PREALLOC 1
+#endif
+#ifndef BPF_F_CURRENT_CPU
+#define BPF_F_CURRENT_CPU 0xffffffffULL
+#endif
+#ifndef BPF_ANY
+#define BPF_ANY 0
+#endif
+
+/* A kprobe's context: the x86-64 registers in their user-visible (ABI)
+ * layout, read at fixed offsets. Through the kernel's `struct pt_regs`
+ * these reads would be CO-RE relocations, and clang may then compute the
+ * context address in a register, which the verifier refuses. */
+struct kprobe_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+#define KPROBE_ARG1(ctx) (((struct kprobe_regs *)(ctx))->di)
+#define KPROBE_ARG2(ctx) (((struct kprobe_regs *)(ctx))->si)
+#define KPROBE_ARG3(ctx) (((struct kprobe_regs *)(ctx))->dx)
+#define KPROBE_RET(ctx) (((struct kprobe_regs *)(ctx))->ax)
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #ifdef TRACE_RINGBUF
@@ -110,13 +135,13 @@ static __always_inline bool wanted(__u32 type, __u32 tgid, __u32 uid)
 	__u32 zero = 0;
 	struct config *c = bpf_map_lookup_elem(&config, &zero);
 	if (!c)
-		return false;
+		return 0;
 	if (!(c->flags & CONFIG_FILTERS_ON))
-		return true;
+		return 1;
 	if (!(c->event_mask & (1U << type)))
-		return false;
+		return 0;
 	if ((c->flags & CONFIG_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
-		return false;
+		return 0;
 	if (c->flags & (CONFIG_FILTER_PID | CONFIG_FILTER_NEW)) {
 		bool pass = (c->flags & CONFIG_FILTER_PID) && bpf_map_lookup_elem(&pid_filter, &tgid);
 		if (!pass && (c->flags & CONFIG_FILTER_NEW)) {
@@ -124,15 +149,15 @@ static __always_inline bool wanted(__u32 type, __u32 tgid, __u32 uid)
 			pass = BPF_CORE_READ(task, group_leader, start_time) >= c->start_ns;
 		}
 		if (!pass)
-			return false;
+			return 0;
 	}
 	if (c->flags & CONFIG_FILTER_COMM) {
 		struct comm_key key = {};
 		bpf_get_current_comm(&key.comm, sizeof(key.comm));
 		if (!bpf_map_lookup_elem(&comm_filter, &key))
-			return false;
+			return 0;
 	}
-	return true;
+	return 1;
 }
 
 /* The task facts every event carries. */
@@ -281,14 +306,14 @@ static __always_inline void syscall_args(struct pt_regs *ctx, unsigned long *a, 
 					 unsigned long *c)
 {
 	if (kconfig_value(KCONFIG_ARCH_HAS_SYSCALL_WRAPPER)) {
-		struct pt_regs *regs = (struct pt_regs *)PT_REGS_PARM1(ctx);
+		struct pt_regs *regs = (struct pt_regs *)KPROBE_ARG1(ctx);
 		*a = PT_REGS_PARM1_CORE(regs);
 		*b = PT_REGS_PARM2_CORE(regs);
 		*c = PT_REGS_PARM3_CORE(regs);
 	} else {
-		*a = PT_REGS_PARM1(ctx);
-		*b = PT_REGS_PARM2(ctx);
-		*c = PT_REGS_PARM3(ctx);
+		*a = KPROBE_ARG1(ctx);
+		*b = KPROBE_ARG2(ctx);
+		*c = KPROBE_ARG3(ctx);
 	}
 }
 
@@ -303,7 +328,7 @@ int kp_enter_execve(struct pt_regs *ctx)
 SEC("kretprobe/execve")
 int kp_exit_execve(struct pt_regs *ctx)
 {
-	return leave(ctx, PT_REGS_RC(ctx));
+	return leave(ctx, KPROBE_RET(ctx));
 }
 
 SEC("kprobe/execveat")
@@ -317,7 +342,7 @@ int kp_enter_execveat(struct pt_regs *ctx)
 SEC("kretprobe/execveat")
 int kp_exit_execveat(struct pt_regs *ctx)
 {
-	return leave(ctx, PT_REGS_RC(ctx));
+	return leave(ctx, KPROBE_RET(ctx));
 }
 
 /* A process (its last thread, the group leader's exit) ends. */

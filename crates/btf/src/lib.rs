@@ -16,6 +16,8 @@
 
 mod btf;
 mod builder;
+pub mod cdump;
+pub mod diff;
 pub mod dump;
 mod elf;
 mod error;

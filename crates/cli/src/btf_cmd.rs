@@ -4,21 +4,26 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use btfkit_btf::{dump, load, Btf, Endian, Stats};
+use btfkit_btf::{cdump, dump, load, Btf, Endian, Stats};
 use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Subcommand)]
 pub enum BtfCommand {
     /// Print every type, as `bpftool btf dump file FILE format raw` does
-    /// (byte for byte) or as JSON lines.
+    /// (byte for byte), as JSON lines, or as a C header (vmlinux.h).
     ///
-    /// Example: btfkit btf dump /sys/kernel/btf/vmlinux | head
+    /// Example: btfkit btf dump /sys/kernel/btf/vmlinux --format c > vmlinux.h
     Dump(DumpArgs),
     /// Print header fields, section sizes, counts per kind and string
     /// statistics.
     ///
     /// Example: btfkit btf stat /sys/kernel/btf/vmlinux
     Stat(StatArgs),
+    /// What changed between two BTFs: types added and removed, struct and
+    /// union layouts, enum values, typedef targets.
+    ///
+    /// Example: btfkit btf diff 5.10.btf 6.1.btf --type task_struct
+    Diff(DiffArgs),
     /// Extract the BTF of a kernel image, module or package.
     ///
     /// Example: btfkit btf extract linux-image-6.1.0-56-amd64_6.1.158-1_amd64.deb -o 6.1.0-56-amd64.btf
@@ -42,6 +47,8 @@ pub enum DumpFormat {
     Raw,
     /// One JSON object per type, with the fields of bpftool's -j output.
     Json,
+    /// A C header (vmlinux.h) that clang compiles for -target bpf.
+    C,
 }
 
 #[derive(Args)]
@@ -50,6 +57,31 @@ pub struct DumpArgs {
     input: Input,
     #[arg(short, long, value_enum, default_value = "raw")]
     format: DumpFormat,
+    /// With --format c: only these types (by name) and what they need
+    /// (repeatable).
+    #[arg(long = "type", value_name = "NAME")]
+    types: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The BTF before (raw, ELF, .xz or .tar.xz).
+    a: PathBuf,
+    /// The BTF after.
+    b: PathBuf,
+    /// Base BTF of A, when A is split (module) BTF.
+    #[arg(long, value_name = "BASE")]
+    base_a: Option<PathBuf>,
+    /// Base BTF of B, when B is split (module) BTF.
+    #[arg(long, value_name = "BASE")]
+    base_b: Option<PathBuf>,
+    /// Only these types, member by member (repeatable); without it, a
+    /// summary over all named types.
+    #[arg(long = "type", value_name = "NAME")]
+    types: Vec<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -64,11 +96,25 @@ pub struct StatArgs {
 pub fn run(cmd: BtfCommand) -> Result<()> {
     match cmd {
         BtfCommand::Extract(a) => crate::extract_cmd::extract_cmd(a),
+        BtfCommand::Diff(a) => diff_cmd(a),
         BtfCommand::Dump(a) => with_btf(&a.input, |btf| {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            if !a.types.is_empty() && !matches!(a.format, DumpFormat::C) {
+                anyhow::bail!("--type selects types of a C header: use it with --format c");
+            }
             match a.format {
                 DumpFormat::Raw => dump::dump_raw(btf, &mut out)?,
                 DumpFormat::Json => dump::dump_json(btf, &mut out)?,
+                DumpFormat::C => {
+                    let opts = cdump::CDumpOptions {
+                        types: a.types.clone(),
+                    };
+                    match cdump::dump_c_to(btf, &opts, &mut out) {
+                        Ok(()) => {}
+                        Err(cdump::CDumpError::Io(e)) => return Err(e.into()),
+                        Err(e) => anyhow::bail!("{}: {e}", a.input.file.display()),
+                    }
+                }
             }
             out.flush()?;
             Ok(())
@@ -84,6 +130,45 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
             Ok(())
         }),
     }
+}
+
+fn diff_cmd(a: DiffArgs) -> Result<()> {
+    let ia = Input {
+        file: a.a.clone(),
+        base: a.base_a.clone(),
+    };
+    let ib = Input {
+        file: a.b.clone(),
+        base: a.base_b.clone(),
+    };
+    with_btf(&ia, |ba| {
+        with_btf(&ib, |bb| {
+            for t in &a.types {
+                if ba.find_by_name(t).is_empty() && bb.find_by_name(t).is_empty() {
+                    let near = btfkit_btf::cdump::similar_names(ba, t);
+                    if near.is_empty() {
+                        anyhow::bail!("no type named {t:?} in either BTF");
+                    }
+                    anyhow::bail!(
+                        "no type named {t:?} in either BTF; similar names: {}",
+                        near.join(", ")
+                    );
+                }
+            }
+            let d = btfkit_btf::diff::diff(ba, bb, &a.types)?;
+            let mut out = io::stdout().lock();
+            if a.json {
+                writeln!(out, "{}", d.to_json())?;
+            } else if a.types.is_empty() {
+                write!(out, "{}", d.summary_text())?;
+            } else if d.is_empty() {
+                writeln!(out, "no differences in {}", a.types.join(", "))?;
+            } else {
+                write!(out, "{}", d.detail_text())?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// Loads `input` (and its base) and runs `f` on the parsed BTF.

@@ -22,6 +22,36 @@ pub enum CoreCommand {
     ///
     /// Example: btfkit core apply prog.bpf.o --btf 6.1.0-56-amd64.btf.tar.xz -o prog.6.1.o
     Apply(ApplyArgs),
+    /// The portability matrix: every relocation of the objects on every
+    /// kernel of an archive or bundle; fails when an unguarded relocation
+    /// fails anywhere.
+    ///
+    /// Example: btfkit core check prog.bpf.o --archive btfhub-archive
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// BPF objects.
+    #[arg(required = true)]
+    objects: Vec<PathBuf>,
+    /// A btfhub-layout archive of kernel BTFs.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "bundle",
+        required_unless_present = "bundle"
+    )]
+    archive: Option<PathBuf>,
+    /// A bundle (btfkit hub build).
+    #[arg(long, value_name = "BUNDLE")]
+    bundle: Option<PathBuf>,
+    /// Kernels checked in parallel (default: one per core).
+    #[arg(short, long, default_value = "0")]
+    jobs: usize,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The object and the BTF it is relocated against.
@@ -60,6 +90,7 @@ pub struct ApplyArgs {
 
 pub fn run(cmd: CoreCommand) -> Result<()> {
     match cmd {
+        CoreCommand::Check(a) => check_cmd(a),
         CoreCommand::Explain(a) => with_relocated(&a.target, |obj, target, rel| {
             let mut out = BufWriter::new(io::stdout().lock());
             for r in &rel.reports {
@@ -89,6 +120,64 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
             Ok(())
         }),
     }
+}
+
+fn check_cmd(a: CheckArgs) -> Result<()> {
+    use btfkit_hub::check::{check_archive, check_bundle, KernelCheck};
+    let bytes = a
+        .objects
+        .iter()
+        .map(|p| {
+            Ok((
+                p.clone(),
+                std::fs::read(p).with_context(|| format!("{}", p.display()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut objects = Vec::new();
+    for (p, b) in &bytes {
+        let obj = BpfObject::parse(b).with_context(|| format!("{}", p.display()))?;
+        if obj.btf_ext().is_none() {
+            return Err(btfkit_core::ObjectError::NoBtfExt)
+                .with_context(|| format!("{}", p.display()));
+        }
+        let label = p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        objects.push((label, obj));
+    }
+    let kernels: Vec<KernelCheck> = match (&a.archive, &a.bundle) {
+        (Some(dir), _) => check_archive(dir, &objects, a.jobs)?,
+        (None, Some(path)) => {
+            let data = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+            let bundle = btfkit_bundle::Bundle::parse(&data)
+                .with_context(|| format!("{}", path.display()))?;
+            check_bundle(&bundle, &objects)
+        }
+        (None, None) => bail!("give --archive or --bundle"),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    if a.json {
+        writeln!(out, "{}", crate::check_report::json(&kernels))?;
+    } else {
+        write!(out, "{}", crate::check_report::table(&kernels))?;
+    }
+    out.flush()?;
+    let failing: Vec<&str> = kernels
+        .iter()
+        .filter(|k| k.fails())
+        .map(|k| k.key.as_str())
+        .collect();
+    if !failing.is_empty() {
+        bail!(
+            "{} of {} kernels fail: unguarded relocations fail on {}",
+            failing.len(),
+            kernels.len(),
+            failing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Loads the object and the target, relocates, and runs `f`.

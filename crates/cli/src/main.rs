@@ -1,6 +1,7 @@
 //! `btfkit`: the command-line front end.
 
 mod btf_cmd;
+mod check_report;
 mod core_cmd;
 mod extract_cmd;
 mod gen_cmd;
@@ -50,7 +51,44 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // Usage errors on one line too, like every other error.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            let rest: Vec<&str> = text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .skip(1)
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            if rest.is_empty() {
+                eprintln!("btfkit: {first} (see --help)");
+            } else {
+                eprintln!("btfkit: {first} {} (see --help)", rest.join(" "));
+            }
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Btf(cmd) => btf_cmd::run(cmd),
         Command::Core(cmd) => core_cmd::run(cmd),

@@ -168,6 +168,11 @@ fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, String> {
     })
 }
 
+/// Reads a kernel's full BTF, without a cache.
+pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<Vec<u8>, String> {
+    load_kernel(k, None).map(|(raw, _, _)| raw)
+}
+
 /// Reads a kernel's full BTF (decompressing as its packing says).
 fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(Vec<u8>, u64, bool), String> {
     let data =

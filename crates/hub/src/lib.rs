@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod check;
 pub mod extract;
 
 pub use build::{build, parse_objects, BuildOptions, BuildReport, KernelResult};
