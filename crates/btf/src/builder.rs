@@ -381,6 +381,27 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// An int with explicit bit offset and width (DWARF base types
+    /// narrower than their storage).
+    pub fn add_int_bits(
+        &mut self,
+        name: &str,
+        size: u32,
+        encoding: u8,
+        offset: u8,
+        bits: u8,
+    ) -> Result<TypeId> {
+        if size > 16 || bits as u32 > size * 8 || offset as u32 + bits as u32 > size * 8 {
+            return Err(Error::Build(format!(
+                "int {name}: {bits} bits at {offset} in {size} bytes"
+            )));
+        }
+        let n = self.add_str(name)?;
+        let id = self.push_header(n, Kind::Int, 0, false, size)?;
+        self.put(Int::make_data(encoding, offset, bits));
+        Ok(id)
+    }
+
     fn add_ref(&mut self, kind: Kind, name: &str, to: TypeId) -> Result<TypeId> {
         let n = self.add_str(name)?;
         self.push_header(n, kind, 0, false, to.0)
@@ -537,6 +558,33 @@ impl<'b> BtfBuilder<'b> {
             self.put(n);
             self.put(v as u32);
             if !fits32 {
+                self.put((v >> 32) as u32);
+            }
+        }
+        Ok(id)
+    }
+
+    /// An enum (`is64` false) or enum64 exactly as given: values are the
+    /// bits to store (a 32-bit enum keeps the low 32).
+    pub fn add_enum_exact(
+        &mut self,
+        name: &str,
+        size: u32,
+        signed: bool,
+        is64: bool,
+        values: &[(&str, u64)],
+    ) -> Result<TypeId> {
+        let n = self.add_str(name)?;
+        let mut encoded = Vec::with_capacity(values.len());
+        for &(n, v) in values {
+            encoded.push((self.add_str(n)?, v));
+        }
+        let kind = if is64 { Kind::Enum64 } else { Kind::Enum };
+        let id = self.push_header(n, kind, values.len(), signed, size)?;
+        for (n, v) in encoded {
+            self.put(n);
+            self.put(v as u32);
+            if is64 {
                 self.put((v >> 32) as u32);
             }
         }

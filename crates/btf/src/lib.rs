@@ -17,12 +17,14 @@
 mod btf;
 mod builder;
 pub mod cdump;
+pub mod dedup;
 pub mod diff;
 pub mod dump;
 mod elf;
 mod error;
 mod header;
 mod index;
+pub mod ir;
 mod kind;
 mod layout;
 pub mod load;

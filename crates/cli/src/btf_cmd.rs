@@ -24,6 +24,16 @@ pub enum BtfCommand {
     ///
     /// Example: btfkit btf diff 5.10.btf 6.1.btf --type task_struct
     Diff(DiffArgs),
+    /// Encode the DWARF of an ELF file (vmlinux with debug info, a program
+    /// or library built with -g, a module with --base) as deduplicated BTF.
+    ///
+    /// Example: btfkit btf encode ./prog -o prog.btf
+    Encode(EncodeArgs),
+    /// Combine a kernel BTF with userspace BTFs into one target BTF (the
+    /// kernel's ids unchanged).
+    ///
+    /// Example: btfkit btf merge /sys/kernel/btf/vmlinux prog.btf -o merged.btf
+    Merge(MergeArgs),
     /// Extract the BTF of a kernel image, module or package.
     ///
     /// Example: btfkit btf extract linux-image-6.1.0-56-amd64_6.1.158-1_amd64.deb -o 6.1.0-56-amd64.btf
@@ -63,6 +73,47 @@ pub struct DumpArgs {
     types: Vec<String>,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutFormat {
+    /// Raw BTF.
+    Raw,
+    /// An ELF object with a .BTF section.
+    Elf,
+}
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// ELF with DWARF.
+    input: PathBuf,
+    /// Where to write the BTF.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Base BTF (vmlinux) for a module: the output is split BTF on it.
+    #[arg(short = 'B', long = "base", value_name = "BASE")]
+    base: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "raw")]
+    format: OutFormat,
+    /// Threads (default: one per core).
+    #[arg(short, long, default_value = "0")]
+    jobs: usize,
+    /// Multi-dimensional arrays as arrays of arrays (as clang writes them
+    /// for BPF programs) rather than flattened (as pahole does).
+    #[arg(long)]
+    nested_arrays: bool,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The kernel BTF (its types keep their ids).
+    base: PathBuf,
+    /// Userspace BTFs (raw or ELF).
+    #[arg(required = true)]
+    extras: Vec<PathBuf>,
+    /// Where to write the merged BTF.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+}
+
 #[derive(Args)]
 pub struct DiffArgs {
     /// The BTF before (raw, ELF, .xz or .tar.xz).
@@ -97,6 +148,8 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
     match cmd {
         BtfCommand::Extract(a) => crate::extract_cmd::extract_cmd(a),
         BtfCommand::Diff(a) => diff_cmd(a),
+        BtfCommand::Encode(a) => encode_cmd(a),
+        BtfCommand::Merge(a) => merge_cmd(a),
         BtfCommand::Dump(a) => with_btf(&a.input, |btf| {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
             if !a.types.is_empty() && !matches!(a.format, DumpFormat::C) {
@@ -130,6 +183,77 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
             Ok(())
         }),
     }
+}
+
+fn encode_cmd(a: EncodeArgs) -> Result<()> {
+    use anyhow::Context;
+    let elf = std::fs::read(&a.input).with_context(|| format!("{}", a.input.display()))?;
+    let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
+    let base = match (&base_bytes, &a.base) {
+        (Some(b), Some(p)) => Some(parse_file(b, None, p)?),
+        _ => None,
+    };
+    let opts = btfkit_encode::EncodeOptions {
+        jobs: a.jobs,
+        nested_arrays: a.nested_arrays,
+    };
+    let (bytes, stats) = btfkit_encode::encode(&elf, base.as_ref(), &opts)
+        .with_context(|| format!("{}", a.input.display()))?;
+    let out = match a.format {
+        OutFormat::Raw => bytes,
+        OutFormat::Elf => btfkit_btf::wrap_in_elf(&bytes, Endian::Little),
+    };
+    std::fs::write(&a.output, out).with_context(|| format!("{}", a.output.display()))?;
+    let skipped: usize = stats.skipped.values().sum();
+    let mut line = format!(
+        "{}: {} units, {} types ({} before dedup), {} functions",
+        a.output.display(),
+        stats.units,
+        stats.types_after,
+        stats.types_before,
+        stats.funcs
+    );
+    if stats.percpu_vars > 0 {
+        line.push_str(&format!(", {} per-CPU variables", stats.percpu_vars));
+    }
+    if skipped > 0 {
+        let what: Vec<String> = stats
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        line.push_str(&format!(
+            "; skipped (not expressible in BTF): {}",
+            what.join(", ")
+        ));
+    }
+    eprintln!("{line}");
+    Ok(())
+}
+
+fn merge_cmd(a: MergeArgs) -> Result<()> {
+    use anyhow::Context;
+    let base_bytes = load::load_btf_file(&a.base)?;
+    let base = parse_file(&base_bytes, None, &a.base)?;
+    let extra_bytes: Vec<_> = a
+        .extras
+        .iter()
+        .map(load::load_btf_file)
+        .collect::<Result<_, _>>()?;
+    let extras: Vec<Btf<'_>> = extra_bytes
+        .iter()
+        .zip(&a.extras)
+        .map(|(b, p)| parse_file(b, None, p))
+        .collect::<Result<_>>()?;
+    let (bytes, added) = btfkit_encode::merge(&base, &extras)?;
+    std::fs::write(&a.output, bytes).with_context(|| format!("{}", a.output.display()))?;
+    eprintln!(
+        "{}: {} types of the base, {added} more from {} BTF(s)",
+        a.output.display(),
+        base.next_id().0 - 1,
+        extras.len()
+    );
+    Ok(())
 }
 
 fn diff_cmd(a: DiffArgs) -> Result<()> {

@@ -1,0 +1,225 @@
+//! # btfkit-encode
+//!
+//! DWARF to BTF, the job `pahole -J` does for kernels built without BTF
+//! and `pahole --btf_encode_detached` for userspace programs: every
+//! compilation unit's types are converted (in parallel), then
+//! deduplicated across units into one BTF ([`btfkit_btf::dedup`]), split
+//! on a base for kernel modules. [`merge`] combines a kernel BTF with
+//! userspace BTFs into one target for uprobes.
+
+mod dwarf;
+mod elf;
+
+use std::collections::BTreeMap;
+
+use btfkit_btf::dedup::dedup;
+use btfkit_btf::ir::{IrBtf, IrType, IrVarSecInfo};
+use btfkit_btf::Btf;
+
+pub use dwarf::UnitTypes;
+
+/// Why encoding failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    #[error("not an ELF file: {0}")]
+    NotElf(String),
+    #[error(
+        "no DWARF: the file has no .debug_info (build with -g, or use the -dbg package's vmlinux)"
+    )]
+    NoDwarf,
+    #[error("DWARF at .debug_info offset {offset:#x}: {reason}")]
+    Dwarf { offset: u64, reason: String },
+    #[error("ELF: {0}")]
+    Elf(String),
+    #[error("BTF: {0}")]
+    Btf(#[from] btfkit_btf::Error),
+    #[error("base: {0}")]
+    Base(String),
+}
+
+/// Encoding knobs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EncodeOptions {
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Write `int a[2][3]` as an array of arrays, as clang's BTF for BPF
+    /// programs does (CO-RE can then follow both indexes), instead of one
+    /// array of 6, as pahole and the kernels' own BTF do.
+    pub nested_arrays: bool,
+}
+
+/// What an encoding did.
+#[derive(Clone, Debug, Default)]
+pub struct EncodeStats {
+    pub units: usize,
+    /// Types converted, before deduplication.
+    pub types_before: usize,
+    /// Types written.
+    pub types_after: usize,
+    pub funcs: usize,
+    pub percpu_vars: usize,
+    /// DWARF constructs BTF cannot express, skipped, by what they were.
+    pub skipped: BTreeMap<String, usize>,
+    pub rounds: usize,
+}
+
+/// Encodes the DWARF of an ELF file (`elf`) as BTF: standalone, or split
+/// on `base` (a kernel module on its vmlinux).
+pub fn encode(
+    elf: &[u8],
+    base: Option<&Btf<'_>>,
+    opts: &EncodeOptions,
+) -> Result<(Vec<u8>, EncodeStats), EncodeError> {
+    let file = elf::ElfDwarf::load(elf)?;
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let parts = dwarf::convert_units(&file, jobs, opts.nested_arrays)?;
+    let mut stats = EncodeStats::default();
+    // The base's types first (kept as they are), then every unit's.
+    let mut ir = match base {
+        Some(b) => IrBtf::from_btf(b)?,
+        None => IrBtf::new(),
+    };
+    let base_len = ir.len() as u32;
+    let mut vars: Vec<(String, u32)> = Vec::new();
+    for part in parts {
+        stats.units += part.units;
+        for (k, v) in &part.skipped {
+            *stats.skipped.entry(k.clone()).or_default() += v;
+        }
+        let shift = ir.types.len() as u32 - 1;
+        let mut names: Vec<u32> = Vec::with_capacity(part.ir.strings.len());
+        for i in 0..part.ir.strings.len() as u32 {
+            names.push(ir.strings.intern(part.ir.strings.get(i)));
+        }
+        let remap = |r: &mut u32| {
+            if *r != 0 {
+                *r += shift;
+            }
+        };
+        for t in &part.ir.types[1..] {
+            let mut t = t.clone();
+            t.refs_mut(remap);
+            rename(&mut t, &names);
+            ir.types.push(t);
+        }
+        for (name, ty) in part.vars {
+            vars.push((name, ty + shift));
+        }
+    }
+    stats.funcs = ir
+        .types
+        .iter()
+        .filter(|t| matches!(t, IrType::Func { .. }))
+        .count();
+    // Per-CPU variables, as pahole records them for a kernel.
+    if let Some(sec) = &file.percpu {
+        let mut by_name: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for (n, t) in &vars {
+            by_name.entry(n.as_str()).or_insert(*t);
+        }
+        let mut entries = Vec::new();
+        for s in &sec.symbols {
+            if let Some(&ty) = by_name.get(s.name.as_str()) {
+                let name = ir.strings.intern(&s.name);
+                let var = ir.push(IrType::Var {
+                    name,
+                    ty,
+                    linkage: 1,
+                });
+                entries.push(IrVarSecInfo {
+                    ty: var,
+                    offset: s.offset,
+                    size: s.size,
+                });
+            }
+        }
+        entries.sort_by_key(|e| e.offset);
+        stats.percpu_vars = entries.len();
+        if !entries.is_empty() {
+            let name = ir.strings.intern(".data..percpu");
+            ir.push(IrType::Datasec {
+                name,
+                size: sec.size,
+                vars: entries,
+            });
+        }
+    }
+    stats.types_before = ir.len() - base_len as usize;
+    let d = dedup(&ir, base_len);
+    stats.rounds = d.rounds;
+    stats.types_after = d.btf.len() - base_len as usize;
+    let bytes = d.btf.write(base, base_len)?;
+    Ok((bytes, stats))
+}
+
+fn rename(t: &mut IrType, names: &[u32]) {
+    let n = |x: &mut u32| *x = names[*x as usize];
+    match t {
+        IrType::Void
+        | IrType::Ptr(_)
+        | IrType::Const(_)
+        | IrType::Volatile(_)
+        | IrType::Restrict(_)
+        | IrType::Array { .. } => {}
+        IrType::Int { name, .. }
+        | IrType::Float { name, .. }
+        | IrType::TypeTag { name, .. }
+        | IrType::Typedef { name, .. }
+        | IrType::Fwd { name, .. }
+        | IrType::Func { name, .. }
+        | IrType::Var { name, .. }
+        | IrType::DeclTag { name, .. } => n(name),
+        IrType::Struct { name, members, .. } | IrType::Union { name, members, .. } => {
+            n(name);
+            members.iter_mut().for_each(|m| n(&mut m.name));
+        }
+        IrType::Enum { name, values, .. } => {
+            n(name);
+            values.iter_mut().for_each(|v| n(&mut v.name));
+        }
+        IrType::FuncProto { params, .. } => params.iter_mut().for_each(|p| n(&mut p.name)),
+        IrType::Datasec { name, .. } => n(name),
+    }
+}
+
+/// Combines `base` (a kernel BTF) with `extras` (userspace BTFs) into
+/// one BTF: the base's types keep their ids, the extras' are
+/// deduplicated against it and each other and follow.
+pub fn merge(base: &Btf<'_>, extras: &[Btf<'_>]) -> Result<(Vec<u8>, usize), EncodeError> {
+    if base.base().is_some() {
+        return Err(EncodeError::Base(
+            "the base of a merge must be standalone BTF".into(),
+        ));
+    }
+    let mut ir = IrBtf::from_btf(base)?;
+    let base_len = ir.len() as u32;
+    for e in extras {
+        if e.base().is_some() {
+            return Err(EncodeError::Base(
+                "merged BTFs must be standalone (not split)".into(),
+            ));
+        }
+        let part = IrBtf::from_btf(e)?;
+        let shift = ir.types.len() as u32 - 1;
+        let names: Vec<u32> = (0..part.strings.len() as u32)
+            .map(|i| ir.strings.intern(part.strings.get(i)))
+            .collect();
+        for t in &part.types[1..] {
+            let mut t = t.clone();
+            t.refs_mut(|r| {
+                if *r != 0 {
+                    *r += shift
+                }
+            });
+            rename(&mut t, &names);
+            ir.types.push(t);
+        }
+    }
+    let d = dedup(&ir, base_len);
+    let added = d.btf.len() - base_len as usize;
+    Ok((d.btf.write(None, 0)?, added))
+}
