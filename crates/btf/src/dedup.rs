@@ -165,69 +165,368 @@ fn initial_classes(ir: &IrBtf) -> (Vec<u32>, usize) {
     let mut class = Vec::with_capacity(ir.types.len());
     for t in &ir.types {
         shallow(t, &mut key);
-        let next = map.len() as u32;
-        let c = *map.entry(key.clone()).or_insert(next);
+        let c = match map.get(&key) {
+            Some(&c) => c,
+            None => {
+                let c = map.len() as u32;
+                map.insert(key.clone(), c);
+                c
+            }
+        };
         class.push(c);
     }
     (class, map.len())
 }
 
 /// Splits classes until every member of a class refers to the same
-/// classes. Returns the number of classes.
-fn refine(
-    ir: &IrBtf,
-    alias: &[u32],
-    class: &mut Vec<u32>,
-    mut count: usize,
-    rounds: &mut usize,
-) -> usize {
-    let hasher = foldhash::fast::FixedState::with_seed(0x6274_666b);
+/// classes.
+///
+/// Only types that refer to a type whose class changed in the previous
+/// round are looked at again (the first round looks at all): a type none
+/// of whose references changed class still has the signature its class
+/// had. Of a class whose looked-at members fall into several groups, the
+/// groups move to new classes, except, when every member was looked at,
+/// the largest, which keeps the class (so its referrers need no look).
+fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
     let n = ir.types.len();
-    let mut next = vec![0u32; n];
-    loop {
+    // Who refers to whom, reversed (CSR): a type's signature is that of
+    // the type it stands for.
+    let mut start = vec![0u32; n + 1];
+    for i in 0..n {
+        each_ref(&ir.types[alias[i] as usize], alias, |r| {
+            start[r as usize + 1] += 1
+        });
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut referrers = vec![0u32; start[n] as usize];
+    for i in 0..n {
+        each_ref(&ir.types[alias[i] as usize], alias, |r| {
+            referrers[fill[r as usize] as usize] = i as u32;
+            fill[r as usize] += 1;
+        });
+    }
+    drop(fill);
+    // Class sizes; ids only grow (a split takes fresh ids), at most one
+    // new id per type.
+    let mut next_id = class.iter().map(|&c| c + 1).max().unwrap_or(0);
+    let mut size = vec![0u32; next_id as usize + n];
+    for &c in class.iter() {
+        size[c as usize] += 1;
+    }
+    let hasher = foldhash::fast::FixedState::with_seed(0x6274_666b);
+    let refs_of = |i: u32, out: &mut Vec<u32>, class: &[u32]| {
+        out.clear();
+        each_ref(&ir.types[alias[i as usize] as usize], alias, |r| {
+            out.push(class[r as usize])
+        });
+    };
+    let mut dirty: Vec<u32> = (0..n as u32).collect();
+    let mut marked = vec![false; n];
+    // Looked-at types: (class, signature hash, type, where its signature
+    // starts in sigbuf).
+    let mut keyed: Vec<(u32, u64, u32, u32)> = Vec::new();
+    let mut sig = Vec::new();
+    let mut sigbuf: Vec<u32> = Vec::new();
+    // One class's looked-at members, by signature: ((where in sigbuf, its
+    // length), members).
+    let mut parts: Vec<((usize, usize), Vec<u32>)> = Vec::new();
+    let mut changed: Vec<u32> = Vec::new();
+    let mut moved: Vec<(u32, u32)> = Vec::new();
+    while !dirty.is_empty() {
         *rounds += 1;
-        // (old class, hash of referenced classes) -> [(new class, witness)]
-        let mut map: FastMap<(u32, u64), Vec<(u32, u32)>> = FastMap::default();
-        let mut new_count = 0u32;
-        for i in 0..n {
-            let t = &ir.types[alias[i] as usize];
-            let mut h = hasher.build_hasher();
-            each_ref(t, alias, |r| class[r as usize].hash(&mut h));
-            let key = (class[alias[i] as usize], h.finish());
-            let slot = map.entry(key).or_default();
-            let mut found = None;
-            for &(c, w) in slot.iter() {
-                // Same referenced classes, position by position?
-                let wt = &ir.types[alias[w as usize] as usize];
-                let mut a = Vec::new();
-                each_ref(wt, alias, |r| a.push(class[r as usize]));
-                let mut same = true;
-                let mut k = 0;
-                each_ref(t, alias, |r| {
-                    same &= a.get(k) == Some(&class[r as usize]);
+        // Looked-at types by (class, signature hash).
+        keyed.clear();
+        sigbuf.clear();
+        for &i in &dirty {
+            refs_of(i, &mut sig, class);
+            let h = hasher.hash_one(&sig);
+            keyed.push((class[i as usize], h, i, sigbuf.len() as u32));
+            sigbuf.extend_from_slice(&sig);
+            sigbuf.push(u32::MAX);
+        }
+        keyed.sort_unstable();
+        changed.clear();
+        let mut a = 0;
+        while a < keyed.len() {
+            let c = keyed[a].0;
+            let mut b = a;
+            while b < keyed.len() && keyed[b].0 == c {
+                b += 1;
+            }
+            // Group the run by exact signature (equal hashes are adjacent;
+            // a collision only adds a group).
+            parts.clear();
+            let mut k = a;
+            while k < b {
+                let h = keyed[k].1;
+                let first = parts.len();
+                while k < b && keyed[k].1 == h {
+                    let i = keyed[k].2;
+                    // The signature as stored, its end marked by MAX (no
+                    // class id reaches it).
+                    let from = keyed[k].3 as usize;
+                    let len = sigbuf[from..].iter().position(|&x| x == u32::MAX).unwrap();
+                    let sig = &sigbuf[from..from + len];
+                    let at = (first..parts.len()).find(|&p| {
+                        let (o, l) = parts[p].0;
+                        sigbuf[o..o + l] == *sig
+                    });
+                    match at {
+                        Some(p) => parts[p].1.push(i),
+                        None => parts.push(((from, len), vec![i])),
+                    }
                     k += 1;
-                });
-                if same && k == a.len() {
-                    found = Some(c);
-                    break;
                 }
             }
-            next[i] = match found {
-                Some(c) => c,
-                None => {
-                    let c = new_count;
-                    new_count += 1;
-                    slot.push((c, i as u32));
-                    c
+            let whole = (b - a) as u32 == size[c as usize];
+            a = b;
+            if whole && parts.len() == 1 {
+                continue;
+            }
+            if whole {
+                // The largest group stays.
+                let big = (0..parts.len())
+                    .max_by_key(|&k| (parts[k].1.len(), std::cmp::Reverse(k)))
+                    .unwrap();
+                parts.swap_remove(big);
+            }
+            for (_, part) in parts.drain(..) {
+                let id = next_id;
+                next_id += 1;
+                size[c as usize] -= part.len() as u32;
+                size[id as usize] = part.len() as u32;
+                moved.extend(part.iter().map(|&i| (i, id)));
+            }
+        }
+        // Class changes are applied only after the round: every
+        // signature above saw the classes as the round began.
+        for &(i, id) in &moved {
+            class[i as usize] = id;
+            changed.push(i);
+        }
+        moved.clear();
+        dirty.clear();
+        for &t in &changed {
+            for &r in &referrers[start[t as usize] as usize..start[t as usize + 1] as usize] {
+                if !marked[r as usize] {
+                    marked[r as usize] = true;
+                    dirty.push(r);
                 }
-            };
+            }
         }
-        std::mem::swap(class, &mut next);
-        if new_count as usize == count {
-            return count;
+        for &r in &dirty {
+            marked[r as usize] = false;
         }
-        count = new_count as usize;
     }
+}
+
+/// The coarsest partition of the types, declarations standing for the
+/// types `alias` says.
+fn classify(ir: &IrBtf, shallow_class: &[u32], alias: &[u32], rounds: &mut usize) -> Vec<u32> {
+    let n = ir.types.len();
+    let mut class = shallow_class.to_vec();
+    for i in 0..n {
+        class[i] = class[alias[i] as usize];
+    }
+    refine(ir, alias, &mut class, rounds);
+    class
+}
+
+/// A name and what it names (0 struct, 1 union, 2 enum).
+type DeclKey = (u32, u8);
+
+/// What a definition defines: a named struct, union, or enum with
+/// enumerators.
+fn definition_key(t: &IrType) -> Option<DeclKey> {
+    match t {
+        IrType::Struct { name, .. } if *name != 0 => Some((*name, 0)),
+        IrType::Union { name, .. } if *name != 0 => Some((*name, 1)),
+        IrType::Enum { name, values, .. } if *name != 0 && !values.is_empty() => Some((*name, 2)),
+        _ => None,
+    }
+}
+
+/// What a forward declaration declares: a FWD, or an enum without
+/// enumerators (`enum e;`, which libbpf resolves like a FWD).
+fn declaration_key(t: &IrType) -> Option<DeclKey> {
+    match t {
+        IrType::Fwd { name, is_union } => Some((*name, *is_union as u8)),
+        IrType::Enum { name, values, .. } if *name != 0 && values.is_empty() => Some((*name, 2)),
+        _ => None,
+    }
+}
+
+fn is_composite(t: &IrType) -> bool {
+    matches!(t, IrType::Struct { .. } | IrType::Union { .. })
+}
+
+/// libbpf's struct deduplication on the classes of the partition: the
+/// struct and union classes of equal shallow descriptions, in order,
+/// are each merged into the first earlier one whose type graph they
+/// match, where a declaration matches any struct or union of its name
+/// and kind (and is then taken to be it). Sets `alias` for every merged
+/// type; returns whether anything merged.
+fn merge_through_declarations(
+    ir: &IrBtf,
+    shallow_class: &[u32],
+    alias: &mut [u32],
+    class: &[u32],
+) -> bool {
+    let n = ir.types.len();
+    let classes = class.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    // A type standing for each class.
+    let mut rep = vec![u32::MAX; classes];
+    let mut order = Vec::new();
+    for i in 0..n {
+        let c = class[i] as usize;
+        if rep[c] == u32::MAX {
+            rep[c] = alias[i];
+            order.push(c as u32);
+        }
+    }
+    let mut parent: Vec<u32> = (0..classes as u32).collect();
+    fn find(parent: &mut [u32], mut c: u32) -> u32 {
+        while parent[c as usize] != c {
+            let p = parent[c as usize];
+            parent[c as usize] = parent[p as usize];
+            c = p;
+        }
+        c
+    }
+    let ty = |c: u32| &ir.types[rep[c as usize] as usize];
+    let refs = |c: u32, out: &mut Vec<u32>| {
+        out.clear();
+        each_ref(&ir.types[rep[c as usize] as usize], alias, |r| {
+            out.push(class[r as usize])
+        });
+    };
+    let mut buckets: FastMap<u64, Vec<u32>> = FastMap::default();
+    let hasher = foldhash::fast::FixedState::with_seed(0x6677_6473);
+    let mut hypot: FastMap<u32, u32> = FastMap::default();
+    let mut work: Vec<(u32, u32)> = Vec::new();
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    let shallow_of = |c: u32| shallow_class[rep[c as usize] as usize];
+    let mut merged = false;
+    for &c in &order {
+        if !is_composite(ty(c)) {
+            continue;
+        }
+        // Only classes that could match through declarations are tried:
+        // those whose references lead, through the same chains of
+        // pointers, modifiers, typedefs and arrays, to types of the same
+        // shallow description or declaring the same name.
+        let mut h = hasher.build_hasher();
+        shallow_of(c).hash(&mut h);
+        refs(c, &mut ra);
+        for &r0 in &ra {
+            let mut r = r0;
+            for _ in 0..32 {
+                let t = ty(r);
+                if let Some(k) = definition_key(t).or_else(|| declaration_key(t)) {
+                    k.hash(&mut h);
+                    break;
+                }
+                shallow_of(r).hash(&mut h);
+                match t {
+                    IrType::Ptr(x)
+                    | IrType::Const(x)
+                    | IrType::Volatile(x)
+                    | IrType::Restrict(x)
+                    | IrType::Typedef { ty: x, .. }
+                    | IrType::TypeTag { ty: x, .. }
+                    | IrType::Array { elem: x, .. } => r = class[alias[*x as usize] as usize],
+                    _ => break,
+                }
+            }
+            0xffu8.hash(&mut h);
+        }
+        let bucket = buckets.entry(h.finish()).or_default();
+        let mut into = None;
+        for &canon in bucket.iter() {
+            hypot.clear();
+            work.clear();
+            work.push((c, canon));
+            let mut equiv = true;
+            while let Some((a, b)) = work.pop() {
+                let (a, b) = (find(&mut parent, a), find(&mut parent, b));
+                if a == b {
+                    continue;
+                }
+                if let Some(&h) = hypot.get(&b) {
+                    if h != a {
+                        equiv = false;
+                        break;
+                    }
+                    continue;
+                }
+                hypot.insert(b, a);
+                let (ta, tb) = (ty(a), ty(b));
+                match (declaration_key(ta), declaration_key(tb)) {
+                    (Some(x), None) if definition_key(tb) == Some(x) => continue,
+                    (None, Some(x)) if definition_key(ta) == Some(x) => continue,
+                    (Some(x), Some(y)) if x == y => continue,
+                    (None, None) => {}
+                    _ => {
+                        equiv = false;
+                        break;
+                    }
+                }
+                if shallow_of(a) != shallow_of(b) {
+                    equiv = false;
+                    break;
+                }
+                refs(a, &mut ra);
+                refs(b, &mut rb);
+                if ra.len() != rb.len() {
+                    equiv = false;
+                    break;
+                }
+                work.extend(ra.iter().copied().zip(rb.iter().copied()));
+            }
+            if equiv {
+                into = Some(canon);
+                break;
+            }
+        }
+        match into {
+            None => bucket.push(c),
+            Some(_) => {
+                // Everything the match paired up becomes one: a
+                // declaration its definition, a struct its canonical.
+                for (&b, &a) in &hypot {
+                    let (a, b) = (find(&mut parent, a), find(&mut parent, b));
+                    if a == b {
+                        continue;
+                    }
+                    let (fa, fb) = (
+                        declaration_key(ty(a)).is_some(),
+                        declaration_key(ty(b)).is_some(),
+                    );
+                    if fb && !fa {
+                        parent[b as usize] = a;
+                    } else if is_composite(ty(a)) || fa {
+                        parent[a as usize] = b;
+                    } else {
+                        continue;
+                    }
+                    merged = true;
+                }
+            }
+        }
+    }
+    if merged {
+        for i in 0..n {
+            let c = class[i];
+            let f = find(&mut parent, c);
+            if f != c {
+                alias[i] = rep[f as usize];
+            }
+        }
+    }
+    merged
 }
 
 /// Deduplicates `ir`; its first `fixed` types (after void) keep their ids.
@@ -240,51 +539,27 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
     // definitions of a name turn out not to be one class, its
     // declarations stay declarations and the partition is computed again.
     let mut alias: Vec<u32> = (0..n as u32).collect();
-    let mut first_def: FastMap<(u32, bool), u32> = FastMap::default();
+    let mut first_def: FastMap<DeclKey, u32> = FastMap::default();
     for (i, t) in ir.types.iter().enumerate() {
-        match t {
-            IrType::Struct { name, .. } if *name != 0 => {
-                first_def.entry((*name, false)).or_insert(i as u32)
-            }
-            IrType::Union { name, .. } if *name != 0 => {
-                first_def.entry((*name, true)).or_insert(i as u32)
-            }
-            _ => continue,
-        };
-    }
-    for (i, t) in ir.types.iter().enumerate() {
-        if let IrType::Fwd { name, is_union } = t {
-            if let Some(&d) = first_def.get(&(*name, *is_union)) {
-                alias[i] = d;
-            }
+        if let Some(k) = definition_key(t) {
+            first_def.entry(k).or_insert(i as u32);
         }
     }
+    for (i, t) in ir.types.iter().enumerate() {
+        if let Some(&d) = declaration_key(t).and_then(|k| first_def.get(&k)) {
+            alias[i] = d;
+        }
+    }
+    let (shallow_class, _) = initial_classes(ir);
     let mut rounds = 0;
     let mut class;
     loop {
-        let (c, _) = initial_classes(ir);
-        class = c;
-        for i in 0..n {
-            class[i] = class[alias[i] as usize];
-        }
-        // Classes in use (declarations taken as definitions left some
-        // empty), for refine to see when a round splits nothing.
-        let mut seen = vec![false; n];
-        let mut k = 0;
-        for &c in &class {
-            if !seen[c as usize] {
-                seen[c as usize] = true;
-                k += 1;
-            }
-        }
-        refine(ir, &alias, &mut class, k, &mut rounds);
+        class = classify(ir, &shallow_class, &alias, &mut rounds);
         // Names whose definitions are not all one class.
-        let mut split: FastMap<(u32, bool), bool> = FastMap::default();
+        let mut split: FastMap<DeclKey, bool> = FastMap::default();
         for (i, t) in ir.types.iter().enumerate() {
-            let key = match t {
-                IrType::Struct { name, .. } if *name != 0 => (*name, false),
-                IrType::Union { name, .. } if *name != 0 => (*name, true),
-                _ => continue,
+            let Some(key) = definition_key(t) else {
+                continue;
             };
             let d = first_def[&key];
             if class[i] != class[d as usize] {
@@ -293,8 +568,8 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
         }
         let mut changed = false;
         for (i, (t, a)) in ir.types.iter().zip(alias.iter_mut()).enumerate() {
-            if let IrType::Fwd { name, is_union } = t {
-                if *a != i as u32 && split.contains_key(&(*name, *is_union)) {
+            if let Some(k) = declaration_key(t) {
+                if *a != i as u32 && split.contains_key(&k) {
                     *a = i as u32;
                     changed = true;
                 }
@@ -304,7 +579,23 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
             break;
         }
     }
+    // Where a name has several definitions, its declarations are
+    // resolved in context, as libbpf does: structs that differ only in
+    // pointing to a declaration where the other points to a definition
+    // are merged, and the declaration becomes that definition.
+    for _ in 0..8 {
+        if !merge_through_declarations(ir, &shallow_class, &mut alias, &class) {
+            break;
+        }
+        class = classify(ir, &shallow_class, &alias, &mut rounds);
+    }
 
+    quotient(ir, fixed, &alias, &class, rounds)
+}
+
+/// The deduplicated BTF of a partition: one type per class.
+fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], rounds: usize) -> Deduped {
+    let n = ir.types.len();
     // Output ids: fixed types keep theirs; every other class gets the next
     // id, in order of its first type. A class holding a fixed type maps
     // to the first such type.
@@ -500,5 +791,68 @@ mod tests {
         assert_eq!(d.map[int3 as usize], 1);
         assert_eq!(d.map[p3 as usize], p);
         assert_eq!(d.btf.len(), 3);
+    }
+
+    /// `struct s` has two definitions (two drivers' private structs);
+    /// `struct holder { struct s *p; }` is defined in two units, one
+    /// seeing only a declaration of `s`. As libbpf does, the holders
+    /// merge and that declaration becomes the first definition; being
+    /// equal, the unit's other declarations of `s` do too.
+    #[test]
+    fn declarations_resolved_in_context() {
+        let mut ir = IrBtf::new();
+        let s_n = ir.strings.intern("s");
+        let holder_n = ir.strings.intern("holder");
+        let a = ir.strings.intern("a");
+        let p_n = ir.strings.intern("p");
+        let int_n = ir.strings.intern("int");
+        let int = ir.push(IrType::Int {
+            name: int_n,
+            size: 4,
+            encoding: 1,
+            offset: 0,
+            bits: 32,
+        });
+        // Unit 1: s (4 bytes) and holder -> s.
+        let s1 = ir.push(IrType::Struct {
+            name: s_n,
+            size: 4,
+            members: vec![member(a, int, 0)],
+        });
+        let p1 = ir.push(IrType::Ptr(s1));
+        let h1 = ir.push(IrType::Struct {
+            name: holder_n,
+            size: 8,
+            members: vec![member(p_n, p1, 0)],
+        });
+        // Unit 2: holder -> declared s.
+        let fwd = ir.push(IrType::Fwd {
+            name: s_n,
+            is_union: false,
+        });
+        let p2 = ir.push(IrType::Ptr(fwd));
+        let h2 = ir.push(IrType::Struct {
+            name: holder_n,
+            size: 8,
+            members: vec![member(p_n, p2, 0)],
+        });
+        // Unit 3: another s (8 bytes), and a lone declaration.
+        let s3 = ir.push(IrType::Struct {
+            name: s_n,
+            size: 8,
+            members: vec![member(a, int, 32)],
+        });
+        let lone = ir.push(IrType::Fwd {
+            name: s_n,
+            is_union: false,
+        });
+        let d = dedup(&ir, 0);
+        assert_eq!(d.map[h1 as usize], d.map[h2 as usize]);
+        assert_eq!(d.map[fwd as usize], d.map[s1 as usize]);
+        assert_eq!(d.map[p1 as usize], d.map[p2 as usize]);
+        assert_ne!(d.map[s1 as usize], d.map[s3 as usize]);
+        assert_eq!(d.map[lone as usize], d.map[s1 as usize]);
+        // int, s, ptr, holder, s (8).
+        assert_eq!(d.btf.len(), 5, "{:?}", d.btf.types);
     }
 }

@@ -100,6 +100,9 @@ pub struct EncodeArgs {
     /// for BPF programs) rather than flattened (as pahole does).
     #[arg(long)]
     nested_arrays: bool,
+    /// A directory with the input's split DWARF (.dwo) files (repeatable).
+    #[arg(long, value_name = "DIR")]
+    dwo_dir: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -187,15 +190,33 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
 
 fn encode_cmd(a: EncodeArgs) -> Result<()> {
     use anyhow::Context;
-    let elf = std::fs::read(&a.input).with_context(|| format!("{}", a.input.display()))?;
+    let elf = btfkit_encode::read_for_encoding(&a.input)
+        .with_context(|| format!("{}", a.input.display()))?;
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &a.base) {
         (Some(b), Some(p)) => Some(parse_file(b, None, p)?),
         _ => None,
     };
+    // Split DWARF: .dwo files are looked for where they were compiled,
+    // then next to the input (and in --dwo-dir); `<input>.dwp` is a
+    // package of them.
+    let mut dirs = a.dwo_dir.clone();
+    if let Some(parent) = a.input.parent() {
+        dirs.push(if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent.to_path_buf()
+        });
+    }
+    let mut dwp = a.input.clone().into_os_string();
+    dwp.push(".dwp");
     let opts = btfkit_encode::EncodeOptions {
         jobs: a.jobs,
         nested_arrays: a.nested_arrays,
+        split: btfkit_encode::SplitSearch {
+            dirs,
+            dwp: Some(PathBuf::from(dwp)),
+        },
     };
     let (bytes, stats) = btfkit_encode::encode(&elf, base.as_ref(), &opts)
         .with_context(|| format!("{}", a.input.display()))?;

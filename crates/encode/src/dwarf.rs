@@ -4,6 +4,8 @@
 #![allow(non_upper_case_globals)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use btfkit_btf::ir::{IrBtf, IrEnumValue, IrMember, IrParam, IrType};
 use gimli::{AttributeValue, DwTag, EndianSlice, RunTimeEndian, UnitOffset};
@@ -11,7 +13,54 @@ use gimli::{AttributeValue, DwTag, EndianSlice, RunTimeEndian, UnitOffset};
 use crate::elf::ElfDwarf;
 use crate::EncodeError;
 
-type R<'d> = EndianSlice<'d, RunTimeEndian>;
+type R<'a> = EndianSlice<'a, RunTimeEndian>;
+type Die<'u, 'a> = gimli::DebuggingInformationEntry<'u, 'u, R<'a>>;
+
+/// The attributes the encoder reads, from one pass over a DIE's
+/// attributes (looking each up by name would parse them all again).
+#[derive(Default)]
+struct Attrs<'a> {
+    name: Option<AttributeValue<R<'a>>>,
+    ty: Option<AttributeValue<R<'a>>>,
+    byte_size: Option<u64>,
+    bit_size: Option<u64>,
+    data_bit_offset: Option<u64>,
+    bit_offset: Option<u64>,
+    member_location: Option<AttributeValue<R<'a>>>,
+    encoding: Option<AttributeValue<R<'a>>>,
+    const_value: Option<AttributeValue<R<'a>>>,
+    count: Option<u64>,
+    upper_bound: Option<AttributeValue<R<'a>>>,
+    declaration: bool,
+    external: bool,
+}
+
+impl<'a> Attrs<'a> {
+    fn of(e: &Die<'_, 'a>) -> gimli::Result<Self> {
+        use gimli::constants::*;
+        let mut a = Attrs::default();
+        let mut it = e.attrs();
+        while let Some(at) = it.next()? {
+            match at.name() {
+                DW_AT_name => a.name = Some(at.value()),
+                DW_AT_type => a.ty = Some(at.value()),
+                DW_AT_byte_size => a.byte_size = at.udata_value(),
+                DW_AT_bit_size => a.bit_size = at.udata_value(),
+                DW_AT_data_bit_offset => a.data_bit_offset = at.udata_value(),
+                DW_AT_bit_offset => a.bit_offset = at.udata_value(),
+                DW_AT_data_member_location => a.member_location = Some(at.value()),
+                DW_AT_encoding => a.encoding = Some(at.value()),
+                DW_AT_const_value => a.const_value = Some(at.value()),
+                DW_AT_count => a.count = at.udata_value(),
+                DW_AT_upper_bound => a.upper_bound = Some(at.value()),
+                DW_AT_declaration => a.declaration = true,
+                DW_AT_external => a.external = true,
+                _ => {}
+            }
+        }
+        Ok(a)
+    }
+}
 
 /// BTF integer encodings.
 const BTF_INT_SIGNED: u8 = 1;
@@ -19,12 +68,23 @@ const BTF_INT_BOOL: u8 = 4;
 /// Deepest chain of references followed while resolving one type.
 const MAX_CHAIN: u32 = 256;
 
+/// A variable defined at file scope.
+pub struct GlobalVar {
+    pub name: String,
+    /// Its type, in the worker's id space.
+    pub ty: u32,
+    /// Its address (`DW_OP_addr`), when it has a static location.
+    pub address: Option<u64>,
+}
+
 /// One worker's output: the types of its units, in one id space.
 pub struct UnitTypes {
     pub ir: IrBtf,
     pub units: usize,
-    /// Global variables (name, type id), for the per-CPU section.
-    pub vars: Vec<(String, u32)>,
+    /// Global variables, for the per-CPU section.
+    pub vars: Vec<GlobalVar>,
+    /// Types converted, before the worker's deduplication.
+    pub converted: usize,
     pub skipped: BTreeMap<String, usize>,
 }
 
@@ -35,58 +95,352 @@ fn dwarf_err(offset: u64, e: impl std::fmt::Display) -> EncodeError {
     }
 }
 
-/// Converts every unit, on `jobs` threads.
-pub fn convert_units(
-    file: &ElfDwarf<'_>,
-    jobs: usize,
-    nested_arrays: bool,
-) -> Result<Vec<UnitTypes>, EncodeError> {
+/// One DWARF: the input's own, or a split-DWARF file's (a `.dwo`, or one
+/// unit's share of a `.dwp`).
+struct Domain<'a> {
+    dwarf: gimli::Dwarf<R<'a>>,
+    /// `.debug_info` units, in section order.
+    info: Vec<gimli::UnitHeader<R<'a>>>,
+    /// `.debug_types` units (DWARF 4 type units).
+    types: Vec<gimli::UnitHeader<R<'a>>>,
+}
+
+/// Which unit: domain, section, index there.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct UnitKey {
+    domain: u32,
+    debug_types: bool,
+    index: u32,
+}
+
+/// Every unit of the input, with what resolves references between them.
+struct Units<'a> {
+    domains: Vec<Domain<'a>>,
+    /// Type units by signature (DW_FORM_ref_sig8 targets).
+    sigs: HashMap<u64, (UnitKey, UnitOffset)>,
+}
+
+impl<'a> Units<'a> {
+    fn header(&self, k: UnitKey) -> &gimli::UnitHeader<R<'a>> {
+        let d = &self.domains[k.domain as usize];
+        if k.debug_types {
+            &d.types[k.index as usize]
+        } else {
+            &d.info[k.index as usize]
+        }
+    }
+
+    /// The `.debug_info` unit of `domain` that holds `offset`.
+    fn info_unit_at(&self, domain: u32, offset: gimli::DebugInfoOffset) -> Option<UnitKey> {
+        let units = &self.domains[domain as usize].info;
+        let i = units.partition_point(|h| {
+            h.offset()
+                .as_debug_info_offset()
+                .is_some_and(|o| o <= offset)
+        });
+        let i = i.checked_sub(1)?;
+        let h = &units[i];
+        let start = h.offset().as_debug_info_offset()?.0;
+        (offset.0 < start + h.length_including_self()).then_some(UnitKey {
+            domain,
+            debug_types: false,
+            index: i as u32,
+        })
+    }
+}
+
+fn section_offset(h: &gimli::UnitHeader<R<'_>>) -> u64 {
+    match h.offset() {
+        gimli::UnitSectionOffset::DebugInfoOffset(o) => o.0 as u64,
+        gimli::UnitSectionOffset::DebugTypesOffset(o) => o.0 as u64,
+    }
+}
+
+fn load_dwarf<'a>(file: &'a ElfDwarf<'_>, split: bool) -> Result<gimli::Dwarf<R<'a>>, EncodeError> {
     let endian = if file.little_endian {
         RunTimeEndian::Little
     } else {
         RunTimeEndian::Big
     };
-    let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
-        Ok(EndianSlice::new(file.section(id.name()), endian))
+    gimli::Dwarf::load(|id| -> Result<R<'a>, gimli::Error> {
+        let name = if split {
+            id.dwo_name()
+        } else {
+            Some(id.name())
+        };
+        Ok(EndianSlice::new(
+            name.map_or(&[][..], |n| file.section(n)),
+            endian,
+        ))
     })
-    .map_err(|e| dwarf_err(0, e))?;
-    let mut headers = Vec::new();
-    let mut it = dwarf.units();
+    .map_err(|e| dwarf_err(0, e))
+}
+
+fn collect_headers<'a>(
+    mut it: impl FnMut() -> gimli::Result<Option<gimli::UnitHeader<R<'a>>>>,
+) -> Result<Vec<gimli::UnitHeader<R<'a>>>, EncodeError> {
+    let mut out = Vec::new();
     loop {
-        match it.next() {
-            Ok(Some(h)) => headers.push(h),
-            Ok(None) => break,
+        match it() {
+            Ok(Some(h)) => out.push(h),
+            Ok(None) => return Ok(out),
             Err(e) => {
-                return Err(dwarf_err(
-                    headers.last().map_or(0, |h: &gimli::UnitHeader<R<'_>>| {
-                        h.offset().as_debug_info_offset().map_or(0, |o| o.0 as u64)
-                    }),
-                    e,
-                ))
+                let at = out
+                    .last()
+                    .map_or(0, |h| section_offset(h) + h.length_including_self() as u64);
+                return Err(dwarf_err(at, e));
             }
         }
     }
-    if headers.is_empty() {
+}
+
+fn domain<'a>(dwarf: gimli::Dwarf<R<'a>>) -> Result<Domain<'a>, EncodeError> {
+    let mut it = dwarf.units();
+    let info = collect_headers(|| it.next())?;
+    let mut it = dwarf.type_units();
+    let types = collect_headers(|| it.next())?;
+    Ok(Domain { dwarf, info, types })
+}
+
+/// Where split DWARF is looked for.
+#[derive(Clone, Debug, Default)]
+pub struct SplitSearch {
+    /// Directories searched for `.dwo` files (after the unit's own
+    /// `DW_AT_comp_dir`).
+    pub dirs: Vec<PathBuf>,
+    /// A DWARF package (`.dwp`) holding the split units.
+    pub dwp: Option<PathBuf>,
+}
+
+/// A skeleton unit: its types live in a `.dwo` (or the `.dwp`).
+struct Skeleton {
+    /// Index in the input's `.debug_info` units.
+    index: usize,
+    dwo_id: Option<gimli::DwoId>,
+    /// `DW_AT_dwo_name` (relative to `comp_dir`).
+    name: String,
+    comp_dir: Option<String>,
+}
+
+fn skeletons(main: &Domain<'_>) -> Result<Vec<Skeleton>, EncodeError> {
+    let mut out = Vec::new();
+    for (index, h) in main.info.iter().enumerate() {
+        let skeleton = match h.type_() {
+            gimli::UnitType::Skeleton(_) => true,
+            gimli::UnitType::Compilation => h.version() < 5,
+            _ => false,
+        };
+        if !skeleton {
+            continue;
+        }
+        let off = section_offset(h);
+        let unit = main.dwarf.unit(*h).map_err(|e| dwarf_err(off, e))?;
+        let Some(name) = unit.dwo_name().map_err(|e| dwarf_err(off, e))? else {
+            continue;
+        };
+        let name = main
+            .dwarf
+            .attr_string(&unit, name)
+            .map_err(|e| dwarf_err(off, e))?
+            .to_string_lossy()
+            .into_owned();
+        out.push(Skeleton {
+            index,
+            dwo_id: unit.dwo_id,
+            name,
+            comp_dir: unit.comp_dir.map(|d| d.to_string_lossy().into_owned()),
+        });
+    }
+    Ok(out)
+}
+
+fn find_dwo(sk: &Skeleton, search: &SplitSearch) -> Option<PathBuf> {
+    let name = Path::new(&sk.name);
+    let mut candidates = Vec::new();
+    match &sk.comp_dir {
+        Some(dir) => candidates.push(Path::new(dir).join(name)),
+        None => candidates.push(name.to_path_buf()),
+    }
+    for d in &search.dirs {
+        candidates.push(d.join(name));
+        if let Some(base) = name.file_name() {
+            candidates.push(d.join(base));
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Converts every unit, on `jobs` threads: the input's compilation,
+/// partial and type units, and the split units its skeletons point to.
+pub fn convert_units(
+    file: &ElfDwarf<'_>,
+    search: &SplitSearch,
+    jobs: usize,
+    nested_arrays: bool,
+) -> Result<Vec<UnitTypes>, EncodeError> {
+    let main = domain(load_dwarf(file, false)?)?;
+    if main.info.is_empty() && main.types.is_empty() {
         return Err(EncodeError::NoDwarf);
     }
-    let jobs = jobs.clamp(1, headers.len());
+    // Split DWARF: read the .dwo files (or the .dwp) first; their
+    // domains borrow these buffers.
+    let skels = skeletons(&main)?;
+    let mut dwo_bytes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut dwp_bytes: Option<(PathBuf, Vec<u8>)> = None;
+    let mut missing = Vec::new();
+    for sk in &skels {
+        match find_dwo(sk, search) {
+            Some(p) => {
+                let bytes = std::fs::read(&p).map_err(|e| EncodeError::Split {
+                    file: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                dwo_bytes.push((p, bytes));
+            }
+            None => missing.push(sk),
+        }
+    }
+    if !missing.is_empty() {
+        match &search.dwp {
+            Some(p) if p.is_file() => {
+                let bytes = std::fs::read(p).map_err(|e| EncodeError::Split {
+                    file: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                dwp_bytes = Some((p.clone(), bytes));
+            }
+            _ => {
+                return Err(EncodeError::MissingDwo {
+                    name: missing[0].name.clone(),
+                    comp_dir: missing[0].comp_dir.clone().unwrap_or_default(),
+                    count: missing.len(),
+                })
+            }
+        }
+    }
+    let split_err = |p: &Path, e: EncodeError| EncodeError::Split {
+        file: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    let dwo_files: Vec<(&Path, ElfDwarf<'_>)> = dwo_bytes
+        .iter()
+        .map(|(p, b)| {
+            Ok((
+                p.as_path(),
+                ElfDwarf::load_split(b).map_err(|e| split_err(p, e))?,
+            ))
+        })
+        .collect::<Result<_, EncodeError>>()?;
+    let dwp_file = match &dwp_bytes {
+        Some((p, b)) => Some((
+            p.as_path(),
+            ElfDwarf::load_split(b).map_err(|e| split_err(p, e))?,
+        )),
+        None => None,
+    };
+    let mut domains = vec![main];
+    for (p, f) in &dwo_files {
+        let mut d = load_dwarf(f, true).map_err(|e| split_err(p, e))?;
+        d.make_dwo(&domains[0].dwarf);
+        domains.push(domain(d).map_err(|e| split_err(p, e))?);
+    }
+    if let Some((p, f)) = &dwp_file {
+        let endian = if f.little_endian {
+            RunTimeEndian::Little
+        } else {
+            RunTimeEndian::Big
+        };
+        let empty = EndianSlice::new(&[][..], endian);
+        let dwp = gimli::DwarfPackage::load(
+            |id| -> Result<R<'_>, gimli::Error> {
+                Ok(EndianSlice::new(
+                    id.dwo_name().map_or(&[][..], |n| f.section(n)),
+                    endian,
+                ))
+            },
+            empty,
+        )
+        .map_err(|e| split_err(p, dwarf_err(0, e)))?;
+        for sk in &missing {
+            let found = match sk.dwo_id {
+                Some(id) => dwp
+                    .find_cu(id, &domains[0].dwarf)
+                    .map_err(|e| split_err(p, dwarf_err(0, e)))?,
+                None => None,
+            };
+            let Some(d) = found else {
+                return Err(EncodeError::MissingDwo {
+                    name: sk.name.clone(),
+                    comp_dir: sk.comp_dir.clone().unwrap_or_default(),
+                    count: missing.len(),
+                });
+            };
+            domains.push(domain(d).map_err(|e| split_err(p, e))?);
+        }
+    }
+    // Every unit is converted; type units also answer signatures.
+    let mut work = Vec::new();
+    let mut sigs = HashMap::new();
+    for (di, d) in domains.iter().enumerate() {
+        for (debug_types, list) in [(false, &d.info), (true, &d.types)] {
+            for (i, h) in list.iter().enumerate() {
+                let key = UnitKey {
+                    domain: di as u32,
+                    debug_types,
+                    index: i as u32,
+                };
+                match h.type_() {
+                    gimli::UnitType::Type {
+                        type_signature,
+                        type_offset,
+                    }
+                    | gimli::UnitType::SplitType {
+                        type_signature,
+                        type_offset,
+                    } => {
+                        sigs.entry(type_signature.0).or_insert((key, type_offset));
+                    }
+                    gimli::UnitType::Skeleton(_) => continue,
+                    // A DWARF 4 (GNU) skeleton is a compilation unit.
+                    _ if di == 0 && !debug_types && skels.iter().any(|sk| sk.index == i) => {
+                        continue
+                    }
+                    _ => {}
+                }
+                work.push(key);
+            }
+        }
+    }
+    let units = Units { domains, sigs };
+    let jobs = jobs.clamp(1, work.len().max(1));
     // Contiguous runs of units per worker keep the output order
     // independent of scheduling.
-    let per = headers.len().div_ceil(jobs);
+    let per = work.len().div_ceil(jobs).max(1);
     let results: Vec<Result<UnitTypes, EncodeError>> = std::thread::scope(|s| {
-        let hs: Vec<_> = headers
+        let hs: Vec<_> = work
             .chunks(per)
             .map(|chunk| {
-                let dwarf = &dwarf;
+                let units = &units;
                 s.spawn(move || {
-                    let mut w = Worker::new(file, nested_arrays);
-                    for h in chunk {
-                        let off = h.offset().as_debug_info_offset().map_or(0, |o| o.0 as u64);
-                        let unit = dwarf.unit(*h).map_err(|e| dwarf_err(off, e))?;
-                        w.unit(dwarf, &unit).map_err(|e| dwarf_err(off, e))?;
+                    let mut w = Worker::new(file, units, nested_arrays);
+                    for &key in chunk {
+                        let off = section_offset(units.header(key));
+                        w.unit(key).map_err(|e| dwarf_err(off, e))?;
                         w.out.units += 1;
                     }
-                    Ok(w.out)
+                    // Deduplicated here, in parallel, before the global
+                    // deduplication: that one then sees a fraction of the
+                    // types (most units repeat the same headers' types),
+                    // and deduplicating a deduplicated part changes
+                    // nothing it would have found.
+                    let mut out = w.out;
+                    out.converted = out.ir.len();
+                    let d = btfkit_btf::dedup::dedup(&out.ir, 0);
+                    for v in &mut out.vars {
+                        v.ty = d.map[v.ty as usize];
+                    }
+                    out.ir = d.btf;
+                    Ok(out)
                 })
             })
             .collect();
@@ -97,11 +451,16 @@ pub fn convert_units(
     results.into_iter().collect()
 }
 
-struct Worker<'f, 'd> {
-    file: &'f ElfDwarf<'d>,
+struct Worker<'f, 'a> {
+    file: &'f ElfDwarf<'a>,
+    units: &'f Units<'a>,
     out: UnitTypes,
-    /// Id of the index type of arrays (`__ARRAY_SIZE_TYPE__`), per worker,
-    /// for units without an `int`.
+    /// Units converted for references into them from elsewhere, kept
+    /// while this worker runs (a unit is converted once per worker).
+    foreign: HashMap<UnitKey, Rc<UnitCtx<'a>>>,
+    /// Id of the index type of arrays for units without an `int` (type
+    /// units, usually): a signed 32-bit `int`, which dedup merges with the
+    /// program's own, rather than pahole's extra `__ARRAY_SIZE_TYPE__`.
     index_type: Option<u32>,
     /// The current unit's `int`, the index type pahole uses.
     unit_int: Option<u32>,
@@ -116,8 +475,19 @@ enum Slot {
     Type(u32),
     /// Stands for the type it refers to (atomic qualifier).
     Transparent,
+    /// A stand-in for a type defined in a type unit (DW_AT_signature).
+    Signature,
     /// Not representable: references to it are void.
     Skip,
+}
+
+/// A unit being converted: its DIEs' slots.
+struct UnitCtx<'a> {
+    key: UnitKey,
+    unit: gimli::Unit<R<'a>>,
+    slots: HashMap<UnitOffset, Slot>,
+    funcs: Vec<UnitOffset>,
+    vars: Vec<UnitOffset>,
 }
 
 fn type_tag_kind(tag: DwTag) -> Option<&'static str> {
@@ -145,16 +515,19 @@ fn type_tag_kind(tag: DwTag) -> Option<&'static str> {
     })
 }
 
-impl<'f, 'd> Worker<'f, 'd> {
-    fn new(file: &'f ElfDwarf<'d>, nested_arrays: bool) -> Self {
+impl<'f, 'a> Worker<'f, 'a> {
+    fn new(file: &'f ElfDwarf<'a>, units: &'f Units<'a>, nested_arrays: bool) -> Self {
         Worker {
             file,
+            units,
             out: UnitTypes {
                 ir: IrBtf::new(),
                 units: 0,
                 vars: Vec::new(),
+                converted: 0,
                 skipped: BTreeMap::new(),
             },
+            foreign: HashMap::new(),
             index_type: None,
             unit_int: None,
             nested_arrays,
@@ -165,6 +538,10 @@ impl<'f, 'd> Worker<'f, 'd> {
         *self.out.skipped.entry(what.to_string()).or_default() += 1;
     }
 
+    fn dwarf(&self, cx: &UnitCtx<'a>) -> &'f gimli::Dwarf<R<'a>> {
+        &self.units.domains[cx.key.domain as usize].dwarf
+    }
+
     fn index_type(&mut self) -> u32 {
         if let Some(i) = self.unit_int {
             return i;
@@ -172,11 +549,11 @@ impl<'f, 'd> Worker<'f, 'd> {
         if let Some(i) = self.index_type {
             return i;
         }
-        let name = self.out.ir.strings.intern("__ARRAY_SIZE_TYPE__");
+        let name = self.out.ir.strings.intern("int");
         let id = self.out.ir.push(IrType::Int {
             name,
             size: 4,
-            encoding: 0,
+            encoding: 1, // BTF_INT_SIGNED
             offset: 0,
             bits: 32,
         });
@@ -184,23 +561,77 @@ impl<'f, 'd> Worker<'f, 'd> {
         id
     }
 
-    fn unit(
-        &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-    ) -> gimli::Result<()> {
-        self.unit_int = None;
+    /// One unit of the work list: its types (unless a reference from
+    /// another unit already converted them here), functions and
+    /// variables.
+    fn unit(&mut self, key: UnitKey) -> gimli::Result<()> {
+        let cx = match self.foreign.get(&key) {
+            Some(cx) => cx.clone(),
+            None => {
+                let cx = self.types_of(key)?;
+                // Not kept: a later reference into it converts it again
+                // (dedup merges the copies), which bounds memory to the
+                // units in flight.
+                self.foreign.remove(&key);
+                cx
+            }
+        };
+        for &off in &cx.funcs {
+            self.function(&cx, off)?;
+        }
+        for &off in &cx.vars {
+            let e = cx.unit.entry(off)?;
+            if e.attr_value(gimli::DW_AT_declaration)?.is_some() {
+                continue;
+            }
+            // A definition of a declared variable (`DEFINE_PER_CPU` after
+            // `DECLARE_PER_CPU`) has its location; the declaration it
+            // points to has its name and type.
+            let decl = match e.attr_value(gimli::DW_AT_specification)? {
+                Some(gimli::AttributeValue::UnitRef(o)) => cx.unit.entry(o)?,
+                Some(_) => continue,
+                None => e.clone(),
+            };
+            let Some(name) = self.name(&cx, &decl)? else {
+                continue;
+            };
+            let ty = self.type_ref(&cx, &decl)?;
+            let address = match e.attr_value(gimli::DW_AT_location)? {
+                Some(gimli::AttributeValue::Exprloc(expr)) => {
+                    let mut ops = expr.operations(cx.unit.encoding());
+                    match ops.next() {
+                        Ok(Some(gimli::Operation::Address { address })) => Some(address),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            self.out.vars.push(GlobalVar { name, ty, address });
+        }
+        Ok(())
+    }
+
+    /// A unit's types, converted into this worker's id space.
+    fn types_of(&mut self, key: UnitKey) -> gimli::Result<Rc<UnitCtx<'a>>> {
+        let header = *self.units.header(key);
+        let unit = self.dwarf_of(key).unit(header)?;
+        let saved_int = self.unit_int.take();
         // Pass 1: which DIE becomes which type.
         let mut slots: HashMap<UnitOffset, Slot> = HashMap::new();
         let mut order: Vec<(UnitOffset, DwTag)> = Vec::new();
         let mut funcs: Vec<UnitOffset> = Vec::new();
         let mut vars: Vec<UnitOffset> = Vec::new();
+        let mut int_die = None;
         {
             let mut cursor = unit.entries();
             let mut depth = 0isize;
             while let Some((delta, e)) = cursor.next_dfs()? {
                 depth += delta;
                 let tag = e.tag();
+                if type_tag_kind(tag).is_some() && e.attr_value(gimli::DW_AT_signature)?.is_some() {
+                    slots.insert(e.offset(), Slot::Signature);
+                    continue;
+                }
                 match type_tag_kind(tag) {
                     Some("atomic") => {
                         slots.insert(e.offset(), Slot::Transparent);
@@ -213,11 +644,14 @@ impl<'f, 'd> Worker<'f, 'd> {
                         let id = self.out.ir.push(IrType::Void);
                         slots.insert(e.offset(), Slot::Type(id));
                         order.push((e.offset(), tag));
-                        if k == "base"
-                            && self.unit_int.is_none()
-                            && self.name(dwarf, unit, e)?.as_deref() == Some("int")
-                        {
-                            self.unit_int = Some(id);
+                        if k == "base" && int_die.is_none() {
+                            let name = match e.attr_value(gimli::DW_AT_name)? {
+                                Some(v) => Some(self.dwarf_of(key).attr_string(&unit, v)?),
+                                None => None,
+                            };
+                            if name.is_some_and(|n| n.slice() == b"int") {
+                                int_die = Some(id);
+                            }
                         }
                     }
                     None if tag == gimli::DW_TAG_subprogram => funcs.push(e.offset()),
@@ -226,110 +660,153 @@ impl<'f, 'd> Worker<'f, 'd> {
                 }
             }
         }
+        self.unit_int = int_die;
+        let cx = Rc::new(UnitCtx {
+            key,
+            unit,
+            slots,
+            funcs,
+            vars,
+        });
+        // Registered before pass 2, so references back into this unit
+        // (cycles through other units) find it.
+        self.foreign.insert(key, cx.clone());
         // Pass 2: fill them in.
         for (off, tag) in order {
-            let Slot::Type(id) = slots[&off] else {
+            let Some(&Slot::Type(id)) = cx.slots.get(&off) else {
                 continue;
             };
-            let ty = self.convert(dwarf, unit, &slots, off, tag)?;
+            let ty = self.convert(&cx, off, tag)?;
             self.out.ir.types[id as usize] = ty;
         }
-        for off in funcs {
-            self.function(dwarf, unit, &slots, off)?;
-        }
-        for off in vars {
-            let e = unit.entry(off)?;
-            if e.attr_value(gimli::DW_AT_declaration)?.is_some() {
-                continue;
-            }
-            let Some(name) = self.name(dwarf, unit, &e)? else {
-                continue;
-            };
-            let ty = self.type_ref(&slots, unit, &e)?;
-            self.out.vars.push((name, ty));
-        }
-        Ok(())
+        self.unit_int = saved_int;
+        Ok(cx)
     }
 
-    fn name(
-        &self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        e: &gimli::DebuggingInformationEntry<R<'d>>,
-    ) -> gimli::Result<Option<String>> {
+    fn dwarf_of(&self, key: UnitKey) -> &'f gimli::Dwarf<R<'a>> {
+        &self.units.domains[key.domain as usize].dwarf
+    }
+
+    fn name(&self, cx: &UnitCtx<'a>, e: &Die<'_, 'a>) -> gimli::Result<Option<String>> {
         match e.attr_value(gimli::DW_AT_name)? {
             Some(v) => Ok(Some(
-                dwarf.attr_string(unit, v)?.to_string_lossy().into_owned(),
+                self.dwarf(cx)
+                    .attr_string(&cx.unit, v)?
+                    .to_string_lossy()
+                    .into_owned(),
             )),
             None => Ok(None),
         }
     }
 
-    fn name_id(
+    /// A name attribute's value, interned (0 when absent).
+    fn intern_name(
         &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        e: &gimli::DebuggingInformationEntry<R<'d>>,
+        cx: &UnitCtx<'a>,
+        v: Option<AttributeValue<R<'a>>>,
     ) -> gimli::Result<u32> {
-        Ok(match self.name(dwarf, unit, e)? {
-            Some(n) => self.out.ir.strings.intern(&n),
-            None => 0,
-        })
+        let Some(v) = v else {
+            return Ok(0);
+        };
+        let s = self.dwarf(cx).attr_string(&cx.unit, v)?;
+        Ok(self.out.ir.strings.intern(&s.to_string_lossy()))
     }
 
     /// The BTF id a `DW_AT_type` reference resolves to (void when absent
     /// or not representable).
-    fn type_ref(
+    fn type_ref(&mut self, cx: &UnitCtx<'a>, e: &Die<'_, 'a>) -> gimli::Result<u32> {
+        let attr = e.attr_value(gimli::DW_AT_type)?;
+        self.resolve(cx, attr, 0)
+    }
+
+    /// Follows a reference: within the unit, to another unit of the same
+    /// DWARF (DW_FORM_ref_addr, as LTO and dwz write), or to a type unit
+    /// by signature (DW_FORM_ref_sig8).
+    fn resolve(
         &mut self,
-        slots: &HashMap<UnitOffset, Slot>,
-        unit: &gimli::Unit<R<'d>>,
-        e: &gimli::DebuggingInformationEntry<R<'d>>,
+        cx: &UnitCtx<'a>,
+        attr: Option<AttributeValue<R<'a>>>,
+        depth: u32,
     ) -> gimli::Result<u32> {
-        let mut attr = e.attr_value(gimli::DW_AT_type)?;
-        for _ in 0..MAX_CHAIN {
-            let off = match attr {
-                None => return Ok(0),
-                Some(AttributeValue::UnitRef(o)) => o,
-                Some(_) => {
-                    self.skip("reference across units");
-                    return Ok(0);
+        if depth > MAX_CHAIN {
+            return Ok(0);
+        }
+        match attr {
+            None => Ok(0),
+            Some(AttributeValue::UnitRef(o)) => self.slot(cx, o, depth),
+            Some(AttributeValue::DebugInfoRef(o)) => {
+                if let Some(uo) = gimli::UnitSectionOffset::from(o).to_unit_offset(&cx.unit) {
+                    return self.slot(cx, uo, depth);
                 }
-            };
-            match slots.get(&off) {
-                Some(Slot::Type(id)) => return Ok(*id),
-                Some(Slot::Transparent) => attr = unit.entry(off)?.attr_value(gimli::DW_AT_type)?,
-                Some(Slot::Skip) | None => return Ok(0),
+                let Some(key) = self.units.info_unit_at(cx.key.domain, o) else {
+                    self.skip("reference outside .debug_info");
+                    return Ok(0);
+                };
+                let other = self.other_unit(key)?;
+                match gimli::UnitSectionOffset::from(o).to_unit_offset(&other.unit) {
+                    Some(uo) => self.slot(&other, uo, depth),
+                    None => Ok(0),
+                }
+            }
+            Some(AttributeValue::DebugTypesRef(sig)) => {
+                let Some(&(key, off)) = self.units.sigs.get(&sig.0) else {
+                    self.skip("reference to a missing type unit");
+                    return Ok(0);
+                };
+                if key == cx.key {
+                    return self.slot(cx, off, depth);
+                }
+                let other = self.other_unit(key)?;
+                self.slot(&other, off, depth)
+            }
+            Some(AttributeValue::DebugInfoRefSup(_)) => {
+                self.skip("reference into a supplementary (dwz) file");
+                Ok(0)
+            }
+            Some(_) => {
+                self.skip("reference of an unknown form");
+                Ok(0)
             }
         }
-        Ok(0)
     }
 
-    fn udata(
-        e: &gimli::DebuggingInformationEntry<R<'d>>,
-        at: gimli::DwAt,
-    ) -> gimli::Result<Option<u64>> {
-        Ok(e.attr_value(at)?.and_then(|v| v.udata_value()))
+    fn slot(&mut self, cx: &UnitCtx<'a>, off: UnitOffset, depth: u32) -> gimli::Result<u32> {
+        match cx.slots.get(&off) {
+            Some(Slot::Type(id)) => Ok(*id),
+            Some(Slot::Transparent) => {
+                let next = cx.unit.entry(off)?.attr_value(gimli::DW_AT_type)?;
+                self.resolve(cx, next, depth + 1)
+            }
+            Some(Slot::Signature) => {
+                let next = cx.unit.entry(off)?.attr_value(gimli::DW_AT_signature)?;
+                self.resolve(cx, next, depth + 1)
+            }
+            Some(Slot::Skip) | None => Ok(0),
+        }
     }
 
-    fn convert(
-        &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        slots: &HashMap<UnitOffset, Slot>,
-        off: UnitOffset,
-        tag: DwTag,
-    ) -> gimli::Result<IrType> {
+    /// Another unit, converted here on first reference.
+    fn other_unit(&mut self, key: UnitKey) -> gimli::Result<Rc<UnitCtx<'a>>> {
+        match self.foreign.get(&key) {
+            Some(cx) => Ok(cx.clone()),
+            None => self.types_of(key),
+        }
+    }
+
+    fn convert(&mut self, cx: &UnitCtx<'a>, off: UnitOffset, tag: DwTag) -> gimli::Result<IrType> {
         use gimli::constants::*;
-        let e = unit.entry(off)?;
-        let name = self.name_id(dwarf, unit, &e)?;
-        let size = Self::udata(&e, DW_AT_byte_size)?.unwrap_or(0) as u32;
+        let e = cx.unit.entry(off)?;
+        let a = Attrs::of(&e)?;
+        let name = self.intern_name(cx, a.name)?;
+        let size = a.byte_size.unwrap_or(0) as u32;
+        let ty = a.ty;
         Ok(match tag {
             DW_TAG_base_type => {
-                let enc = match e.attr_value(DW_AT_encoding)? {
+                let enc = match a.encoding {
                     Some(AttributeValue::Encoding(x)) => x,
                     _ => DwAte(0),
                 };
-                let bits = Self::udata(&e, DW_AT_bit_size)?.unwrap_or(size as u64 * 8) as u8;
+                let bits = a.bit_size.unwrap_or(size as u64 * 8) as u8;
                 match enc {
                     DW_ATE_float if matches!(size, 2 | 4 | 8 | 12 | 16) => {
                         IrType::Float { name, size }
@@ -378,21 +855,21 @@ impl<'f, 'd> Worker<'f, 'd> {
                 }
             }
             DW_TAG_pointer_type | DW_TAG_reference_type | DW_TAG_rvalue_reference_type => {
-                IrType::Ptr(self.type_ref(slots, unit, &e)?)
+                IrType::Ptr(self.resolve(cx, ty, 0)?)
             }
-            DW_TAG_const_type => IrType::Const(self.type_ref(slots, unit, &e)?),
-            DW_TAG_volatile_type => IrType::Volatile(self.type_ref(slots, unit, &e)?),
-            DW_TAG_restrict_type => IrType::Restrict(self.type_ref(slots, unit, &e)?),
+            DW_TAG_const_type => IrType::Const(self.resolve(cx, ty, 0)?),
+            DW_TAG_volatile_type => IrType::Volatile(self.resolve(cx, ty, 0)?),
+            DW_TAG_restrict_type => IrType::Restrict(self.resolve(cx, ty, 0)?),
             DW_TAG_typedef => IrType::Typedef {
                 name,
-                ty: self.type_ref(slots, unit, &e)?,
+                ty: self.resolve(cx, ty, 0)?,
             },
             DW_TAG_structure_type | DW_TAG_class_type | DW_TAG_union_type => {
                 let is_union = tag == DW_TAG_union_type;
-                if e.attr_value(DW_AT_declaration)?.is_some() {
+                if a.declaration {
                     return Ok(IrType::Fwd { name, is_union });
                 }
-                let members = self.members(dwarf, unit, slots, off, is_union)?;
+                let members = self.members(cx, off, is_union)?;
                 if is_union {
                     IrType::Union {
                         name,
@@ -407,11 +884,11 @@ impl<'f, 'd> Worker<'f, 'd> {
                     }
                 }
             }
-            DW_TAG_enumeration_type => self.enumeration(dwarf, unit, slots, off, name, size)?,
+            DW_TAG_enumeration_type => self.enumeration(cx, off, name, size)?,
             DW_TAG_array_type => {
-                let elem = self.type_ref(slots, unit, &e)?;
+                let elem = self.resolve(cx, ty, 0)?;
                 let mut dims = Vec::new();
-                let mut tree = unit.entries_tree(Some(off))?;
+                let mut tree = cx.unit.entries_tree(Some(off))?;
                 let root = tree.root()?;
                 let mut children = root.children();
                 while let Some(child) = children.next()? {
@@ -419,9 +896,10 @@ impl<'f, 'd> Worker<'f, 'd> {
                     if c.tag() != DW_TAG_subrange_type {
                         continue;
                     }
-                    let n = if let Some(count) = Self::udata(c, DW_AT_count)? {
+                    let ca = Attrs::of(c)?;
+                    let n = if let Some(count) = ca.count {
                         count
-                    } else if let Some(ub) = c.attr_value(DW_AT_upper_bound)? {
+                    } else if let Some(ub) = ca.upper_bound {
                         match ub {
                             AttributeValue::Sdata(v) if v < 0 => 0,
                             v => v.udata_value().map_or(0, |u| u + 1),
@@ -463,22 +941,20 @@ impl<'f, 'd> Worker<'f, 'd> {
                     nelems: dims[0],
                 }
             }
-            DW_TAG_subroutine_type => self.proto(dwarf, unit, slots, off, false)?,
+            DW_TAG_subroutine_type => self.proto(cx, off, false)?,
             _ => IrType::Void,
         })
     }
 
     fn members(
         &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        slots: &HashMap<UnitOffset, Slot>,
+        cx: &UnitCtx<'a>,
         off: UnitOffset,
         is_union: bool,
     ) -> gimli::Result<Vec<IrMember>> {
         use gimli::constants::*;
         let mut out = Vec::new();
-        let mut tree = unit.entries_tree(Some(off))?;
+        let mut tree = cx.unit.entries_tree(Some(off))?;
         let root = tree.root()?;
         let mut children = root.children();
         while let Some(child) = children.next()? {
@@ -486,19 +962,19 @@ impl<'f, 'd> Worker<'f, 'd> {
             if c.tag() != DW_TAG_member {
                 continue;
             }
+            let a = Attrs::of(c)?;
             // Static members (C++) have no storage in the object.
-            if c.attr_value(DW_AT_external)?.is_some() || c.attr_value(DW_AT_declaration)?.is_some()
-            {
+            if a.external || a.declaration {
                 self.skip("static member");
                 continue;
             }
-            let name = self.name_id(dwarf, unit, c)?;
-            let ty = self.type_ref(slots, unit, c)?;
-            let byte_off = match c.attr_value(DW_AT_data_member_location)? {
+            let name = self.intern_name(cx, a.name)?;
+            let ty = self.resolve(cx, a.ty, 0)?;
+            let byte_off = match a.member_location {
                 None => 0,
                 Some(AttributeValue::Exprloc(expr)) => {
                     // DW_OP_plus_uconst N, the only form C compilers emit.
-                    let mut ops = expr.operations(unit.encoding());
+                    let mut ops = expr.operations(cx.unit.encoding());
                     match ops.next()? {
                         Some(gimli::Operation::PlusConstant { value }) => value,
                         _ => {
@@ -509,13 +985,13 @@ impl<'f, 'd> Worker<'f, 'd> {
                 }
                 Some(v) => v.udata_value().unwrap_or(0),
             };
-            let bit_size = Self::udata(c, DW_AT_bit_size)?.unwrap_or(0);
-            let bit_offset = if let Some(dbo) = Self::udata(c, DW_AT_data_bit_offset)? {
+            let bit_size = a.bit_size.unwrap_or(0);
+            let bit_offset = if let Some(dbo) = a.data_bit_offset {
                 dbo
-            } else if let Some(old) = Self::udata(c, DW_AT_bit_offset)? {
+            } else if let Some(old) = a.bit_offset {
                 // DWARF 2/3: bits from the most significant end of a storage
                 // unit of DW_AT_byte_size (or the type's size).
-                let storage = Self::udata(c, DW_AT_byte_size)?.unwrap_or(0) * 8;
+                let storage = a.byte_size.unwrap_or(0) * 8;
                 if self.file.little_endian {
                     (byte_off * 8 + storage).saturating_sub(old + bit_size)
                 } else {
@@ -545,16 +1021,14 @@ impl<'f, 'd> Worker<'f, 'd> {
 
     fn enumeration(
         &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        _slots: &HashMap<UnitOffset, Slot>,
+        cx: &UnitCtx<'a>,
         off: UnitOffset,
         name: u32,
         size: u32,
     ) -> gimli::Result<IrType> {
         use gimli::constants::*;
-        let mut raw: Vec<(u32, AttributeValue<R<'d>>)> = Vec::new();
-        let mut tree = unit.entries_tree(Some(off))?;
+        let mut raw: Vec<(u32, AttributeValue<R<'a>>)> = Vec::new();
+        let mut tree = cx.unit.entries_tree(Some(off))?;
         let root = tree.root()?;
         let mut children = root.children();
         while let Some(child) = children.next()? {
@@ -562,8 +1036,9 @@ impl<'f, 'd> Worker<'f, 'd> {
             if c.tag() != DW_TAG_enumerator {
                 continue;
             }
-            let n = self.name_id(dwarf, unit, c)?;
-            if let Some(v) = c.attr_value(DW_AT_const_value)? {
+            let a = Attrs::of(c)?;
+            let n = self.intern_name(cx, a.name)?;
+            if let Some(v) = a.const_value {
                 raw.push((n, v));
             }
         }
@@ -624,31 +1099,25 @@ impl<'f, 'd> Worker<'f, 'd> {
     }
 
     /// A prototype from a subroutine type or subprogram's parameters.
-    fn proto(
-        &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        slots: &HashMap<UnitOffset, Slot>,
-        off: UnitOffset,
-        names: bool,
-    ) -> gimli::Result<IrType> {
+    fn proto(&mut self, cx: &UnitCtx<'a>, off: UnitOffset, names: bool) -> gimli::Result<IrType> {
         use gimli::constants::*;
-        let e = unit.entry(off)?;
-        let ret = self.type_ref(slots, unit, &e)?;
+        let e = cx.unit.entry(off)?;
+        let ret = self.type_ref(cx, &e)?;
         let mut params = Vec::new();
-        let mut tree = unit.entries_tree(Some(off))?;
+        let mut tree = cx.unit.entries_tree(Some(off))?;
         let root = tree.root()?;
         let mut children = root.children();
         while let Some(child) = children.next()? {
             let c = child.entry();
             match c.tag() {
                 DW_TAG_formal_parameter => {
+                    let a = Attrs::of(c)?;
                     let name = if names {
-                        self.name_id(dwarf, unit, c)?
+                        self.intern_name(cx, a.name)?
                     } else {
                         0
                     };
-                    let ty = self.type_ref(slots, unit, c)?;
+                    let ty = self.resolve(cx, a.ty, 0)?;
                     params.push(IrParam { name, ty });
                 }
                 DW_TAG_unspecified_parameters => params.push(IrParam { name: 0, ty: 0 }),
@@ -662,41 +1131,36 @@ impl<'f, 'd> Worker<'f, 'd> {
     /// out-of-line copy of an inlined function (or a C++ definition of a
     /// declared member) takes its name and parameters from the DIE it
     /// points to.
-    fn function(
-        &mut self,
-        dwarf: &gimli::Dwarf<R<'d>>,
-        unit: &gimli::Unit<R<'d>>,
-        slots: &HashMap<UnitOffset, Slot>,
-        off: UnitOffset,
-    ) -> gimli::Result<()> {
+    fn function(&mut self, cx: &UnitCtx<'a>, off: UnitOffset) -> gimli::Result<()> {
         use gimli::constants::*;
-        let e = unit.entry(off)?;
+        let e = cx.unit.entry(off)?;
         if e.attr_value(DW_AT_declaration)?.is_some() {
             return Ok(());
         }
-        if e.attr_value(DW_AT_low_pc)?.is_none() && e.attr_value(DW_AT_ranges)?.is_none() {
-            return Ok(());
-        }
+        // No code address needed: a definition whose code the compiler
+        // placed elsewhere (folded, or described only abstractly) still
+        // names a function of the symbol table, and pahole encodes it.
         let mut decl = off;
         for _ in 0..4 {
-            let d = unit.entry(decl)?;
+            let d = cx.unit.entry(decl)?;
             match d
                 .attr_value(DW_AT_abstract_origin)?
                 .or(d.attr_value(DW_AT_specification)?)
             {
                 Some(AttributeValue::UnitRef(o)) => decl = o,
+                // An origin in another unit (LTO): not this unit's function.
                 Some(_) => return Ok(()),
                 None => break,
             }
         }
-        let d = unit.entry(decl)?;
-        let Some(name) = self.name(dwarf, unit, &d)? else {
+        let d = cx.unit.entry(decl)?;
+        let Some(name) = self.name(cx, &d)? else {
             return Ok(());
         };
         if !self.file.functions.contains(&name) {
             return Ok(());
         }
-        let proto = self.proto(dwarf, unit, slots, decl, true)?;
+        let proto = self.proto(cx, decl, true)?;
         let proto = self.out.ir.push(proto);
         let linkage = u32::from(
             d.attr_value(DW_AT_external)?.is_some() || e.attr_value(DW_AT_external)?.is_some(),

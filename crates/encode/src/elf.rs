@@ -18,6 +18,11 @@ pub struct PercpuSymbol {
 
 /// A kernel's `.data..percpu`.
 pub struct Percpu {
+    /// The section's address (0 in a vmlinux: per-CPU offsets).
+    pub address: u64,
+    /// A module (relocatable object), where offset 0 is a variable like
+    /// any other.
+    pub relocatable: bool,
     pub size: u32,
     pub symbols: Vec<PercpuSymbol>,
 }
@@ -40,7 +45,18 @@ impl<'d> ElfDwarf<'d> {
             .map_or(&[], |(_, d)| d)
     }
 
+    /// The input: an executable, library, kernel or module with DWARF.
     pub fn load(data: &'d [u8]) -> Result<Self, EncodeError> {
+        Self::load_with(data, false)
+    }
+
+    /// A split-DWARF file (`.dwo` or `.dwp`): its `.debug_*.dwo` sections
+    /// only.
+    pub fn load_split(data: &'d [u8]) -> Result<Self, EncodeError> {
+        Self::load_with(data, true)
+    }
+
+    fn load_with(data: &'d [u8], split: bool) -> Result<Self, EncodeError> {
         let file = object::File::parse(data).map_err(|e| EncodeError::NotElf(e.to_string()))?;
         if file.format() != object::BinaryFormat::Elf {
             return Err(EncodeError::NotElf(format!("{:?} file", file.format())));
@@ -60,6 +76,14 @@ impl<'d> ElfDwarf<'d> {
                 apply_relocations(&file, &s, bytes.to_mut(), &name)?;
             }
             sections.push((name, bytes));
+        }
+        if split {
+            return Ok(ElfDwarf {
+                little_endian: file.is_little_endian(),
+                sections,
+                functions: HashSet::new(),
+                percpu: None,
+            });
         }
         if !sections
             .iter()
@@ -100,9 +124,11 @@ impl<'d> ElfDwarf<'d> {
                 _ => {}
             }
         }
-        if let Some((_, _, size)) = percpu_sec {
+        if let Some((_, address, size)) = percpu_sec {
             percpu_syms.sort_by_key(|s| s.offset);
             percpu = Some(Percpu {
+                address,
+                relocatable,
                 size: size as u32,
                 symbols: percpu_syms,
             });
@@ -167,4 +193,111 @@ fn apply_relocations(
         }
     }
     Ok(())
+}
+
+/// Reads an ELF file for [`crate::encode`]: a buffer of the file's size
+/// holding only what the encoder reads (headers, the DWARF sections it
+/// uses, the symbol table; for a relocatable object, the relocations of
+/// its DWARF). The rest stays zero and, never touched, costs no memory: a
+/// kernel's vmlinux is two-thirds code, relocations of its debug info and
+/// location lists. A file that is not ELF is read whole (for
+/// `encode` to report).
+pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let wanted: Vec<(u64, u64)> = {
+        let cache = object::ReadCache::new(&mut file);
+        let Ok(elf) = object::File::parse(&cache) else {
+            drop(cache);
+            let mut all = Vec::new();
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_end(&mut all)?;
+            return Ok(all);
+        };
+        let relocatable = elf.kind() == object::ObjectKind::Relocatable;
+        let mut ranges = Vec::new();
+        for s in elf.sections() {
+            let Ok(name) = s.name() else { continue };
+            let dwarf = name.strip_prefix(".rela").or(name.strip_prefix(".rel"));
+            let keep = match dwarf {
+                Some(target) => relocatable && wanted_debug(target),
+                None => wanted_debug(name) || matches!(name, ".symtab" | ".strtab"),
+            };
+            if let (true, Some(r)) = (keep, s.file_range()) {
+                ranges.push(r);
+            }
+        }
+        ranges
+    };
+    let mut buf = vec![0u8; len as usize];
+    // The ELF header and the section headers (and their names), which
+    // object reads to find everything else.
+    let mut heads: Vec<(u64, u64)> = vec![(0, len.min(4096))];
+    {
+        let cache = object::ReadCache::new(&mut file);
+        if let Ok(elf) = object::File::parse(&cache) {
+            if let object::File::Elf64(e) = &elf {
+                let h = e.elf_header();
+                let end = e.endian();
+                use object::read::elf::FileHeader;
+                heads.push((
+                    h.e_shoff(end),
+                    u64::from(h.e_shentsize(end))
+                        * u64::from(h.shnum(end, e.data()).unwrap_or(0) as u16),
+                ));
+            }
+            if let object::File::Elf32(e) = &elf {
+                let h = e.elf_header();
+                let end = e.endian();
+                use object::read::elf::FileHeader;
+                heads.push((
+                    u64::from(h.e_shoff(end)),
+                    u64::from(h.e_shentsize(end))
+                        * u64::from(h.shnum(end, e.data()).unwrap_or(0) as u16),
+                ));
+            }
+            if let Some(s) = elf
+                .section_by_name(".shstrtab")
+                .and_then(|s| s.file_range())
+            {
+                heads.push(s);
+            }
+        }
+    }
+    for (off, size) in heads.into_iter().chain(wanted) {
+        let end = off.saturating_add(size).min(len);
+        if off >= end {
+            continue;
+        }
+        file.seek(SeekFrom::Start(off))?;
+        file.read_exact(&mut buf[off as usize..end as usize])?;
+    }
+    Ok(buf)
+}
+
+/// DWARF sections the encoder reads: not location and range lists or
+/// call frames (line tables are, for their headers: gimli reads them
+/// with each unit).
+fn wanted_debug(name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(".debug_")
+        .or(name.strip_prefix(".zdebug_"))
+    else {
+        return false;
+    };
+    let rest = rest.trim_end_matches(".dwo");
+    !matches!(
+        rest,
+        "loc"
+            | "loclists"
+            | "ranges"
+            | "rnglists"
+            | "frame"
+            | "aranges"
+            | "macro"
+            | "macinfo"
+            | "pubnames"
+            | "pubtypes"
+    )
 }

@@ -16,7 +16,8 @@ use btfkit_btf::dedup::dedup;
 use btfkit_btf::ir::{IrBtf, IrType, IrVarSecInfo};
 use btfkit_btf::Btf;
 
-pub use dwarf::UnitTypes;
+pub use dwarf::{SplitSearch, UnitTypes};
+pub use elf::read_for_encoding;
 
 /// Why encoding failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +37,22 @@ pub enum EncodeError {
     Btf(#[from] btfkit_btf::Error),
     #[error("base: {0}")]
     Base(String),
+    #[error("split DWARF {file}: {reason}")]
+    Split { file: String, reason: String },
+    #[error(
+        "split DWARF: {name} (compiled in {comp_dir:?}) not found{}; \
+         pass the directory that holds the .dwo files, or the .dwp",
+        if *count > 1 { format!(", nor {} other .dwo file(s)", count - 1) } else { String::new() }
+    )]
+    MissingDwo {
+        name: String,
+        comp_dir: String,
+        count: usize,
+    },
 }
 
 /// Encoding knobs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EncodeOptions {
     /// Worker threads (0: one per core).
     pub jobs: usize,
@@ -47,6 +60,8 @@ pub struct EncodeOptions {
     /// programs does (CO-RE can then follow both indexes), instead of one
     /// array of 6, as pahole and the kernels' own BTF do.
     pub nested_arrays: bool,
+    /// Where split DWARF (`-gsplit-dwarf`) is found.
+    pub split: SplitSearch,
 }
 
 /// What an encoding did.
@@ -76,7 +91,7 @@ pub fn encode(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let parts = dwarf::convert_units(&file, jobs, opts.nested_arrays)?;
+    let parts = dwarf::convert_units(&file, &opts.split, jobs, opts.nested_arrays)?;
     let mut stats = EncodeStats::default();
     // The base's types first (kept as they are), then every unit's.
     let mut ir = match base {
@@ -84,9 +99,11 @@ pub fn encode(
         None => IrBtf::new(),
     };
     let base_len = ir.len() as u32;
-    let mut vars: Vec<(String, u32)> = Vec::new();
+    let mut vars: Vec<dwarf::GlobalVar> = Vec::new();
+    let mut converted = 0;
     for part in parts {
         stats.units += part.units;
+        converted += part.converted;
         for (k, v) in &part.skipped {
             *stats.skipped.entry(k.clone()).or_default() += v;
         }
@@ -106,24 +123,37 @@ pub fn encode(
             rename(&mut t, &names);
             ir.types.push(t);
         }
-        for (name, ty) in part.vars {
-            vars.push((name, ty + shift));
+        for mut v in part.vars {
+            v.ty += shift;
+            vars.push(v);
         }
     }
-    stats.funcs = ir
-        .types
-        .iter()
-        .filter(|t| matches!(t, IrType::Func { .. }))
-        .count();
     // Per-CPU variables, as pahole records them for a kernel.
     if let Some(sec) = &file.percpu {
+        // By address, as pahole matches them (static per-CPU variables of
+        // one name in several files), else by name.
         let mut by_name: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-        for (n, t) in &vars {
-            by_name.entry(n.as_str()).or_insert(*t);
+        let mut by_addr: std::collections::HashMap<(u64, &str), u32> =
+            std::collections::HashMap::new();
+        for v in &vars {
+            by_name.entry(v.name.as_str()).or_insert(v.ty);
+            if let Some(a) = v.address {
+                by_addr.entry((a, v.name.as_str())).or_insert(v.ty);
+            }
         }
         let mut entries = Vec::new();
         for s in &sec.symbols {
-            if let Some(&ty) = by_name.get(s.name.as_str()) {
+            // pahole leaves out what vmlinux places at offset 0
+            // (DEFINE_PER_CPU_FIRST: x86's fixed_percpu_data), its DWARF
+            // address being indistinguishable from none.
+            if s.offset == 0 && !sec.relocatable {
+                continue;
+            }
+            let addr = sec.address + u64::from(s.offset);
+            let found = by_addr
+                .get(&(addr, s.name.as_str()))
+                .or_else(|| by_name.get(s.name.as_str()));
+            if let Some(&ty) = found {
                 let name = ir.strings.intern(&s.name);
                 let var = ir.push(IrType::Var {
                     name,
@@ -148,10 +178,14 @@ pub fn encode(
             });
         }
     }
-    stats.types_before = ir.len() - base_len as usize;
+    stats.types_before = converted + stats.percpu_vars + usize::from(stats.percpu_vars > 0);
     let d = dedup(&ir, base_len);
     stats.rounds = d.rounds;
     stats.types_after = d.btf.len() - base_len as usize;
+    stats.funcs = d.btf.types[base_len as usize + 1..]
+        .iter()
+        .filter(|t| matches!(t, IrType::Func { .. }))
+        .count();
     let bytes = d.btf.write(base, base_len)?;
     Ok((bytes, stats))
 }
