@@ -6,7 +6,9 @@
 #   trace.bpf.c -> trace_ring.bpf.o   events through a BPF ring buffer
 #               -> trace_perf.bpf.o   events through a perf event array
 #   both objects, every corpus kernel -> trace.bundle (btfkit hub build)
-# `btfkit trace` embeds all three with include_bytes!. CI runs
+#   uprobe.bpf.c -> uprobe.bpf.o      the userspace CO-RE demo's probe
+# `btfkit trace` embeds the first three with include_bytes!, the uprobe
+# demo (crates/tracer/src/uprobe.rs) the last. CI runs
 # `build.sh --check` to prove they are current (clang-16 output and the
 # bundle are deterministic).
 #
@@ -40,14 +42,15 @@ mv "$out/vmlinux.h.new" "$out/vmlinux.h"
 flags=(-g -O2 -target bpf -D__TARGET_ARCH_x86 -I/usr/include/"$(uname -m)"-linux-gnu
        -fdebug-prefix-map="$(cd "$out" && pwd)"=. -fno-ident -Wall -Werror)
 # The sources next to the header just written (in --check, a copy).
-if [ "$out" != . ]; then cp trace.bpf.c trace.h "$out/"; fi
+if [ "$out" != . ]; then cp trace.bpf.c trace.h uprobe.bpf.c "$out/"; fi
 (cd "$out" && "$CLANG" "${flags[@]}" -DTRACE_RINGBUF -c trace.bpf.c -o trace_ring.bpf.o)
 (cd "$out" && "$CLANG" "${flags[@]}" -c trace.bpf.c -o trace_perf.bpf.o)
+(cd "$out" && "$CLANG" "${flags[@]}" -c uprobe.bpf.c -o uprobe.bpf.o)
 "$btfkit" hub build --archive "$corpus/archive" "$out/trace_ring.bpf.o" "$out/trace_perf.bpf.o" \
     -o "$out/trace.bundle" 2> "$out/hub.log" || { cat "$out/hub.log"; exit 1; }
 if [ "$out" != . ]; then
     status=0
-    for f in vmlinux.h trace_ring.bpf.o trace_perf.bpf.o trace.bundle; do
+    for f in vmlinux.h trace_ring.bpf.o trace_perf.bpf.o uprobe.bpf.o trace.bundle; do
         if ! cmp -s "$f" "$out/$f"; then
             echo "stale: bpf/$f (run bpf/build.sh)"
             status=1
@@ -58,4 +61,4 @@ if [ "$out" != . ]; then
 fi
 tail -1 hub.log
 rm -f hub.log
-ls -l trace_ring.bpf.o trace_perf.bpf.o trace.bundle
+ls -l trace_ring.bpf.o trace_perf.bpf.o uprobe.bpf.o trace.bundle

@@ -65,9 +65,16 @@ if [ "$fuzz_seconds" != 0 ]; then
     # Bundles: the corpus bundle the hub tests built.
     mkdir -p fuzz/corpus/bundle
     cp target/btfkit-test-cache/hub-cli/corpus.bundle fuzz/corpus/bundle/ 2>/dev/null || true
-    for target in parse parse_split relocate bundle; do
+    # Small objects and programs with DWARF 4 and 5 for the encoder.
+    mkdir -p fuzz/corpus/encode
+    for v in 4 5; do
+        cc -g -gdwarf-$v -O2 -c testdata/encode/lib.c -o fuzz/corpus/encode/lib-dwarf$v.o
+        cc -g -gdwarf-$v -O0 testdata/encode/app.c testdata/encode/lib.c -o fuzz/corpus/encode/app-dwarf$v
+    done
+    for target in parse parse_split relocate bundle encode; do
         seed_dir=corpus/parse
         [ "$target" = bundle ] && seed_dir=corpus/bundle
+        [ "$target" = encode ] && seed_dir=corpus/encode
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
         (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \

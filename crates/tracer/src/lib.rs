@@ -13,6 +13,7 @@ mod loader;
 pub mod options;
 pub mod output;
 mod session;
+pub mod uprobe;
 
 pub use event::{Event, EventKind};
 pub use loader::{BUNDLE, PERF_OBJECT, RING_OBJECT};

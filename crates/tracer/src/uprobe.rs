@@ -1,0 +1,151 @@
+//! Userspace CO-RE: one uprobe object for every version of an
+//! application, as bpftime does it.
+//!
+//! The probe (`bpf/uprobe.bpf.c`) reads `struct app_data` of
+//! `testdata/uprobe/app.c` through CO-RE relocations. Its target BTF is
+//! the running kernel's with the application's merged in: the
+//! application's DWARF encoded as BTF ([`btfkit_encode::encode`]) and
+//! deduplicated into the kernel's ([`btfkit_encode::merge`], kernel ids
+//! unchanged). Aya relocates the object against that BTF, so the probe
+//! reads `value` at offset 8 in version 1 and at 32 in version 2.
+
+use std::path::Path;
+
+use aya::maps::Array;
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+use aya::programs::UProbe;
+use aya::{Btf as AyaBtf, EbpfLoader, Endianness};
+use btfkit_btf::Btf;
+use btfkit_encode::{EncodeError, EncodeOptions};
+
+/// The probe object (`bpf/build.sh` builds it).
+pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/uprobe.bpf.o");
+
+/// The probed function.
+pub const PROBED_FUNCTION: &str = "process_data";
+
+/// Why probing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UprobeError {
+    #[error("{app}: {source}")]
+    Encode {
+        app: String,
+        #[source]
+        source: EncodeError,
+    },
+    #[error("{what}: {detail}")]
+    Btf { what: String, detail: String },
+    #[error("{what}: {detail}")]
+    Bpf { what: String, detail: String },
+    #[error("the probe on {function} did not fire")]
+    NotHit { function: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the probe read from the application's `struct app_data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Times the probe ran.
+    pub hits: u32,
+    pub id: i32,
+    pub value: i64,
+    pub name: String,
+}
+
+/// `struct seen` of bpf/uprobe.bpf.c.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawSeen {
+    hits: u32,
+    id: i32,
+    value: i64,
+    name: [u8; 16],
+}
+
+// SAFETY: `RawSeen` is `repr(C)`: u32, i32, i64 and 16 bytes, 32 bytes
+// without padding, and any bit pattern is a valid value, which is what
+// `Pod` (bytes copied from the kernel's map) requires.
+unsafe impl aya::Pod for RawSeen {}
+
+/// The CO-RE target for probing `app`: `kernel` (raw BTF of the running
+/// kernel) with the BTF encoded from `app`'s DWARF merged in.
+pub fn target_btf(app: &Path, kernel: &[u8]) -> Result<Vec<u8>, UprobeError> {
+    let elf = btfkit_encode::read_for_encoding(app)?;
+    let encode_err = |source| UprobeError::Encode {
+        app: app.display().to_string(),
+        source,
+    };
+    let (app_btf, _) =
+        btfkit_encode::encode(&elf, None, &EncodeOptions::default()).map_err(encode_err)?;
+    let btf_err = |what: &str, e: btfkit_btf::Error| UprobeError::Btf {
+        what: what.to_string(),
+        detail: e.to_string(),
+    };
+    let kernel = Btf::parse(kernel).map_err(|e| btf_err("kernel BTF", e))?;
+    let app_parsed = Btf::parse(&app_btf).map_err(|e| btf_err("application BTF", e))?;
+    let (merged, _) = btfkit_encode::merge(&kernel, &[app_parsed]).map_err(encode_err)?;
+    Ok(merged)
+}
+
+/// Loads the probe with `target` as its CO-RE target BTF, attaches it to
+/// [`PROBED_FUNCTION`] in `app` (every process running it), calls `run`
+/// (which runs the application) and returns what the probe read.
+pub fn probe(
+    app: &Path,
+    target: &[u8],
+    run: impl FnOnce() -> std::io::Result<()>,
+) -> Result<Seen, UprobeError> {
+    let bpf = |what: &str, e: &dyn std::fmt::Display| UprobeError::Bpf {
+        what: what.to_string(),
+        detail: e.to_string(),
+    };
+    let btf = AyaBtf::parse(target, Endianness::default()).map_err(|e| bpf("target BTF", &e))?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(UPROBE_OBJECT)
+        .map_err(|e| bpf("loading bpf/uprobe.bpf.o", &e))?;
+    let program: &mut UProbe = ebpf
+        .program_mut("on_process_data")
+        .ok_or_else(|| bpf("bpf/uprobe.bpf.o", &"no program on_process_data"))?
+        .try_into()
+        .map_err(|e| bpf("on_process_data", &e))?;
+    program
+        .load()
+        .map_err(|e| bpf("loading on_process_data", &e))?;
+    program
+        .attach(
+            UProbeAttachLocation::Symbol(PROBED_FUNCTION),
+            app,
+            UProbeScope::AllProcesses,
+        )
+        .map_err(|e| {
+            bpf(
+                &format!("attaching to {PROBED_FUNCTION} in {}", app.display()),
+                &e,
+            )
+        })?;
+    run()?;
+    let map = ebpf
+        .map("seen")
+        .ok_or_else(|| bpf("bpf/uprobe.bpf.o", &"no map seen"))?;
+    let seen: Array<_, RawSeen> = Array::try_from(map).map_err(|e| bpf("map seen", &e))?;
+    let raw = seen.get(&0, 0).map_err(|e| bpf("map seen", &e))?;
+    if raw.hits == 0 {
+        return Err(UprobeError::NotHit {
+            function: PROBED_FUNCTION.to_string(),
+        });
+    }
+    let end = raw
+        .name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(raw.name.len());
+    Ok(Seen {
+        hits: raw.hits,
+        id: raw.id,
+        value: raw.value,
+        name: String::from_utf8_lossy(&raw.name[..end]).into_owned(),
+    })
+}
