@@ -539,18 +539,28 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
     // definitions of a name turn out not to be one class, its
     // declarations stay declarations and the partition is computed again.
     let mut alias: Vec<u32> = (0..n as u32).collect();
+    let (shallow_class, _) = initial_classes(ir);
     let mut first_def: FastMap<DeclKey, u32> = FastMap::default();
+    // Names whose definitions differ already in their shallow description
+    // (two drivers' `struct slot`): their declarations are not taken as
+    // the first definition, which would only be undone below at the cost
+    // of another partition.
+    let mut ambiguous: FastMap<DeclKey, ()> = FastMap::default();
     for (i, t) in ir.types.iter().enumerate() {
         if let Some(k) = definition_key(t) {
-            first_def.entry(k).or_insert(i as u32);
+            let d = *first_def.entry(k).or_insert(i as u32);
+            if shallow_class[d as usize] != shallow_class[i] {
+                ambiguous.insert(k, ());
+            }
         }
     }
     for (i, t) in ir.types.iter().enumerate() {
-        if let Some(&d) = declaration_key(t).and_then(|k| first_def.get(&k)) {
-            alias[i] = d;
+        if let Some(k) = declaration_key(t) {
+            if let (Some(&d), false) = (first_def.get(&k), ambiguous.contains_key(&k)) {
+                alias[i] = d;
+            }
         }
     }
-    let (shallow_class, _) = initial_classes(ir);
     let mut rounds = 0;
     let mut class;
     loop {

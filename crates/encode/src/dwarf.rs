@@ -466,6 +466,8 @@ struct Worker<'f, 'a> {
     unit_int: Option<u32>,
     /// Multi-dimensional arrays as arrays of arrays (else flattened).
     nested_arrays: bool,
+    /// Interned names by (domain, .debug_str offset).
+    str_ids: HashMap<(u32, usize), u32, foldhash::fast::RandomState>,
 }
 
 /// What a DIE becomes.
@@ -531,6 +533,7 @@ impl<'f, 'a> Worker<'f, 'a> {
             index_type: None,
             unit_int: None,
             nested_arrays,
+            str_ids: HashMap::default(),
         }
     }
 
@@ -708,8 +711,21 @@ impl<'f, 'a> Worker<'f, 'a> {
         let Some(v) = v else {
             return Ok(0);
         };
+        // Names are mostly offsets into .debug_str, shared by every unit:
+        // interned once per offset.
+        let key = match v {
+            AttributeValue::DebugStrRef(o) => Some((cx.key.domain, o.0)),
+            _ => None,
+        };
+        if let Some(&id) = key.and_then(|k| self.str_ids.get(&k)) {
+            return Ok(id);
+        }
         let s = self.dwarf(cx).attr_string(&cx.unit, v)?;
-        Ok(self.out.ir.strings.intern(&s.to_string_lossy()))
+        let id = self.out.ir.strings.intern(&s.to_string_lossy());
+        if let Some(k) = key {
+            self.str_ids.insert(k, id);
+        }
+        Ok(id)
     }
 
     /// The BTF id a `DW_AT_type` reference resolves to (void when absent
@@ -902,7 +918,7 @@ impl<'f, 'a> Worker<'f, 'a> {
                     } else if let Some(ub) = ca.upper_bound {
                         match ub {
                             AttributeValue::Sdata(v) if v < 0 => 0,
-                            v => v.udata_value().map_or(0, |u| u + 1),
+                            v => v.udata_value().map_or(0, |u| u.saturating_add(1)),
                         }
                     } else {
                         0
@@ -991,14 +1007,15 @@ impl<'f, 'a> Worker<'f, 'a> {
             } else if let Some(old) = a.bit_offset {
                 // DWARF 2/3: bits from the most significant end of a storage
                 // unit of DW_AT_byte_size (or the type's size).
-                let storage = a.byte_size.unwrap_or(0) * 8;
+                let storage = a.byte_size.unwrap_or(0).saturating_mul(8);
                 if self.file.little_endian {
-                    (byte_off * 8 + storage).saturating_sub(old + bit_size)
+                    (byte_off.saturating_mul(8).saturating_add(storage))
+                        .saturating_sub(old.saturating_add(bit_size))
                 } else {
-                    byte_off * 8 + old
+                    byte_off.saturating_mul(8).saturating_add(old)
                 }
             } else {
-                byte_off * 8
+                byte_off.saturating_mul(8)
             };
             let bit_offset = if is_union && bit_size == 0 {
                 0
@@ -1043,7 +1060,7 @@ impl<'f, 'a> Worker<'f, 'a> {
             }
         }
         let size = if size == 0 { 4 } else { size };
-        let bits = (size * 8).min(64);
+        let bits = size.saturating_mul(8).min(64);
         let sext = |v: u64| -> u64 {
             if bits >= 64 {
                 v

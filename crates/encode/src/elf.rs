@@ -177,9 +177,12 @@ fn apply_relocations(
             RelocationTarget::Absolute => r.addend() as u64,
             _ => continue,
         };
-        let at = offset as usize;
         let size = (r.size() / 8) as usize;
-        let Some(dst) = bytes.get_mut(at..at + size) else {
+        let dst = usize::try_from(offset)
+            .ok()
+            .and_then(|at| Some(at..at.checked_add(size)?))
+            .and_then(|range| bytes.get_mut(range));
+        let Some(dst) = dst else {
             return Err(EncodeError::Elf(format!(
                 "{name}: relocation at {offset:#x} outside the section"
             )));

@@ -149,7 +149,7 @@ pub fn encode(
             if s.offset == 0 && !sec.relocatable {
                 continue;
             }
-            let addr = sec.address + u64::from(s.offset);
+            let addr = sec.address.wrapping_add(u64::from(s.offset));
             let found = by_addr
                 .get(&(addr, s.name.as_str()))
                 .or_else(|| by_name.get(s.name.as_str()));

@@ -447,3 +447,22 @@ fn section_range(bin: &Path, name: &str) -> (usize, usize) {
     }
     panic!("no {name} in {}", bin.display());
 }
+
+/// Inputs the fuzzer found (testdata/encode/regress): errors, no panic.
+#[test]
+fn fuzz_regressions() {
+    let dir = workspace_root().join("testdata/encode/regress");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let data = std::fs::read(e.path()).unwrap();
+        let opts = EncodeOptions {
+            jobs: 1,
+            ..Default::default()
+        };
+        if let Ok((bytes, _)) = encode(&data, None, &opts) {
+            Btf::parse(&bytes).unwrap();
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}
