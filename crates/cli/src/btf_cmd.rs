@@ -217,6 +217,7 @@ fn encode_cmd(a: EncodeArgs) -> Result<()> {
             dirs,
             dwp: Some(PathBuf::from(dwp)),
         },
+        ..Default::default()
     };
     let (bytes, stats) = btfkit_encode::encode(&elf, base.as_ref(), &opts)
         .with_context(|| format!("{}", a.input.display()))?;

@@ -277,6 +277,7 @@ pub fn convert_units(
     search: &SplitSearch,
     jobs: usize,
     nested_arrays: bool,
+    compact_every: usize,
 ) -> Result<Vec<UnitTypes>, EncodeError> {
     let main = domain(load_dwarf(file, false)?)?;
     if main.info.is_empty() && main.types.is_empty() {
@@ -427,19 +428,12 @@ pub fn convert_units(
                         let off = section_offset(units.header(key));
                         w.unit(key).map_err(|e| dwarf_err(off, e))?;
                         w.out.units += 1;
+                        if w.out.ir.len() - w.compacted >= compact_every && w.foreign.is_empty() {
+                            w.compact();
+                        }
                     }
-                    // Deduplicated here, in parallel, before the global
-                    // deduplication: that one then sees a fraction of the
-                    // types (most units repeat the same headers' types),
-                    // and deduplicating a deduplicated part changes
-                    // nothing it would have found.
-                    let mut out = w.out;
-                    out.converted = out.ir.len();
-                    let d = btfkit_btf::dedup::dedup(&out.ir, 0);
-                    for v in &mut out.vars {
-                        v.ty = d.map[v.ty as usize];
-                    }
-                    out.ir = d.btf;
+                    w.compact();
+                    let out = w.out;
                     Ok(out)
                 })
             })
@@ -450,6 +444,11 @@ pub fn convert_units(
     });
     results.into_iter().collect()
 }
+
+/// Types a worker converts between deduplications of its output, by
+/// default: large enough that deduplicating costs little per type, small
+/// enough that the worker's memory is reused rather than grown.
+pub const COMPACT_EVERY: usize = 1 << 18;
 
 struct Worker<'f, 'a> {
     file: &'f ElfDwarf<'a>,
@@ -466,6 +465,8 @@ struct Worker<'f, 'a> {
     unit_int: Option<u32>,
     /// Multi-dimensional arrays as arrays of arrays (else flattened).
     nested_arrays: bool,
+    /// Types in `out` after the last [`Worker::compact`].
+    compacted: usize,
     /// Interned names by (domain, .debug_str offset).
     str_ids: HashMap<(u32, usize), u32, foldhash::fast::RandomState>,
 }
@@ -534,7 +535,27 @@ impl<'f, 'a> Worker<'f, 'a> {
             unit_int: None,
             nested_arrays,
             str_ids: HashMap::default(),
+            compacted: 0,
         }
+    }
+
+    /// Deduplicates the output so far. Done here, in parallel and every
+    /// [`COMPACT_EVERY`] types, the global deduplication sees a fraction of
+    /// the types (most units repeat the same headers' types) and the
+    /// worker's memory stays bounded; deduplicating a part changes
+    /// nothing the global deduplication would have found. Only between
+    /// units, with no other unit's conversion kept (their type ids would
+    /// change).
+    fn compact(&mut self) {
+        let out = &mut self.out;
+        out.converted += out.ir.len() - self.compacted;
+        let d = btfkit_btf::dedup::dedup(&out.ir, 0);
+        for v in &mut out.vars {
+            v.ty = d.map[v.ty as usize];
+        }
+        out.ir = d.btf;
+        self.compacted = out.ir.len();
+        self.index_type = self.index_type.map(|t| d.map[t as usize]);
     }
 
     fn skip(&mut self, what: &str) {
@@ -631,7 +652,16 @@ impl<'f, 'a> Worker<'f, 'a> {
             while let Some((delta, e)) = cursor.next_dfs()? {
                 depth += delta;
                 let tag = e.tag();
-                if type_tag_kind(tag).is_some() && e.attr_value(gimli::DW_AT_signature)?.is_some() {
+                // Whether the DIE has DW_AT_signature, from its
+                // abbreviation (cheaper than parsing its attributes).
+                let signed = || {
+                    unit.abbreviations.get(e.code()).is_some_and(|a| {
+                        a.attributes()
+                            .iter()
+                            .any(|s| s.name() == gimli::DW_AT_signature)
+                    })
+                };
+                if type_tag_kind(tag).is_some() && signed() {
                     slots.insert(e.offset(), Slot::Signature);
                     continue;
                 }

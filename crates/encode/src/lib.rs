@@ -62,6 +62,9 @@ pub struct EncodeOptions {
     pub nested_arrays: bool,
     /// Where split DWARF (`-gsplit-dwarf`) is found.
     pub split: SplitSearch,
+    /// Each worker deduplicates its output after converting this many
+    /// types (0: the default, a few hundred thousand).
+    pub compact_every: usize,
 }
 
 /// What an encoding did.
@@ -91,7 +94,11 @@ pub fn encode(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let parts = dwarf::convert_units(&file, &opts.split, jobs, opts.nested_arrays)?;
+    let compact_every = match opts.compact_every {
+        0 => dwarf::COMPACT_EVERY,
+        n => n,
+    };
+    let parts = dwarf::convert_units(&file, &opts.split, jobs, opts.nested_arrays, compact_every)?;
     let mut stats = EncodeStats::default();
     // The base's types first (kept as they are), then every unit's.
     let mut ir = match base {

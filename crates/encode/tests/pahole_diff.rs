@@ -466,3 +466,37 @@ fn fuzz_regressions() {
     }
     assert!(n > 0);
 }
+
+/// Workers deduplicating their output after every unit, on one thread
+/// and on three: the same BTF as one deduplication at the end.
+#[test]
+fn compaction_between_units_changes_nothing() {
+    let Some((_dir, bin)) = build("gcc", &["-g", "-O2"]) else {
+        return;
+    };
+    let data = std::fs::read(&bin).unwrap();
+    let once = EncodeOptions {
+        jobs: 1,
+        compact_every: usize::MAX,
+        ..Default::default()
+    };
+    let (reference, _) = encode(&data, None, &once).unwrap();
+    for jobs in [1, 3] {
+        let often = EncodeOptions {
+            jobs,
+            compact_every: 1,
+            ..Default::default()
+        };
+        let (bytes, stats) = encode(&data, None, &often).unwrap();
+        assert_same_types(
+            &bytes,
+            &reference,
+            &format!("compact every unit, {jobs} jobs"),
+        );
+        assert_eq!(
+            Btf::parse(&bytes).unwrap().len(),
+            Btf::parse(&reference).unwrap().len()
+        );
+        assert_eq!(stats.units, 2);
+    }
+}
