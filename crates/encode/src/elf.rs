@@ -35,6 +35,8 @@ pub struct ElfDwarf<'d> {
     /// Defined function symbols: the functions that exist in the binary.
     pub functions: HashSet<String>,
     pub percpu: Option<Percpu>,
+    /// A kernel module (relocatable, with `.modinfo`).
+    pub kernel_module: bool,
 }
 
 impl<'d> ElfDwarf<'d> {
@@ -83,6 +85,7 @@ impl<'d> ElfDwarf<'d> {
                 sections,
                 functions: HashSet::new(),
                 percpu: None,
+                kernel_module: false,
             });
         }
         if !sections
@@ -138,6 +141,7 @@ impl<'d> ElfDwarf<'d> {
             sections,
             functions,
             percpu,
+            kernel_module: relocatable && file.section_by_name(".modinfo").is_some(),
         })
     }
 }

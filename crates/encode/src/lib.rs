@@ -37,6 +37,11 @@ pub enum EncodeError {
     Btf(#[from] btfkit_btf::Error),
     #[error("base: {0}")]
     Base(String),
+    #[error(
+        "base mismatch: the module's struct {type_name} differs from the base's \
+         (is the base the BTF of the kernel this module was built for?)"
+    )]
+    BaseMismatch { type_name: String },
     #[error("split DWARF {file}: {reason}")]
     Split { file: String, reason: String },
     #[error(
@@ -193,8 +198,33 @@ pub fn encode(
         .iter()
         .filter(|t| matches!(t, IrType::Func { .. }))
         .count();
+    if let (Some(b), true) = (base, file.kernel_module) {
+        check_module_base(b, &d.btf, base_len)?;
+    }
     let bytes = d.btf.write(base, base_len)?;
     Ok((bytes, stats))
+}
+
+/// A module built for the base's kernel shares its core structs: every
+/// module's DWARF has `struct module` (THIS_MODULE) and `struct
+/// list_head`, and when they do not deduplicate into the base's, the
+/// base is another kernel's (the split BTF would load but describe the
+/// wrong layouts).
+fn check_module_base(base: &Btf<'_>, out: &IrBtf, base_len: u32) -> Result<(), EncodeError> {
+    for probe in ["module", "list_head"] {
+        if base.find_first(probe, btfkit_btf::Kind::Struct).is_none() {
+            continue;
+        }
+        let redefined = out.types[base_len as usize + 1..]
+            .iter()
+            .any(|t| matches!(t, IrType::Struct { name, .. } if out.strings.get(*name) == probe));
+        if redefined {
+            return Err(EncodeError::BaseMismatch {
+                type_name: probe.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn rename(t: &mut IrType, names: &[u32]) {

@@ -500,3 +500,76 @@ fn compaction_between_units_changes_nothing() {
         assert_eq!(stats.units, 2);
     }
 }
+
+/// A kernel module (relocatable, `.modinfo`) split on the running
+/// kernel's BTF: its `struct list_head` is the kernel's when the layouts
+/// agree; when they differ, the base is another kernel's: an error.
+#[test]
+fn module_base_mismatch() {
+    let vmlinux = std::path::Path::new("/sys/kernel/btf/vmlinux");
+    if !vmlinux.exists() {
+        btfkit_testutil::missing::<()>("/sys/kernel/btf/vmlinux");
+        return;
+    }
+    let Some(cc) = require_tool("gcc") else {
+        return;
+    };
+    let base_bytes = std::fs::read(vmlinux).unwrap();
+    let base = Btf::parse(&base_bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let module = |extra: &str| {
+        let src = dir.path().join("mod.c");
+        std::fs::write(
+            &src,
+            format!(
+                "struct list_head {{ struct list_head *next, *prev; {extra} }};\n\
+                 struct list_head my_list;\n\
+                 static const char info[] __attribute__((section(\".modinfo\"), used)) = \"license=GPL\";\n\
+                 int my_init(struct list_head *l) {{ return l->next == l; }}\n"
+            ),
+        )
+        .unwrap();
+        let obj = dir.path().join("mod.ko");
+        run_ok(
+            Command::new(&cc)
+                .args(["-g", "-O2", "-c"])
+                .arg(&src)
+                .arg("-o")
+                .arg(&obj),
+        );
+        std::fs::read(obj).unwrap()
+    };
+    let opts = EncodeOptions::default();
+    let (bytes, _) = encode(&module(""), Some(&base), &opts).unwrap();
+    let split = Btf::parse_split(&bytes, &base).unwrap();
+    assert!(
+        split
+            .types()
+            .all(|t| split.name_of(&t).unwrap() != "list_head"),
+        "list_head must be the base's"
+    );
+    match encode(&module("int extra;"), Some(&base), &opts) {
+        Err(EncodeError::BaseMismatch { type_name }) => assert_eq!(type_name, "list_head"),
+        other => panic!(
+            "expected BaseMismatch, got {:?}",
+            other.map(|(b, _)| b.len())
+        ),
+    }
+    // The same object without .modinfo is a userspace object: its own
+    // list_head is fine.
+    let src = dir.path().join("user.c");
+    std::fs::write(
+        &src,
+        "struct list_head { struct list_head *next, *prev; int extra; };\nstruct list_head l;\n",
+    )
+    .unwrap();
+    let obj = dir.path().join("user.o");
+    run_ok(
+        Command::new(&cc)
+            .args(["-g", "-c"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj),
+    );
+    encode(&std::fs::read(obj).unwrap(), Some(&base), &opts).unwrap();
+}
