@@ -129,33 +129,7 @@ fn shallow(t: &IrType, out: &mut Vec<u32>) {
 
 /// Calls `f` with each referenced id, redirected through `alias`.
 fn each_ref(t: &IrType, alias: &[u32], mut f: impl FnMut(u32)) {
-    match t {
-        IrType::Void
-        | IrType::Int { .. }
-        | IrType::Float { .. }
-        | IrType::Fwd { .. }
-        | IrType::Enum { .. } => {}
-        IrType::Ptr(r) | IrType::Const(r) | IrType::Volatile(r) | IrType::Restrict(r) => {
-            f(alias[*r as usize])
-        }
-        IrType::TypeTag { ty, .. } | IrType::Typedef { ty, .. } | IrType::Var { ty, .. } => {
-            f(alias[*ty as usize])
-        }
-        IrType::Array { elem, index, .. } => {
-            f(alias[*elem as usize]);
-            f(alias[*index as usize]);
-        }
-        IrType::Struct { members, .. } | IrType::Union { members, .. } => {
-            members.iter().for_each(|m| f(alias[m.ty as usize]))
-        }
-        IrType::Func { proto, .. } => f(alias[*proto as usize]),
-        IrType::FuncProto { ret, params } => {
-            f(alias[*ret as usize]);
-            params.iter().for_each(|p| f(alias[p.ty as usize]));
-        }
-        IrType::Datasec { vars, .. } => vars.iter().for_each(|v| f(alias[v.ty as usize])),
-        IrType::DeclTag { target, .. } => f(alias[*target as usize]),
-    }
+    t.refs(|r| f(alias[r as usize]));
 }
 
 /// Classes of equal shallow descriptions.

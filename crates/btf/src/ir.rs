@@ -195,10 +195,66 @@ impl IrType {
         }
     }
 
-    /// Calls `f` on every type id this type refers to.
+    /// Calls `f` on every type id this type refers to, in the order of
+    /// [`IrType::refs_mut`]. (Its twin over `&self`: deduplication calls
+    /// it for every type in every round, where a copy would cost.)
     pub fn refs(&self, mut f: impl FnMut(u32)) {
-        let mut copy = self.clone();
-        copy.refs_mut(|r| f(*r));
+        match self {
+            IrType::Void
+            | IrType::Int { .. }
+            | IrType::Float { .. }
+            | IrType::Fwd { .. }
+            | IrType::Enum { .. } => {}
+            IrType::Ptr(t) | IrType::Const(t) | IrType::Volatile(t) | IrType::Restrict(t) => f(*t),
+            IrType::TypeTag { ty, .. } | IrType::Typedef { ty, .. } | IrType::Var { ty, .. } => {
+                f(*ty)
+            }
+            IrType::Array { elem, index, .. } => {
+                f(*elem);
+                f(*index);
+            }
+            IrType::Struct { members, .. } | IrType::Union { members, .. } => {
+                members.iter().for_each(|m| f(m.ty))
+            }
+            IrType::Func { proto, .. } => f(*proto),
+            IrType::FuncProto { ret, params } => {
+                f(*ret);
+                params.iter().for_each(|p| f(p.ty));
+            }
+            IrType::Datasec { vars, .. } => vars.iter().for_each(|v| f(v.ty)),
+            IrType::DeclTag { target, .. } => f(*target),
+        }
+    }
+
+    /// Calls `f` on every string id this type holds: its name, and its
+    /// members', enumerators' or parameters' names.
+    pub fn names_mut(&mut self, mut f: impl FnMut(&mut u32)) {
+        match self {
+            IrType::Void
+            | IrType::Ptr(_)
+            | IrType::Const(_)
+            | IrType::Volatile(_)
+            | IrType::Restrict(_)
+            | IrType::Array { .. } => {}
+            IrType::Int { name, .. }
+            | IrType::Float { name, .. }
+            | IrType::TypeTag { name, .. }
+            | IrType::Typedef { name, .. }
+            | IrType::Fwd { name, .. }
+            | IrType::Func { name, .. }
+            | IrType::Var { name, .. }
+            | IrType::Datasec { name, .. }
+            | IrType::DeclTag { name, .. } => f(name),
+            IrType::Struct { name, members, .. } | IrType::Union { name, members, .. } => {
+                f(name);
+                members.iter_mut().for_each(|m| f(&mut m.name));
+            }
+            IrType::Enum { name, values, .. } => {
+                f(name);
+                values.iter_mut().for_each(|v| f(&mut v.name));
+            }
+            IrType::FuncProto { params, .. } => params.iter_mut().for_each(|p| f(&mut p.name)),
+        }
     }
 
     /// The type's name (0 for anonymous kinds).
@@ -272,6 +328,28 @@ impl IrBtf {
     pub fn push(&mut self, t: IrType) -> u32 {
         self.types.push(t);
         (self.types.len() - 1) as u32
+    }
+
+    /// Appends every type of `other` (its strings interned here, its ids
+    /// shifted past this BTF's types). Returns the shift: `other`'s type
+    /// `i` is `i + shift` here.
+    pub fn append(&mut self, other: &IrBtf) -> u32 {
+        let shift = self.types.len() as u32 - 1;
+        let names: Vec<u32> = (0..other.strings.len() as u32)
+            .map(|i| self.strings.intern(other.strings.get(i)))
+            .collect();
+        self.types.reserve(other.types.len() - 1);
+        for t in &other.types[1..] {
+            let mut t = t.clone();
+            t.refs_mut(|r| {
+                if *r != 0 {
+                    *r += shift;
+                }
+            });
+            t.names_mut(|n| *n = names[*n as usize]);
+            self.types.push(t);
+        }
+        shift
     }
 
     /// Number of types, void excluded.

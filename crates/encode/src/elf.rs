@@ -213,66 +213,20 @@ pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let wanted: Vec<(u64, u64)> = {
+    let ranges = {
         let cache = object::ReadCache::new(&mut file);
-        let Ok(elf) = object::File::parse(&cache) else {
-            drop(cache);
-            let mut all = Vec::new();
-            file.seek(SeekFrom::Start(0))?;
-            file.read_to_end(&mut all)?;
-            return Ok(all);
-        };
-        let relocatable = elf.kind() == object::ObjectKind::Relocatable;
-        let mut ranges = Vec::new();
-        for s in elf.sections() {
-            let Ok(name) = s.name() else { continue };
-            let dwarf = name.strip_prefix(".rela").or(name.strip_prefix(".rel"));
-            let keep = match dwarf {
-                Some(target) => relocatable && wanted_debug(target),
-                None => wanted_debug(name) || matches!(name, ".symtab" | ".strtab"),
-            };
-            if let (true, Some(r)) = (keep, s.file_range()) {
-                ranges.push(r);
-            }
-        }
-        ranges
+        object::File::parse(&cache)
+            .ok()
+            .map(|elf| needed_ranges(&elf, len))
+    };
+    let Some(ranges) = ranges else {
+        let mut all = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut all)?;
+        return Ok(all);
     };
     let mut buf = vec![0u8; len as usize];
-    // The ELF header and the section headers (and their names), which
-    // object reads to find everything else.
-    let mut heads: Vec<(u64, u64)> = vec![(0, len.min(4096))];
-    {
-        let cache = object::ReadCache::new(&mut file);
-        if let Ok(elf) = object::File::parse(&cache) {
-            if let object::File::Elf64(e) = &elf {
-                let h = e.elf_header();
-                let end = e.endian();
-                use object::read::elf::FileHeader;
-                heads.push((
-                    h.e_shoff(end),
-                    u64::from(h.e_shentsize(end))
-                        * u64::from(h.shnum(end, e.data()).unwrap_or(0) as u16),
-                ));
-            }
-            if let object::File::Elf32(e) = &elf {
-                let h = e.elf_header();
-                let end = e.endian();
-                use object::read::elf::FileHeader;
-                heads.push((
-                    u64::from(h.e_shoff(end)),
-                    u64::from(h.e_shentsize(end))
-                        * u64::from(h.shnum(end, e.data()).unwrap_or(0) as u16),
-                ));
-            }
-            if let Some(s) = elf
-                .section_by_name(".shstrtab")
-                .and_then(|s| s.file_range())
-            {
-                heads.push(s);
-            }
-        }
-    }
-    for (off, size) in heads.into_iter().chain(wanted) {
+    for (off, size) in ranges {
         let end = off.saturating_add(size).min(len);
         if off >= end {
             continue;
@@ -281,6 +235,51 @@ pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         file.read_exact(&mut buf[off as usize..end as usize])?;
     }
     Ok(buf)
+}
+
+/// The (offset, size) ranges of an ELF file that the encoder reads: the
+/// start of the file (the ELF header), the section headers and their
+/// names (what `object` reads to find everything else), and the sections
+/// of [`wanted_debug`], the symbol table and, in a relocatable object,
+/// the relocations of those DWARF sections.
+fn needed_ranges<'d, R: object::ReadRef<'d>>(
+    elf: &object::File<'d, R>,
+    len: u64,
+) -> Vec<(u64, u64)> {
+    use object::read::elf::FileHeader;
+    fn section_table<'d, H: FileHeader, R: object::ReadRef<'d>>(
+        h: &H,
+        endian: H::Endian,
+        data: R,
+    ) -> Option<(u64, u64)> {
+        let count = h.shnum(endian, data).ok()? as u64;
+        Some((
+            h.e_shoff(endian).into(),
+            u64::from(h.e_shentsize(endian)) * count,
+        ))
+    }
+    let mut ranges = vec![(0, len.min(4096))];
+    ranges.extend(match elf {
+        object::File::Elf32(e) => section_table(e.elf_header(), e.endian(), e.data()),
+        object::File::Elf64(e) => section_table(e.elf_header(), e.endian(), e.data()),
+        _ => None,
+    });
+    ranges.extend(
+        elf.section_by_name(".shstrtab")
+            .and_then(|s| s.file_range()),
+    );
+    let relocatable = elf.kind() == object::ObjectKind::Relocatable;
+    for s in elf.sections() {
+        let Ok(name) = s.name() else { continue };
+        let keep = match name.strip_prefix(".rela").or(name.strip_prefix(".rel")) {
+            Some(target) => relocatable && wanted_debug(target),
+            None => wanted_debug(name) || matches!(name, ".symtab" | ".strtab"),
+        };
+        if let (true, Some(r)) = (keep, s.file_range()) {
+            ranges.push(r);
+        }
+    }
+    ranges
 }
 
 /// DWARF sections the encoder reads: not location and range lists or

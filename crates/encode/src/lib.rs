@@ -119,22 +119,7 @@ pub fn encode(
         for (k, v) in &part.skipped {
             *stats.skipped.entry(k.clone()).or_default() += v;
         }
-        let shift = ir.types.len() as u32 - 1;
-        let mut names: Vec<u32> = Vec::with_capacity(part.ir.strings.len());
-        for i in 0..part.ir.strings.len() as u32 {
-            names.push(ir.strings.intern(part.ir.strings.get(i)));
-        }
-        let remap = |r: &mut u32| {
-            if *r != 0 {
-                *r += shift;
-            }
-        };
-        for t in &part.ir.types[1..] {
-            let mut t = t.clone();
-            t.refs_mut(remap);
-            rename(&mut t, &names);
-            ir.types.push(t);
-        }
+        let shift = ir.append(&part.ir);
         for mut v in part.vars {
             v.ty += shift;
             vars.push(v);
@@ -227,36 +212,6 @@ fn check_module_base(base: &Btf<'_>, out: &IrBtf, base_len: u32) -> Result<(), E
     Ok(())
 }
 
-fn rename(t: &mut IrType, names: &[u32]) {
-    let n = |x: &mut u32| *x = names[*x as usize];
-    match t {
-        IrType::Void
-        | IrType::Ptr(_)
-        | IrType::Const(_)
-        | IrType::Volatile(_)
-        | IrType::Restrict(_)
-        | IrType::Array { .. } => {}
-        IrType::Int { name, .. }
-        | IrType::Float { name, .. }
-        | IrType::TypeTag { name, .. }
-        | IrType::Typedef { name, .. }
-        | IrType::Fwd { name, .. }
-        | IrType::Func { name, .. }
-        | IrType::Var { name, .. }
-        | IrType::DeclTag { name, .. } => n(name),
-        IrType::Struct { name, members, .. } | IrType::Union { name, members, .. } => {
-            n(name);
-            members.iter_mut().for_each(|m| n(&mut m.name));
-        }
-        IrType::Enum { name, values, .. } => {
-            n(name);
-            values.iter_mut().for_each(|v| n(&mut v.name));
-        }
-        IrType::FuncProto { params, .. } => params.iter_mut().for_each(|p| n(&mut p.name)),
-        IrType::Datasec { name, .. } => n(name),
-    }
-}
-
 /// Combines `base` (a kernel BTF) with `extras` (userspace BTFs) into
 /// one BTF: the base's types keep their ids, the extras' are
 /// deduplicated against it and each other and follow.
@@ -274,21 +229,7 @@ pub fn merge(base: &Btf<'_>, extras: &[Btf<'_>]) -> Result<(Vec<u8>, usize), Enc
                 "merged BTFs must be standalone (not split)".into(),
             ));
         }
-        let part = IrBtf::from_btf(e)?;
-        let shift = ir.types.len() as u32 - 1;
-        let names: Vec<u32> = (0..part.strings.len() as u32)
-            .map(|i| ir.strings.intern(part.strings.get(i)))
-            .collect();
-        for t in &part.types[1..] {
-            let mut t = t.clone();
-            t.refs_mut(|r| {
-                if *r != 0 {
-                    *r += shift
-                }
-            });
-            rename(&mut t, &names);
-            ir.types.push(t);
-        }
+        ir.append(&IrBtf::from_btf(e)?);
     }
     let d = dedup(&ir, base_len);
     let added = d.btf.len() - base_len as usize;
