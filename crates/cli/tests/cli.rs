@@ -1,25 +1,11 @@
 //! The `btfkit` binary: its command-line contract, output and errors.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use btfkit_testutil as tu;
 
-fn btfkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = btfkit(args);
-    assert!(
-        out.status.success(),
-        "btfkit {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{btfkit, ok_stdout as ok};
 
 /// Runs a failing command and returns its one-line error.
 fn fails(args: &[&str]) -> String {

@@ -1,25 +1,11 @@
 //! `btfkit core explain` and `btfkit core apply`.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use btfkit_testutil as tu;
 
-fn btfkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = btfkit(args);
-    assert!(
-        out.status.success(),
-        "btfkit {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{btfkit, ok_stdout as ok};
 
 fn suite(rel: &str) -> String {
     tu::workspace_root()

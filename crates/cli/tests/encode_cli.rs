@@ -4,41 +4,20 @@
 //! and bad input (one line, non-zero exit).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use btfkit_btf::diff::diff;
 use btfkit_btf::{Btf, Kind};
 use btfkit_testutil as tu;
 
+mod common;
+use common::{fails, run_ok, s};
+
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
-fn btfkit<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
+/// Runs btfkit and requires success; returns its summary line (stderr).
 fn ok(args: &[&str]) -> String {
-    let r = btfkit(args);
-    assert!(
-        r.status.success(),
-        "btfkit {args:?}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    String::from_utf8_lossy(&r.stderr).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let r = btfkit(args);
-    let err = String::from_utf8_lossy(&r.stderr).into_owned();
-    assert!(!r.status.success(), "btfkit {args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    String::from_utf8_lossy(&run_ok(args).stderr).into_owned()
 }
 
 /// testdata/encode built with gcc -g into `dir`.

@@ -3,20 +3,12 @@
 //! every image format the issue names.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use btfkit_testutil as tu;
 
-fn btfkit<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{btfkit, s};
 
 /// Extracts `input` and returns (BTF bytes, stderr).
 fn extract(input: &Path, base: Option<&Path>) -> (Vec<u8>, String) {

@@ -1,15 +1,9 @@
 //! `btfkit gen min`: the command, its output and its bad inputs.
 
-use std::process::{Command, Output};
-
 use btfkit_testutil as tu;
 
-fn btfkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
+mod common;
+use common::btfkit;
 
 fn suite(rel: &str) -> String {
     tu::workspace_root()

@@ -2,41 +2,15 @@
 //! inputs, and the build cache.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use btfkit_testutil as tu;
 
-fn btfkit<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let r = btfkit(args);
-    assert!(
-        r.status.success(),
-        "btfkit {args:?}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    r
-}
+mod common;
+use common::{btfkit, fails, run_ok as ok, s};
 
 /// Fails with exactly one line on stderr.
-fn fails(args: &[&str]) -> String {
-    let r = btfkit(args);
-    let err = String::from_utf8_lossy(&r.stderr).into_owned();
-    assert!(!r.status.success(), "btfkit {args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Every object of the CO-RE suite.
 fn suite_objects() -> Vec<String> {
     let dir = tu::workspace_root().join("testdata/core/progs");

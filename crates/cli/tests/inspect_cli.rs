@@ -2,41 +2,15 @@
 //! line: known kernel changes, agreement with libbpf, bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use btfkit_btf::{BtfBuilder, MemberSpec, TypeId};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::run_libbpf;
 use serde_json::Value;
 
-fn btfkit<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btfkit"))
-        .args(args)
-        .output()
-        .expect("run btfkit")
-}
-
-fn ok(args: &[&str]) -> String {
-    let r = btfkit(args);
-    assert!(
-        r.status.success(),
-        "btfkit {args:?}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    String::from_utf8(r.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let r = btfkit(args);
-    let err = String::from_utf8_lossy(&r.stderr).into_owned();
-    assert!(!r.status.success(), "btfkit {args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{btfkit, fails, ok_stdout as ok, s};
 
 fn raw(key: &str) -> Option<PathBuf> {
     tu::corpus_kernel(key).map(|k| k.raw_path())

@@ -18,21 +18,13 @@ const BTFKIT: &str = env!("CARGO_BIN_EXE_btfkit");
 fn bpf_ok() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     *OK.get_or_init(|| {
-        let root = rustix_like_geteuid() == 0;
+        let root = tu::is_root();
         if !root || !Path::new("/sys/kernel/btf/vmlinux").exists() || !tu::ensure_tracefs() {
             tu::missing::<()>("root with BPF, /sys/kernel/btf/vmlinux and tracefs");
             return false;
         }
         true
     })
-}
-
-fn rustix_like_geteuid() -> u32 {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(u32::MAX)
 }
 
 fn marker(tag: &str) -> String {

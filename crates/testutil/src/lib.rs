@@ -401,6 +401,14 @@ pub fn exercise(btf: &btfkit_btf::Btf<'_>) {
     }
 }
 
+/// Whether this process runs as root (loading BPF programs needs it).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// Makes sure tracefs is mounted at /sys/kernel/tracing (tracepoint
 /// attachment needs it); mounts it when possible. Returns whether it is
 /// available.

@@ -13,9 +13,7 @@ use btfkit_testutil as tu;
 use btfkit_tracer::uprobe::{probe, target_btf, Seen, UprobeError};
 
 fn bpf_ok() -> bool {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
-    if !root || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+    if !tu::is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() {
         tu::missing::<()>("root with BPF and /sys/kernel/btf/vmlinux");
         return false;
     }
