@@ -302,6 +302,45 @@ fn bad_inputs_fail_in_one_line() {
     assert!(!r.status.success());
 }
 
+/// Debian 7.x packages keep the image in `linux-binary-<release>` at
+/// `usr/lib/modules/<release>/vmlinuz`: `hub add` files it from there,
+/// with distro, version, arch and release read from the package.
+#[test]
+fn split_image_package_of_newer_kernels() {
+    let (Some(dpkg), Some((_, btf))) = (
+        tu::require_tool("dpkg-deb"),
+        kernel_raw("debian/12/x86_64/6.1.0-56-amd64"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let release = "7.9.1+deb14-amd64";
+    let root = dir.path().join("pkg");
+    let modules = root.join(format!("usr/lib/modules/{release}"));
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(&modules).unwrap();
+    let Some(elf) = elf_with_btf(dir.path(), "vmlinux", &btf) else {
+        return;
+    };
+    std::fs::copy(&elf, modules.join("vmlinuz")).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!("Package: linux-binary-{release}\nVersion: 7.9.1-1\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: t\n"),
+    )
+    .unwrap();
+    let deb = dir.path().join("linux-binary.deb");
+    tu::run_ok(Command::new(dpkg).args(["--build", "-Zxz"]).arg(&root).arg(&deb));
+    let archive = dir.path().join("archive");
+    let r = btfkit(&["hub", "add", s(&deb), "--archive", s(&archive)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let filed = archive.join(format!("debian/14/x86_64/{release}.btf.tar.xz"));
+    assert!(
+        btfkit_btf::load::read_btf_file(&filed).unwrap() == btf,
+        "{} differs from the image's BTF",
+        filed.display()
+    );
+}
+
 /// The corpus's Debian kernels were taken from Debian's own packages:
 /// btfkit alone reproduces that, byte for byte.
 #[test]

@@ -38,7 +38,8 @@ pub struct PackageInfo {
     /// Debian architecture (amd64, arm64, ...).
     pub architecture: String,
     pub maintainer: String,
-    /// Kernel release, from the package name (`linux-image-<release>`).
+    /// Kernel release, from the package name (`linux-image-<release>`,
+    /// `linux-binary-<release>`).
     pub release: String,
 }
 
@@ -372,8 +373,11 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
         .ok_or_else(|| err(format!("deb: no control file in {cname}")))?;
     let package = control_field(&control, "Package");
-    let release = package
-        .strip_prefix("linux-image-")
+    // Since 7.x Debian splits the image out of linux-image-R into
+    // linux-binary-R (linux-binary-unsigned-R before signing).
+    let release = ["linux-image-", "linux-binary-unsigned-", "linux-binary-"]
+        .iter()
+        .find_map(|p| package.strip_prefix(p))
         .map(|r| {
             r.trim_end_matches("-unsigned")
                 .trim_end_matches("-dbg")
@@ -392,6 +396,7 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
     let images = tar_files(data_tar, 1, |n| {
         let n = n.trim_start_matches("./");
         n.starts_with("boot/vmlinuz-")
+            || (n.starts_with("usr/lib/modules/") && n.ends_with("/vmlinuz"))
             || n.starts_with("boot/vmlinux-")
             || (n.starts_with("usr/lib/debug/boot/vmlinux-"))
     })?;
