@@ -1,9 +1,9 @@
 /* The reference for `btfkit trace`'s CPU cost: a minimal libbpf loader of
- * the same object (bpf/trace_ring.bpf.o or trace_perf.bpf.o, BTF from
- * sysfs) that attaches the same programs, consumes the same buffer and
- * formats each event as a line of the same shape to stdout. On SIGINT it
- * prints "events N lost M" (lost: the object's own counter plus perf's
- * lost samples) on stderr.
+ * the same object (bpf/trace_ring.bpf.o or trace_perf.bpf.o, on arm64
+ * their .arm64.bpf.o twins, BTF from sysfs) that attaches the same
+ * programs, consumes the same buffer and formats each event as a line of
+ * the same shape to stdout. On SIGINT it prints "events N lost M" (lost:
+ * the object's own counter plus perf's lost samples) on stderr.
  *
  *   trace_ref OBJECT ring|perf */
 #include <signal.h>

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Rebuilds the tracer's embedded artifacts, the way cilium/ebpf's bpf2go
-# keeps generated objects in the tree:
-#   a corpus kernel's BTF -> vmlinux.h (btfkit btf dump --format c, only
-#                                the types the programs use)
-#   trace.bpf.c -> trace_ring.bpf.o   events through a BPF ring buffer
-#               -> trace_perf.bpf.o   events through a perf event array
-#   both objects, every corpus kernel -> trace.bundle (btfkit hub build)
-#   uprobe.bpf.c -> uprobe.bpf.o      the userspace CO-RE demo's probe
-# `btfkit trace` embeds the first three with include_bytes!, the uprobe
-# demo (crates/tracer/src/uprobe.rs) the last. CI runs
-# `build.sh --check` to prove they are current (clang-16 output and the
-# bundle are deterministic).
+# keeps generated objects in the tree, once per architecture (x86-64: no
+# suffix, arm64: .arm64), from the same sources:
+#   a corpus kernel's BTF -> vmlinux.h, vmlinux.arm64.h (btfkit btf dump
+#                                --format c, only the types the programs use)
+#   trace.bpf.c -> trace_ring.bpf.o, trace_ring.arm64.bpf.o
+#                                      events through a BPF ring buffer
+#               -> trace_perf.bpf.o, trace_perf.arm64.bpf.o
+#                                      events through a perf event array
+#   the four, every corpus kernel -> trace.bundle (btfkit hub build)
+#   uprobe.bpf.c -> uprobe.bpf.o, uprobe.arm64.bpf.o
+#                                      the userspace CO-RE demo's probe
+# `btfkit trace` embeds its architecture's trace objects and the bundle
+# with include_bytes!, the uprobe demo (crates/tracer/src/uprobe.rs) its
+# architecture's uprobe object. CI runs `build.sh --check` to prove they
+# are current (clang-16 output and the bundle are deterministic).
 #
 #   bpf/build.sh            rebuild in place
 #   bpf/build.sh --check    rebuild in a temporary directory and compare
@@ -29,28 +33,51 @@ if [ "${1:-}" = "--check" ]; then
 fi
 (cd .. && cargo build --quiet --profile ci -p btfkit)
 btfkit=../target/ci/btfkit
-# The kernel types the programs read, from one kernel's BTF: CO-RE moves
-# every access to where the running kernel has it.
+# The kernel types the programs read, from one kernel's BTF per
+# architecture: CO-RE moves every access to where the running kernel has it.
 types=(task_struct nsproxy mnt_namespace pid_namespace pt_regs
        trace_event_raw_sys_enter trace_event_raw_sys_exit trace_event_raw_sched_process_template
        bpf_map_type __be16 __be32 __wsum __u8 __u16 __u32 __u64 __s8 __s16 __s32 __s64
        u8 u16 u32 u64 s32 s64 bool pid_t)
-"$btfkit" btf dump "$corpus/archive/debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz" --format c \
-    $(printf -- '--type %s ' "${types[@]}") > "$out/vmlinux.h.new"
-mv "$out/vmlinux.h.new" "$out/vmlinux.h"
-# -fdebug-prefix-map keeps the build directory out of the objects.
-flags=(-g -O2 -target bpf -D__TARGET_ARCH_x86 -I/usr/include/"$(uname -m)"-linux-gnu
-       -fdebug-prefix-map="$(cd "$out" && pwd)"=. -fno-ident -Wall -Werror)
-# The sources next to the header just written (in --check, a copy).
+# The sources next to the headers written (in --check, a copy).
 if [ "$out" != . ]; then cp trace.bpf.c trace.h uprobe.bpf.c "$out/"; fi
-(cd "$out" && "$CLANG" "${flags[@]}" -DTRACE_RINGBUF -c trace.bpf.c -o trace_ring.bpf.o)
-(cd "$out" && "$CLANG" "${flags[@]}" -c trace.bpf.c -o trace_perf.bpf.o)
-(cd "$out" && "$CLANG" "${flags[@]}" -c uprobe.bpf.c -o uprobe.bpf.o)
-"$btfkit" hub build --archive "$corpus/archive" "$out/trace_ring.bpf.o" "$out/trace_perf.bpf.o" \
+# One header and one set of objects per architecture: the kprobe fallback
+# (trace.bpf.c) and BPF_KPROBE (uprobe.bpf.c) read the probed function's
+# arguments from registers, whose layout is the architecture's
+# (bpf_tracing.h's PT_REGS_* for -D__TARGET_ARCH_*), and the kernel types
+# differ. The sources include vmlinux.arm64.h for arm64, vmlinux.h
+# otherwise.
+#   build ARCH KERNEL SUFFIX [EXTRA TYPE...]
+build() {
+    local arch=$1 kernel=$2 sfx=$3
+    shift 3
+    "$btfkit" btf dump "$corpus/archive/$kernel.btf.tar.xz" --format c \
+        $(printf -- '--type %s ' "${types[@]}" "$@") > "$out/vmlinux$sfx.h.new"
+    mv "$out/vmlinux$sfx.h.new" "$out/vmlinux$sfx.h"
+    # -fdebug-prefix-map keeps the build directory out of the objects.
+    local flags=(-g -O2 -target bpf -D__TARGET_ARCH_"$arch" -I/usr/include/"$(uname -m)"-linux-gnu
+                 -fdebug-prefix-map="$(cd "$out" && pwd)"=. -fno-ident -Wall -Werror)
+    (cd "$out" && "$CLANG" "${flags[@]}" -DTRACE_RINGBUF -c trace.bpf.c -o "trace_ring$sfx.bpf.o")
+    (cd "$out" && "$CLANG" "${flags[@]}" -c trace.bpf.c -o "trace_perf$sfx.bpf.o")
+    (cd "$out" && "$CLANG" "${flags[@]}" -c uprobe.bpf.c -o "uprobe$sfx.bpf.o")
+}
+build x86 debian/12/x86_64/6.1.0-56-amd64 ""
+# On arm64 bpf_tracing.h's PT_REGS_* read struct user_pt_regs (the
+# user-visible registers at the start of struct pt_regs), and the first
+# syscall argument from pt_regs' orig_x0 through its own pt_regs___arm64.
+build arm64 debian/12/arm64/6.1.0-56-arm64 .arm64 user_pt_regs
+# One bundle for both architectures: every kernel minimized for the union
+# of the four objects' relocations, so arm64 kernels have what the arm64
+# objects read (user_pt_regs, orig_x0) and x86-64 kernels the x86-64 ones.
+"$btfkit" hub build --archive "$corpus/archive" \
+    "$out/trace_ring.bpf.o" "$out/trace_perf.bpf.o" \
+    "$out/trace_ring.arm64.bpf.o" "$out/trace_perf.arm64.bpf.o" \
     -o "$out/trace.bundle" 2> "$out/hub.log" || { cat "$out/hub.log"; exit 1; }
+objects=(trace_ring.bpf.o trace_perf.bpf.o uprobe.bpf.o
+         trace_ring.arm64.bpf.o trace_perf.arm64.bpf.o uprobe.arm64.bpf.o)
 if [ "$out" != . ]; then
     status=0
-    for f in vmlinux.h trace_ring.bpf.o trace_perf.bpf.o uprobe.bpf.o trace.bundle; do
+    for f in vmlinux.h vmlinux.arm64.h "${objects[@]}" trace.bundle; do
         if ! cmp -s "$f" "$out/$f"; then
             echo "stale: bpf/$f (run bpf/build.sh)"
             status=1
@@ -61,4 +88,4 @@ if [ "$out" != . ]; then
 fi
 tail -1 hub.log
 rm -f hub.log
-ls -l trace_ring.bpf.o trace_perf.bpf.o uprobe.bpf.o trace.bundle
+ls -l "${objects[@]}" trace.bundle

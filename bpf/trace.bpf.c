@@ -2,11 +2,17 @@
 /* btfkit's tracer: execve and execveat (pathname and arguments captured
  * on entry, reported on exit with the return value) and process exit.
  * Every kernel structure is read through CO-RE, so one object loads on
- * every kernel for which the loader has BTF.
+ * every kernel of its architecture for which the loader has BTF.
  *
- * Built twice (bpf/build.sh): with -DTRACE_RINGBUF the events go through
- * a BPF ring buffer (5.8+), without it through a perf event array. */
+ * Built twice per architecture (bpf/build.sh): with -DTRACE_RINGBUF the
+ * events go through a BPF ring buffer (5.8+), without it through a perf
+ * event array; with -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64, as the
+ * kprobe fallback reads registers, whose layout is the architecture's. */
+#if defined(__TARGET_ARCH_arm64)
+#include "vmlinux.arm64.h"
+#else
 #include "vmlinux.h"
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -24,10 +30,14 @@
 #define BPF_ANY 0
 #endif
 
-/* A kprobe's context: the x86-64 registers in their user-visible (ABI)
- * layout, read at fixed offsets. Through the kernel's `struct pt_regs`
- * these reads would be CO-RE relocations, and clang may then compute the
- * context address in a register, which the verifier refuses. */
+/* A kprobe's context: the registers in their user-visible (ABI) layout
+ * (bpf_user_pt_regs_t), read at fixed offsets. Through the kernel's
+ * `struct pt_regs` these reads would be CO-RE relocations, and clang may
+ * then compute the context address in a register, which the verifier
+ * refuses. */
+#if defined(__TARGET_ARCH_x86)
+/* x86-64: struct pt_regs itself; arguments in di, si, dx, the return
+ * value in ax. */
 struct kprobe_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
@@ -36,6 +46,20 @@ struct kprobe_regs {
 #define KPROBE_ARG2(ctx) (((struct kprobe_regs *)(ctx))->si)
 #define KPROBE_ARG3(ctx) (((struct kprobe_regs *)(ctx))->dx)
 #define KPROBE_RET(ctx) (((struct kprobe_regs *)(ctx))->ax)
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64: struct user_pt_regs, which starts struct pt_regs; arguments in
+ * x0, x1, x2, the return value in x0. */
+struct kprobe_regs {
+	unsigned long regs[31];
+	unsigned long sp, pc, pstate;
+};
+#define KPROBE_ARG1(ctx) (((struct kprobe_regs *)(ctx))->regs[0])
+#define KPROBE_ARG2(ctx) (((struct kprobe_regs *)(ctx))->regs[1])
+#define KPROBE_ARG3(ctx) (((struct kprobe_regs *)(ctx))->regs[2])
+#define KPROBE_RET(ctx) (((struct kprobe_regs *)(ctx))->regs[0])
+#else
+#error "build with -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64 (bpf/build.sh)"
+#endif
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -257,6 +281,50 @@ static __always_inline int enter(__u32 type, const char *path, const char *const
 	return 0;
 }
 
+/* The new program's memory descriptor, only what args_from_mm reads
+ * (a CO-RE flavor of struct mm_struct). */
+struct mm_struct___args {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
+/* The arguments again, where reading the caller's failed at entry. BPF
+ * cannot fault pages in, so a read fails on a page that is not present
+ * (never touched, swapped out) and, on CPUs without hardware access-flag
+ * updates (ARMv8.0: Cortex-A53, A72), on any page whose entry is "old",
+ * which every page of a fork child is until the child touches it: a
+ * fork-then-exec caller's argv often cannot be read there. After a
+ * successful exec the kernel has just copied the arguments onto the new
+ * program's stack, between mm->arg_start and arg_end, so those pages are
+ * present and young. The block is sent as it is (userspace splits it);
+ * for a #! script it holds the interpreter's argv, as the program sees
+ * it. */
+static __always_inline void args_from_mm(struct event *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mm_struct___args *mm = (struct mm_struct___args *)BPF_CORE_READ(task, mm);
+	unsigned long start = BPF_CORE_READ(mm, arg_start);
+	unsigned long end = BPF_CORE_READ(mm, arg_end);
+	__u32 len;
+
+	if (!mm || end <= start)
+		return;
+	if (end - start > ARGS_BUF) {
+		len = ARGS_BUF;
+		e->flags |= FLAG_ARGS_TRUNCATED;
+	} else {
+		len = end - start;
+	}
+	if (bpf_probe_read_user(e->args, len, (const void *)start))
+		return;
+	e->args_len = len;
+	e->argc = 0;
+	e->flags |= FLAG_ARGS_FROM_MM;
+	/* The pathname was read at entry; the error was the arguments'. */
+	if (e->path_len)
+		e->flags &= ~FLAG_READ_ERROR;
+}
+
 /* Exit of execve/execveat: report with the return value (and, after a
  * successful exec, the new comm). */
 static __always_inline int leave(void *ctx, long ret)
@@ -267,6 +335,8 @@ static __always_inline int leave(void *ctx, long ret)
 		return 0;
 	fill_task(e);
 	e->ret = ret;
+	if ((e->flags & FLAG_READ_ERROR) && ret == 0)
+		args_from_mm(e);
 	if (wanted(e->type, e->pid, e->uid))
 		send(ctx, e);
 	bpf_map_delete_elem(&pending, &tid);
@@ -301,15 +371,19 @@ int tp_exit_execveat(struct trace_event_raw_sys_exit *ctx)
  * syscall functions themselves. Where the architecture has syscall
  * wrappers (CONFIG_ARCH_HAS_SYSCALL_WRAPPER, from the kconfig map), the
  * probed function receives the user registers as its one argument, and
- * the syscall's arguments are read from them. */
+ * the syscall's arguments are read from them (kernel memory) through
+ * CO-RE: libbpf's *_CORE_SYSCALL macros read di, si, dx of struct pt_regs
+ * on x86-64; on arm64 the first argument from pt_regs' orig_x0 (regs[0]
+ * is where the return value goes), the others from regs[1], regs[2] of
+ * struct user_pt_regs. */
 static __always_inline void syscall_args(struct pt_regs *ctx, unsigned long *a, unsigned long *b,
 					 unsigned long *c)
 {
 	if (kconfig_value(KCONFIG_ARCH_HAS_SYSCALL_WRAPPER)) {
 		struct pt_regs *regs = (struct pt_regs *)KPROBE_ARG1(ctx);
-		*a = PT_REGS_PARM1_CORE(regs);
-		*b = PT_REGS_PARM2_CORE(regs);
-		*c = PT_REGS_PARM3_CORE(regs);
+		*a = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		*b = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		*c = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	} else {
 		*a = KPROBE_ARG1(ctx);
 		*b = KPROBE_ARG2(ctx);

@@ -21,6 +21,8 @@ enum event_type {
 #define FLAG_ARG_TRUNCATED 2	/* an argument longer than ARG_LEN - 1 */
 #define FLAG_PATH_TRUNCATED 4	/* pathname longer than PATH_LEN - 1 */
 #define FLAG_READ_ERROR 8	/* a user-memory read failed */
+#define FLAG_ARGS_FROM_MM 16	/* args: the new program's argument block
+				 * (mm->arg_start..arg_end), argc not counted */
 
 struct event {
 	__u64 ts_ns;		/* bpf_ktime_get_ns() */
@@ -36,7 +38,8 @@ struct event {
 	__u32 flags;
 	__u32 argc;		/* arguments captured */
 	__u32 path_len;		/* bytes of path, with its NUL (0 for exit) */
-	__u32 args_len;		/* bytes of args: argc NUL-terminated strings */
+	__u32 args_len;		/* bytes of args: argc NUL-terminated strings
+				 * (with FLAG_ARGS_FROM_MM: a raw block) */
 	char comm[TASK_COMM_LEN];
 	char path[PATH_LEN];
 	char args[ARGS_BUF];

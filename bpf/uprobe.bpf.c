@@ -6,7 +6,13 @@
  * application. The loader's target BTF is the kernel's merged with the
  * application's (encoded from its DWARF).
  */
+/* Built per architecture (bpf/build.sh): BPF_KPROBE reads the argument
+ * from the registers, whose layout is the architecture's. */
+#if defined(__TARGET_ARCH_arm64)
+#include "vmlinux.arm64.h"
+#else
 #include "vmlinux.h"
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>

@@ -262,6 +262,33 @@ fn execveat_failures_and_truncation() {
     assert_eq!(long[0]["args"]["arg_truncated"], true);
 }
 
+/// Arguments whose pages are not present when execve is entered (BPF
+/// cannot fault them in; on ARMv8.0 CPUs every page of a fork child is in
+/// that state) are read after the exec from the new program's stack.
+#[test]
+fn arguments_unreadable_at_entry_are_read_after_exec() {
+    if !bpf_ok() {
+        return;
+    }
+    let t = Tracer::start(&["--event", "execve"], &[]);
+    let m = marker("unmapped");
+    let pid = run(Command::new(helper())
+        .args(["execve-unmapped", "/bin/echo", "echo", "two words"])
+        .arg(&m));
+    let (events, stderr, status) = t.stop();
+    assert!(status.success(), "{stderr:?}");
+    let found: Vec<_> = execs_with(&events, &m)
+        .into_iter()
+        .filter(|e| e["args"]["pathname"] == "/bin/echo")
+        .collect();
+    assert_eq!(found.len(), 1, "{events:?}");
+    let e = found[0];
+    assert_eq!(e["args"]["argv"], serde_json::json!(["echo", "two words", m]));
+    assert_eq!(e["args"]["read_error"], false);
+    assert_eq!(e["pid"], pid);
+    assert_eq!(e["ret"], 0);
+}
+
 #[test]
 fn uid_comm_and_event_filters() {
     if !bpf_ok() {
@@ -435,12 +462,18 @@ fn loads_from_a_bundle_on_a_host_without_btf() {
     .unwrap();
     let bundle = dir.path().join("host.bundle");
     let bpf = tu::workspace_root().join("bpf");
+    // The objects btfkit embeds for this architecture (bpf/build.sh).
+    let sfx = if cfg!(target_arch = "aarch64") {
+        ".arm64"
+    } else {
+        ""
+    };
     tu::run_ok(
         Command::new(BTFKIT)
             .args(["hub", "build", "--archive"])
             .arg(&archive)
-            .arg(bpf.join("trace_ring.bpf.o"))
-            .arg(bpf.join("trace_perf.bpf.o"))
+            .arg(bpf.join(format!("trace_ring{sfx}.bpf.o")))
+            .arg(bpf.join(format!("trace_perf{sfx}.bpf.o")))
             .arg("-o")
             .arg(&bundle),
     );

@@ -1,7 +1,8 @@
 //! The userspace CO-RE demo: probes `process_data` in an application
 //! built from testdata/uprobe/app.c (either version) with the one
-//! compiled bpf/uprobe.bpf.o, its target BTF the running kernel's merged
-//! with the application's, and prints what the probe read.
+//! compiled bpf/uprobe.bpf.o (bpf/uprobe.arm64.bpf.o on arm64), its target
+//! BTF the running kernel's merged with the application's, and prints what
+//! the probe read.
 //!
 //!     gcc -g -O2 testdata/uprobe/app.c -o /tmp/app-v1
 //!     gcc -g -O2 -DV2 testdata/uprobe/app.c -o /tmp/app-v2

@@ -32,6 +32,10 @@ pub const FLAG_ARGS_TRUNCATED: u32 = 1;
 pub const FLAG_ARG_TRUNCATED: u32 = 2;
 pub const FLAG_PATH_TRUNCATED: u32 = 4;
 pub const FLAG_READ_ERROR: u32 = 8;
+/// The arguments are the new program's argument block, read after the
+/// exec because the caller's could not be read (`bpf/trace.bpf.c`,
+/// `args_from_mm`); `argc` is 0 and the block is split here.
+pub const FLAG_ARGS_FROM_MM: u32 = 16;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,6 +120,44 @@ fn c_string(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
+/// NUL-terminated strings, one after another.
+fn split_args(args: &[u8]) -> Vec<String> {
+    if args.is_empty() {
+        return Vec::new();
+    }
+    let mut argv: Vec<String> = args
+        .split(|&c| c == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // The buffer ends with a NUL, which leaves one empty piece.
+    if args.last() == Some(&0) {
+        argv.pop();
+    }
+    argv
+}
+
+/// An argument block read whole (`FLAG_ARGS_FROM_MM`) cut the way the
+/// entry-time capture cuts arguments: at most [`ARGS_MAX`] arguments of at
+/// most `ARG_LEN - 1` bytes. Returns the truncation flags that applies.
+fn normalize_block(argv: &mut Vec<String>) -> u32 {
+    let mut flags = 0;
+    if argv.len() > ARGS_MAX {
+        argv.truncate(ARGS_MAX);
+        flags |= FLAG_ARGS_TRUNCATED;
+    }
+    for a in argv.iter_mut() {
+        if a.len() > ARG_LEN - 1 {
+            let mut end = ARG_LEN - 1;
+            while !a.is_char_boundary(end) {
+                end -= 1;
+            }
+            a.truncate(end);
+            flags |= FLAG_ARG_TRUNCATED;
+        }
+    }
+    flags
+}
+
 impl Event {
     /// Parses an event; extra bytes after it (perf padding) are ignored.
     pub fn parse(b: &[u8]) -> Result<Event, EventError> {
@@ -141,18 +183,11 @@ impl Event {
                 b.len()
             ))
         })?;
-        let mut argv: Vec<String> = Vec::new();
-        if !args.is_empty() {
-            argv = args
-                .split(|&c| c == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            // The buffer ends with a NUL, which leaves one empty piece.
-            if args.last() == Some(&0) {
-                argv.pop();
-            }
-        }
-        if argv.len() != argc {
+        let mut flags = u32_at(b, FLAGS);
+        let mut argv = split_args(args);
+        if flags & FLAG_ARGS_FROM_MM != 0 {
+            flags |= normalize_block(&mut argv);
+        } else if argv.len() != argc {
             return Err(EventError(format!(
                 "argc {argc} but {} strings",
                 argv.len()
@@ -169,7 +204,7 @@ impl Event {
             ret: u32_at(b, RET) as i32,
             mnt_ns: u32_at(b, MNT_NS),
             pid_ns: u32_at(b, PID_NS),
-            flags: u32_at(b, FLAGS),
+            flags,
             comm: c_string(&b[COMM..COMM + COMM_LEN]),
             path: c_string(&b[PATH..PATH + path_len]),
             argv,
@@ -246,6 +281,26 @@ pub(crate) mod tests {
         assert!(e.arg_truncated() && !e.args_truncated());
         let exit = Event::parse(&raw(3, "", &[], 0)).unwrap();
         assert!(exit.argv.is_empty() && exit.kind == EventKind::Exit);
+    }
+
+    #[test]
+    fn argument_blocks_read_after_exec_are_split_and_cut() {
+        let long = "x".repeat(300);
+        let mut argv: Vec<&str> = vec!["sh", "-c", &long];
+        argv.extend(std::iter::repeat("a").take(25));
+        let mut b = raw(1, "/bin/sh", &argv, FLAG_ARGS_FROM_MM);
+        b[ARGC..ARGC + 4].copy_from_slice(&0u32.to_ne_bytes());
+        let e = Event::parse(&b).unwrap();
+        assert_eq!(e.argv.len(), ARGS_MAX);
+        assert_eq!(&e.argv[..2], ["sh", "-c"]);
+        assert_eq!(e.argv[2].len(), ARG_LEN - 1);
+        assert!(e.args_truncated() && e.arg_truncated() && !e.read_error());
+        // A block cut at ARGS_BUF ends without a NUL: the piece counts.
+        let mut b = raw(1, "/bin/sh", &["sh", "tail"], FLAG_ARGS_FROM_MM);
+        b.pop();
+        let len = (b.len() - HEADER_LEN) as u32;
+        b[ARGS_LEN..ARGS_LEN + 4].copy_from_slice(&len.to_ne_bytes());
+        assert_eq!(Event::parse(&b).unwrap().argv, ["sh", "tail"]);
     }
 
     #[test]

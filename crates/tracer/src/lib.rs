@@ -1,9 +1,10 @@
 //! # btfkit-tracer
 //!
 //! `btfkit trace`: a Tracee-style execve tracer that runs on any kernel
-//! btfkit has BTF for. The CO-RE object (`bpf/trace.bpf.c`, built twice:
-//! ring buffer and perf buffer) and a bundle of minimized BTFs for every
-//! corpus kernel are embedded; at start the resolver picks the BTF (sysfs,
+//! btfkit has BTF for. The CO-RE object (`bpf/trace.bpf.c`, built twice,
+//! ring buffer and perf buffer, for each of x86-64 and arm64) of the target
+//! architecture and a bundle of minimized BTFs for every corpus kernel are
+//! embedded; at start the resolver picks the BTF (sysfs,
 //! vmlinux files, the bundle), Aya relocates and loads the object with it,
 //! and an exec of the tracer's own checks that what the kernel reports
 //! through that BTF is right before any event is printed.

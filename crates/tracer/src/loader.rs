@@ -13,12 +13,30 @@ use crate::event::{EventKind, COMM_LEN};
 use crate::options::{AttachChoice, BufferChoice, Filters, TraceOptions};
 use crate::TraceError;
 
-/// The tracer's object, events through a BPF ring buffer.
+// The objects are built per architecture from the same source
+// (`bpf/build.sh`): the kprobe fallback reads the probed function's
+// arguments from registers, whose layout is the architecture's. The
+// build's target selects them: aarch64 the arm64 objects, anything else
+// the x86-64 ones (there are no others; their tracepoint programs read
+// nothing architecture-specific, their kprobe fallback would read the
+// wrong registers).
+
+/// The tracer's object for the target architecture, events through a BPF
+/// ring buffer.
+#[cfg(not(target_arch = "aarch64"))]
 pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_ring.bpf.o");
+/// The tracer's object for the target architecture, events through a BPF
+/// ring buffer.
+#[cfg(target_arch = "aarch64")]
+pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_ring.arm64.bpf.o");
 /// The same object, events through a perf event array.
+#[cfg(not(target_arch = "aarch64"))]
 pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_perf.bpf.o");
-/// Minimized BTF of every corpus kernel for both objects
-/// (`bpf/build.sh`).
+/// The same object, events through a perf event array.
+#[cfg(target_arch = "aarch64")]
+pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_perf.arm64.bpf.o");
+/// Minimized BTF of every corpus kernel for the objects of both
+/// architectures (`bpf/build.sh`).
 pub static BUNDLE: &[u8] = include_bytes!("../../../bpf/trace.bundle");
 
 // Must match bpf/trace.h.
@@ -220,17 +238,18 @@ pub(crate) fn load(opts: &TraceOptions, debug: &mut dyn Write) -> Result<Loaded,
                 &e,
             )
         })?;
+    let wrapper = syscall_wrapper(kconfig.as_ref(), debug);
     {
         let mut kc: Array<_, u64> = Array::try_from(ebpf.map_mut("kconfig").expect("kconfig map"))
             .map_err(|e| bpf_error("kconfig map", &e))?;
-        let wrapper = kconfig_code(kconfig.as_ref(), "CONFIG_ARCH_HAS_SYSCALL_WRAPPER");
-        kc.set(KCONFIG_ARCH_HAS_SYSCALL_WRAPPER, wrapper, 0)
+        kc.set(KCONFIG_ARCH_HAS_SYSCALL_WRAPPER, u64::from(wrapper), 0)
             .map_err(|e| bpf_error("kconfig map", &e))?;
     }
     set_config(&mut ebpf, Config::default())?;
 
     ensure_tracefs(debug)?;
-    let hook = attach(&mut ebpf, opts.attach, kconfig.as_ref(), debug)?;
+    let kprobes_missing = kconfig.is_some() && kconfig_code(kconfig.as_ref(), "CONFIG_KPROBES") == 0;
+    let hook = attach(&mut ebpf, opts.attach, wrapper, kprobes_missing, debug)?;
     let exit: &mut TracePoint = ebpf
         .program_mut("tp_process_exit")
         .expect("tp_process_exit")
@@ -319,14 +338,47 @@ fn attach_kprobes(
     Ok(Hook::Kprobe(execve, execveat))
 }
 
+/// The architecture's syscall wrapper for execve, whose presence in
+/// the kernel's symbols means CONFIG_ARCH_HAS_SYSCALL_WRAPPER.
+fn wrapper_symbol() -> Option<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some("__x64_sys_execve"),
+        "aarch64" => Some("__arm64_sys_execve"),
+        _ => None,
+    }
+}
+
+/// Whether syscalls go through per-architecture wrappers taking the user
+/// registers: from the kernel's config where it is known, else from its
+/// symbols (a container or a minimal host often has no config, but
+/// /proc/kallsyms always names the wrapper where there is one).
+fn syscall_wrapper(kconfig: Option<&Kconfig>, debug: &mut dyn Write) -> bool {
+    if kconfig.is_some() {
+        return kconfig_code(kconfig, "CONFIG_ARCH_HAS_SYSCALL_WRAPPER") != 0;
+    }
+    let Some(symbol) = wrapper_symbol() else {
+        return false;
+    };
+    let found = std::fs::read("/proc/kallsyms").is_ok_and(|syms| {
+        syms.split(|&b| b == b'\n')
+            .any(|l| l.rsplit(|&b| b == b' ').next() == Some(symbol.as_bytes()))
+    });
+    let _ = writeln!(
+        debug,
+        "btfkit trace: no kernel config; syscall wrappers: {} ({symbol} {} /proc/kallsyms)",
+        if found { "yes" } else { "no" },
+        if found { "in" } else { "not in" }
+    );
+    found
+}
+
 fn attach(
     ebpf: &mut Ebpf,
     choice: AttachChoice,
-    kconfig: Option<&Kconfig>,
+    wrapper: bool,
+    kprobes_missing: bool,
     debug: &mut dyn Write,
 ) -> Result<Hook, TraceError> {
-    let wrapper = kconfig_code(kconfig, "CONFIG_ARCH_HAS_SYSCALL_WRAPPER") != 0;
-    let kprobes_missing = kconfig.is_some() && kconfig_code(kconfig, "CONFIG_KPROBES") == 0;
     match choice {
         AttachChoice::Tracepoint => attach_tracepoints(ebpf).map(|_| Hook::Tracepoint),
         AttachChoice::Kprobe => attach_kprobes(ebpf, wrapper, kprobes_missing),

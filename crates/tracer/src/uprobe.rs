@@ -18,8 +18,21 @@ use aya::{Btf as AyaBtf, EbpfLoader, Endianness};
 use btfkit_btf::Btf;
 use btfkit_encode::{EncodeError, EncodeOptions};
 
-/// The probe object (`bpf/build.sh` builds it).
+// `bpf/build.sh` builds the probe per architecture, as it reads its
+// argument from registers: aarch64 takes the arm64 object, anything else
+// the x86-64 one (there are no others).
+
+/// The probe object for the target architecture (`bpf/build.sh`).
+#[cfg(not(target_arch = "aarch64"))]
 pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/uprobe.bpf.o");
+/// The probe object for the target architecture (`bpf/build.sh`).
+#[cfg(target_arch = "aarch64")]
+pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/uprobe.arm64.bpf.o");
+/// [`UPROBE_OBJECT`]'s file, for messages.
+#[cfg(not(target_arch = "aarch64"))]
+const UPROBE_OBJECT_FILE: &str = "bpf/uprobe.bpf.o";
+#[cfg(target_arch = "aarch64")]
+const UPROBE_OBJECT_FILE: &str = "bpf/uprobe.arm64.bpf.o";
 
 /// The probed function.
 pub const PROBED_FUNCTION: &str = "process_data";
@@ -105,10 +118,10 @@ pub fn probe(
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))
         .load(UPROBE_OBJECT)
-        .map_err(|e| bpf("loading bpf/uprobe.bpf.o", &e))?;
+        .map_err(|e| bpf(&format!("loading {UPROBE_OBJECT_FILE}"), &e))?;
     let program: &mut UProbe = ebpf
         .program_mut("on_process_data")
-        .ok_or_else(|| bpf("bpf/uprobe.bpf.o", &"no program on_process_data"))?
+        .ok_or_else(|| bpf(UPROBE_OBJECT_FILE, &"no program on_process_data"))?
         .try_into()
         .map_err(|e| bpf("on_process_data", &e))?;
     program
@@ -129,7 +142,7 @@ pub fn probe(
     run()?;
     let map = ebpf
         .map("seen")
-        .ok_or_else(|| bpf("bpf/uprobe.bpf.o", &"no map seen"))?;
+        .ok_or_else(|| bpf(UPROBE_OBJECT_FILE, &"no map seen"))?;
     let seen: Array<_, RawSeen> = Array::try_from(map).map_err(|e| bpf("map seen", &e))?;
     let raw = seen.get(&0, 0).map_err(|e| bpf("map seen", &e))?;
     if raw.hits == 0 {

@@ -1,10 +1,10 @@
 //! Userspace CO-RE on the real kernel, as root: the one uprobe object
-//! (bpf/uprobe.bpf.o) reads `struct app_data` right in both versions of
-//! testdata/uprobe/app.c, built with gcc and clang, DWARF 4 and 5, when
-//! its target BTF is the kernel's merged with the application's; with the
-//! other version's BTF it reads the wrong bytes (the relocations are what
-//! make it right). Outside CI a host without BPF skips these tests; under
-//! CI it fails them.
+//! (bpf/uprobe.bpf.o, on arm64 bpf/uprobe.arm64.bpf.o) reads `struct
+//! app_data` right in both versions of testdata/uprobe/app.c, built with
+//! gcc and clang, DWARF 4 and 5, when its target BTF is the kernel's
+//! merged with the application's; with the other version's BTF it reads
+//! the wrong bytes (the relocations are what make it right). Outside CI a
+//! host without BPF skips these tests; under CI it fails them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
