@@ -7,6 +7,7 @@
 #   scripts/test.sh                 (as root, or with sudo available)
 #   BTFKIT_CORPUS=/path/to/corpus scripts/test.sh
 #   FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzing step
+#   VMTEST=0 scripts/test.sh        skip the kernel matrix (QEMU guests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,14 @@ bpf/build.sh --check
 # The tests: optimized (the corpus is large) with overflow checks and
 # debug assertions on (profile "ci" in Cargo.toml).
 cargo test --workspace --profile ci
+
+# The kernel matrix: Debian's kernel packages (amd64 and arm64) booted
+# under QEMU, btfkit checked in each guest (scripts/vmtest.sh), then the
+# deliberately broken cases, which must fail. VMTEST=0 skips both.
+if [ "${VMTEST:-1}" != 0 ]; then
+    scripts/vmtest.sh --markdown target/vmtest/matrix.md
+    scripts/vmtest/check-failures.sh
+fi
 
 # Fuzz targets: build, and run each briefly from the test objects as seeds.
 fuzz_seconds=${FUZZ_SECONDS:-45}
