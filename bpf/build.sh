@@ -36,7 +36,7 @@ btfkit=../target/ci/btfkit
 # The kernel types the programs read, from one kernel's BTF per
 # architecture: CO-RE moves every access to where the running kernel has it.
 types=(task_struct nsproxy mnt_namespace pid_namespace pt_regs
-       trace_event_raw_sys_enter trace_event_raw_sys_exit trace_event_raw_sched_process_template
+       trace_event_raw_sched_process_template
        bpf_map_type __be16 __be32 __wsum __u8 __u16 __u32 __u64 __s8 __s16 __s32 __s64
        u8 u16 u32 u64 s32 s64 bool pid_t)
 # The sources next to the headers written (in --check, a copy).

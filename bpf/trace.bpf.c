@@ -343,26 +343,58 @@ static __always_inline int leave(void *ctx, long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int tp_enter_execve(struct trace_event_raw_sys_enter *ctx)
+/* The context of the per-syscall tracepoints (syscalls/sys_enter_*,
+ * sys_exit_*) is struct syscall_trace_enter / syscall_trace_exit, not the
+ * raw_syscalls tracepoints' trace_event_raw_sys_enter / _exit: those have
+ * a long `id` where these have an int `nr`. The offsets agree only while
+ * struct trace_entry is 8 bytes; PREEMPT_RT kernels add a byte to it,
+ * which moves `args` and `ret` differently in the two (the kernel then
+ * refuses a read past its context, or the read is another argument).
+ * Flavors with only the members read. The kernel's `args` is a flexible
+ * array, whose elements past the first Aya refuses to relocate (libbpf
+ * accepts them), so only the array's offset is relocated and the
+ * arguments are copied from there: a load from the context at an offset
+ * computed at run time is one the verifier refuses. */
+struct syscall_trace_enter___args {
+	unsigned long args[6];
+} __attribute__((preserve_access_index));
+
+struct syscall_trace_exit___ret {
+	long ret;
+} __attribute__((preserve_access_index));
+
+/* Argument `i` of a syscall tracepoint's context. */
+static __always_inline unsigned long syscall_tp_arg(void *ctx, __u32 i)
 {
-	return enter(EVENT_EXECVE, (const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+	unsigned long v = 0;
+	__u32 off = bpf_core_field_offset(struct syscall_trace_enter___args, args);
+
+	bpf_probe_read_kernel(&v, sizeof(v), (char *)ctx + off + i * sizeof(v));
+	return v;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int tp_enter_execve(void *ctx)
+{
+	return enter(EVENT_EXECVE, (const char *)syscall_tp_arg(ctx, 0),
+		     (const char *const *)syscall_tp_arg(ctx, 1));
 }
 
 SEC("tracepoint/syscalls/sys_exit_execve")
-int tp_exit_execve(struct trace_event_raw_sys_exit *ctx)
+int tp_exit_execve(struct syscall_trace_exit___ret *ctx)
 {
 	return leave(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
-int tp_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+int tp_enter_execveat(void *ctx)
 {
-	return enter(EVENT_EXECVEAT, (const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+	return enter(EVENT_EXECVEAT, (const char *)syscall_tp_arg(ctx, 1),
+		     (const char *const *)syscall_tp_arg(ctx, 2));
 }
 
 SEC("tracepoint/syscalls/sys_exit_execveat")
-int tp_exit_execveat(struct trace_event_raw_sys_exit *ctx)
+int tp_exit_execveat(struct syscall_trace_exit___ret *ctx)
 {
 	return leave(ctx, ctx->ret);
 }

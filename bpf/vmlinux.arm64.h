@@ -1073,20 +1073,6 @@ struct trace_entry {
 	int pid;
 };
 
-struct trace_event_raw_sys_enter {
-	struct trace_entry ent;
-	long int id;
-	long unsigned int args[6];
-	char __data[0];
-};
-
-struct trace_event_raw_sys_exit {
-	struct trace_entry ent;
-	long int id;
-	long int ret;
-	char __data[0];
-};
-
 struct trace_event_raw_sched_process_template {
 	struct trace_entry ent;
 	char comm[16];

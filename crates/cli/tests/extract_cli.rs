@@ -329,7 +329,12 @@ fn split_image_package_of_newer_kernels() {
     )
     .unwrap();
     let deb = dir.path().join("linux-binary.deb");
-    tu::run_ok(Command::new(dpkg).args(["--build", "-Zxz"]).arg(&root).arg(&deb));
+    tu::run_ok(
+        Command::new(dpkg)
+            .args(["--build", "-Zxz"])
+            .arg(&root)
+            .arg(&deb),
+    );
     let archive = dir.path().join("archive");
     let r = btfkit(&["hub", "add", s(&deb), "--archive", s(&archive)]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

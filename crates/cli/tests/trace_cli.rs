@@ -283,7 +283,10 @@ fn arguments_unreadable_at_entry_are_read_after_exec() {
         .collect();
     assert_eq!(found.len(), 1, "{events:?}");
     let e = found[0];
-    assert_eq!(e["args"]["argv"], serde_json::json!(["echo", "two words", m]));
+    assert_eq!(
+        e["args"]["argv"],
+        serde_json::json!(["echo", "two words", m])
+    );
     assert_eq!(e["args"]["read_error"], false);
     assert_eq!(e["pid"], pid);
     assert_eq!(e["ret"], 0);

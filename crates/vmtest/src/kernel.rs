@@ -51,21 +51,40 @@ impl Arch {
     }
 }
 
-/// The default matrix: (architecture, series). The newest kernel of each
-/// series is looked up in the package lists at run time.
-pub const DEFAULT_SERIES: &[(Arch, &str)] = &[
-    (Arch::Amd64, "5.10"),
-    (Arch::Amd64, "6.1"),
-    (Arch::Amd64, "6.12"),
-    (Arch::Amd64, "7"),
-    (Arch::Arm64, "6.1"),
-    (Arch::Arm64, "6.12"),
-];
+/// One line of the default matrix: the newest kernel of a series and
+/// flavour (looked up in the package lists at run time).
+#[derive(Clone, Copy, Debug)]
+pub struct SeriesPick {
+    /// The architecture.
+    pub arch: Arch,
+    /// `major.minor`, or a major alone (`7`).
+    pub series: &'static str,
+    /// `""` for the plain flavour, or `rt`, `cloud`.
+    pub flavour: &'static str,
+}
 
-/// Kernels of the default matrix named exactly: one that is in the
-/// shared corpus, so the tracer's built-in bundle is exercised too (the
-/// newest kernels are usually newer than the corpus).
-pub const DEFAULT_EXACT: &[&str] = &["linux-image-6.1.0-56-amd64"];
+const fn pick(arch: Arch, series: &'static str, flavour: &'static str) -> SeriesPick {
+    SeriesPick {
+        arch,
+        series,
+        flavour,
+    }
+}
+
+/// The default matrix. Besides these, the newest kernel whose BTF the
+/// tracer's built-in bundle holds (the newest kernels are usually newer
+/// than the corpus), so the built-in bundle is exercised too.
+pub const DEFAULT_SERIES: &[SeriesPick] = &[
+    pick(Arch::Amd64, "5.10", ""),
+    pick(Arch::Amd64, "6.1", ""),
+    // PREEMPT_RT changes struct trace_entry, and so the syscall
+    // tracepoints' context layout.
+    pick(Arch::Amd64, "6.1", "rt"),
+    pick(Arch::Amd64, "6.12", ""),
+    pick(Arch::Amd64, "7", ""),
+    pick(Arch::Arm64, "6.1", ""),
+    pick(Arch::Arm64, "6.12", ""),
+];
 
 /// One kernel to boot.
 #[derive(Clone, Debug)]
@@ -154,43 +173,73 @@ fn version_key(release: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The newest plain-flavour kernel of `series` for `arch` among `names`.
-pub fn newest_of_series(names: &[String], series: &str, arch: Arch) -> Option<String> {
-    let suffix = format!("-{}", arch.debian());
+/// The release of a kernel package of `arch` and `flavour` (`""`: plain)
+/// from the series' own suite: digits, dots, one ABI dash and an
+/// optional `+debNN` tag — no other flavour, no backport such as
+/// `6.1.0-0.deb11.52`, no meta package such as `linux-image-6.1-amd64`.
+fn release_of<'a>(name: &'a str, arch: Arch, flavour: &str) -> Option<&'a str> {
+    let suffix = if flavour.is_empty() {
+        format!("-{}", arch.debian())
+    } else {
+        format!("-{flavour}-{}", arch.debian())
+    };
+    let release = name.strip_prefix("linux-image-")?.strip_suffix(&suffix)?;
+    let plain = release
+        .chars()
+        .all(|c| c.is_ascii_digit() || ".-+deb".contains(c))
+        && !release.contains(".deb")
+        && release.chars().filter(|c| *c == '.').count() >= 2;
+    plain.then_some(release)
+}
+
+/// The newest kernel of `pick`'s series among package `names`.
+pub fn newest_of_series(names: &[String], pick: &SeriesPick) -> Option<String> {
     names
         .iter()
         .filter_map(|n| {
-            let release = n.strip_prefix("linux-image-")?.strip_suffix(&suffix)?;
-            // Plain flavour of the series' own suite: digits, dots, one
-            // ABI dash and an optional +debNN tag (no -cloud, -rt, no
-            // backports such as 6.1.0-0.deb11.52, no meta packages).
-            let plain = release
-                .chars()
-                .all(|c| c.is_ascii_digit() || ".-+deb".contains(c))
-                && !release.contains(".deb")
-                && release.chars().filter(|c| *c == '.').count() >= 2;
-            let in_series = release.starts_with(&format!("{series}."));
-            (plain && in_series).then(|| (version_key(release), n.clone()))
+            let release = release_of(n, pick.arch, pick.flavour)?;
+            release
+                .starts_with(&format!("{}.", pick.series))
+                .then(|| (version_key(release), n.clone()))
         })
         .max()
         .map(|(_, n)| n)
 }
 
-/// The default matrix, resolved against the package lists.
-pub fn default_matrix(apt: &Apt, arches: &[Arch]) -> Result<Vec<Kernel>, HarnessError> {
+/// The newest plain amd64 kernel among `names` whose key is in `keys`.
+pub fn newest_in_bundle(names: &[String], keys: &[String]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let release = release_of(n, Arch::Amd64, "")?;
+            let k = Kernel::from_package(n, None).ok()?;
+            keys.contains(&k.key().ok()?)
+                .then(|| (version_key(release), n.clone()))
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
+/// The default matrix, resolved against the package lists; `bundle_keys`
+/// are the keys of the tracer's built-in bundle.
+pub fn default_matrix(
+    apt: &Apt,
+    arches: &[Arch],
+    bundle_keys: &[String],
+) -> Result<Vec<Kernel>, HarnessError> {
     let names = apt.names("linux-image-")?;
     let mut out = Vec::new();
-    for &(arch, series) in DEFAULT_SERIES.iter().filter(|(a, _)| arches.contains(a)) {
-        let pkg = newest_of_series(&names, series, arch).ok_or_else(|| HarnessError::NoSuchPackage {
-            package: format!("linux-image-{series}.*-{}", arch.debian()),
+    for p in DEFAULT_SERIES.iter().filter(|p| arches.contains(&p.arch)) {
+        let pkg = newest_of_series(&names, p).ok_or_else(|| HarnessError::NoSuchPackage {
+            package: format!("linux-image-{}.*-{}", p.series, p.arch.debian()),
         })?;
-        out.push(Kernel::from_package(&pkg, Some(arch))?);
+        out.push(Kernel::from_package(&pkg, Some(p.arch))?);
     }
-    for pkg in DEFAULT_EXACT {
-        let k = Kernel::from_package(pkg, None)?;
-        if arches.contains(&k.arch) {
-            out.push(k);
-        }
+    if arches.contains(&Arch::Amd64) {
+        let pkg = newest_in_bundle(&names, bundle_keys).ok_or_else(|| HarnessError::NoSuchPackage {
+            package: "any amd64 kernel of the built-in bundle".into(),
+        })?;
+        out.push(Kernel::from_package(&pkg, None)?);
     }
     Ok(out)
 }
@@ -320,11 +369,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn newest_of_each_series_skips_flavours_and_backports() {
+    fn newest_of_each_series_skips_other_flavours_and_backports() {
         let names: Vec<String> = [
             "linux-image-6.1.0-9-amd64",
             "linux-image-6.1.0-57-amd64",
             "linux-image-6.1.0-57-cloud-amd64",
+            "linux-image-6.1.0-56-rt-amd64",
+            "linux-image-6.1.0-57-rt-amd64",
             "linux-image-6.1.0-0.deb11.52-amd64",
             "linux-image-6.1-amd64",
             "linux-image-6.12.118+deb13-amd64",
@@ -335,12 +386,20 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let n = |s, a| newest_of_series(&names, s, a);
-        assert_eq!(n("6.1", Arch::Amd64).as_deref(), Some("linux-image-6.1.0-57-amd64"));
-        assert_eq!(n("6.12", Arch::Amd64).as_deref(), Some("linux-image-6.12.118+deb13-amd64"));
-        assert_eq!(n("7", Arch::Amd64).as_deref(), Some("linux-image-7.2.13+deb14-amd64"));
-        assert_eq!(n("5.10", Arch::Amd64), None);
-        assert_eq!(n("5.10", Arch::Arm64).as_deref(), Some("linux-image-5.10.0-46-arm64"));
+        let n = |a, s, f| newest_of_series(&names, &pick(a, s, f));
+        assert_eq!(n(Arch::Amd64, "6.1", "").as_deref(), Some("linux-image-6.1.0-57-amd64"));
+        assert_eq!(n(Arch::Amd64, "6.1", "rt").as_deref(), Some("linux-image-6.1.0-57-rt-amd64"));
+        assert_eq!(n(Arch::Amd64, "6.12", "").as_deref(), Some("linux-image-6.12.118+deb13-amd64"));
+        assert_eq!(n(Arch::Amd64, "7", "").as_deref(), Some("linux-image-7.2.13+deb14-amd64"));
+        assert_eq!(n(Arch::Amd64, "5.10", ""), None);
+        assert_eq!(n(Arch::Arm64, "5.10", "").as_deref(), Some("linux-image-5.10.0-46-arm64"));
+        let keys = ["debian/12/x86_64/6.1.0-9-amd64", "debian/12/x86_64/6.12.117+deb12-amd64"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            newest_in_bundle(&names, &keys).as_deref(),
+            Some("linux-image-6.12.117+deb12-amd64")
+        );
     }
 
     #[test]

@@ -158,10 +158,11 @@ fn arches_of(args: &Args) -> Result<Vec<Arch>, HarnessError> {
         .collect()
 }
 
-fn kernels(args: &Args, apt: &apt::Apt) -> Result<Vec<Kernel>, HarnessError> {
+fn kernels(args: &Args, apt: &apt::Apt, host_btfkit: &Path) -> Result<Vec<Kernel>, HarnessError> {
     let arches = arches_of(args)?;
     if args.kernel.is_empty() {
-        return kernel::default_matrix(apt, &arches);
+        let keys = prepare::bundle_keys(host_btfkit, Path::new("bpf/trace.bundle"))?;
+        return kernel::default_matrix(apt, &arches, &keys);
     }
     let only = (args.arch.len() == 1).then(|| arches[0]);
     let mut out = Vec::new();
@@ -200,7 +201,8 @@ fn run(args: Args) -> Result<bool, HarnessError> {
     }
     let work = root.join(&args.work);
     let apt = apt::Apt::new(&work)?;
-    let kernels = kernels(&args, &apt)?;
+    let host_btfkit = root.join(&args.bin_dir).join("btfkit");
+    let kernels = kernels(&args, &apt, &host_btfkit)?;
     if args.list {
         for k in &kernels {
             println!("{:<40} {:<6} {}", k.package, k.arch.debian(), k.key()?);
@@ -211,7 +213,7 @@ fn run(args: Args) -> Result<bool, HarnessError> {
         k.key()?;
     }
     let common = Common {
-        host_btfkit: root.join(&args.bin_dir).join("btfkit"),
+        host_btfkit,
         root: root.clone(),
         checks: if args.check.is_empty() {
             CHECKS.iter().map(|c| c.to_string()).collect()

@@ -81,6 +81,26 @@ impl Common {
     }
 }
 
+/// The keys of a bundle (`btfkit hub ls`: the key first on each line).
+pub fn bundle_keys(btfkit: &Path, bundle: &Path) -> Result<Vec<String>, HarnessError> {
+    let out = Command::new(btfkit)
+        .args(["hub", "ls"])
+        .arg(bundle)
+        .output()
+        .map_err(|e| HarnessError::io(btfkit, e))?;
+    if !out.status.success() {
+        return Err(HarnessError::Btfkit {
+            what: "hub ls".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
 /// A kernel of the corpus with a layout other than `k`'s, whose BTF the
 /// tracer must refuse: Debian 11's 5.10 for newer kernels, Debian 12's
 /// 6.1 for 5.10 (task_struct moved between them).
@@ -139,8 +159,7 @@ pub fn prepare(
             });
         }
     }
-    let listed = common.btfkit(&["hub", "ls", path_str(&common.builtin_bundle())?])?;
-    let builtin = listed.lines().any(|l| l.split_whitespace().next() == Some(key.as_str()));
+    let builtin = bundle_keys(&common.host_btfkit, &common.builtin_bundle())?.contains(&key);
     let mut fs = Initramfs::default();
     let bundle = if builtin {
         None
