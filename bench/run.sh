@@ -18,6 +18,9 @@
 #    and against the 27 MB CentOS 8 BTF; peak RSS of each command. (On
 #    CentOS, bpftool fails on kernel.bpf.o, whose task_struct candidates
 #    are ambiguous there, so both tools get the other objects.)
+# 6. bench/scale.sh: the same at real-world object sizes (generated
+#    objects of 50, 200 and 800 programs), then hub build, resolution and
+#    the tracer (bench/hub.sh, resolve.sh, trace.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=("$@")
@@ -98,11 +101,14 @@ if command -v bpftool >/dev/null; then
 fi
 echo "(reference: libbpf $(pkg-config --modversion libbpf 2>/dev/null || echo '?') btf__parse; bpftool $(bpftool version 2>/dev/null | head -1 | awk '{print $2}'))"
 
-# 6. hub build over the corpus archive.
+# 6. Real-world object sizes: generated objects of 50 to 800 programs.
+bench/scale.sh
+
+# 7. hub build over the corpus archive.
 bench/hub.sh
 
-# 7. Start-up BTF resolution.
+# 8. Start-up BTF resolution.
 bench/resolve.sh
 
-# 8. The tracer under an exec storm.
+# 9. The tracer under an exec storm.
 bench/trace.sh

@@ -4,11 +4,12 @@
 //   L <message>
 // then "LOAD <ret>". The load attempt itself may fail after relocation
 // (programs built for another kernel); only the relocation messages
-// matter. With PROG, only that program (and subprograms) is loaded, as
-// libbpf does for bpf_program__set_autoload(other, false).
-// Usage: core_relocs OBJ TARGET_BTF [PROG]
+// matter. With PROG..., only those programs (and subprograms) are loaded,
+// as libbpf does for bpf_program__set_autoload(other, false).
+// Usage: core_relocs OBJ TARGET_BTF [PROG...]
 #include <bpf/libbpf.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,8 +43,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (argc > 3) {
-		bpf_object__for_each_program(prog, obj)
-			bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), argv[3]));
+		bpf_object__for_each_program(prog, obj) {
+			bool load = false;
+
+			for (int i = 3; i < argc; i++)
+				load |= !strcmp(bpf_program__name(prog), argv[i]);
+			bpf_program__set_autoload(prog, load);
+		}
 	}
 	ret = bpf_object__load(obj);
 	printf("LOAD %d\n", ret);

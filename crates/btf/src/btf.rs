@@ -20,6 +20,12 @@ pub struct ParseOptions {
     /// the calling thread. Defaults to 2 when the machine has two or more
     /// cores.
     pub threads: usize,
+    /// Build the by-name index on the first lookup instead of during the
+    /// parse. For callers that may never look a name up (statistics, raw
+    /// dumps): they skip hashing every name. Callers that do look names
+    /// up lose the overlap with the walk (the parse builds the index on
+    /// the second thread), so this is off by default.
+    pub lazy_names: bool,
 }
 
 impl Default for ParseOptions {
@@ -27,6 +33,7 @@ impl Default for ParseOptions {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         ParseOptions {
             threads: cores.min(2),
+            lazy_names: false,
         }
     }
 }
@@ -51,7 +58,8 @@ pub struct Btf<'a> {
     start_str_off: u32,
     /// Record layout per kind number (built-in or from the layout section).
     table: [ScanKind; 128],
-    names: NameIndex,
+    /// Set by the parse, or on the first lookup with `lazy_names`.
+    names: OnceLock<NameIndex>,
     pub(crate) ptr_size: OnceLock<u32>,
 }
 
@@ -79,10 +87,19 @@ impl<'a> Btf<'a> {
 
     /// Parses raw BTF or the `.BTF` section of an ELF file.
     pub fn parse_any(data: &'a [u8], base: Option<&'a Btf<'a>>) -> Result<Btf<'a>> {
+        Self::parse_any_with(data, base, ParseOptions::default())
+    }
+
+    /// `parse_any` with explicit options.
+    pub fn parse_any_with(
+        data: &'a [u8],
+        base: Option<&'a Btf<'a>>,
+        opts: ParseOptions,
+    ) -> Result<Btf<'a>> {
         if crate::elf::is_elf(data) {
-            crate::elf::parse_elf(data, base)
+            crate::elf::parse_elf_with(data, base, opts)
         } else {
-            Self::parse_cow(Cow::Borrowed(data), base)
+            Self::parse_with(Cow::Borrowed(data), base, opts)
         }
     }
 
@@ -126,13 +143,16 @@ impl<'a> Btf<'a> {
             start_str_off,
             base,
         }
-        .run(opts.threads)?;
+        .run(opts.threads, !opts.lazy_names)?;
         if start_id as u64 + scanned.offs.len() as u64 > i32::MAX as u64 {
             return Err(Error::TooManyTypes {
                 count: scanned.offs.len() as u64,
             });
         }
-        let names = scanned.index;
+        let names = OnceLock::new();
+        if let Some(index) = scanned.index {
+            let _ = names.set(index);
+        }
         let btf = Btf {
             data,
             header,
@@ -418,9 +438,21 @@ impl<'a> Btf<'a> {
         self.str_at(t.name_off())
     }
 
-    /// The name index of this BTF's own types (built during parsing).
+    /// The name index of this BTF's own types (built during parsing, or
+    /// now with `ParseOptions::lazy_names`).
     pub(crate) fn name_index(&self) -> &NameIndex {
-        &self.names
+        self.names.get_or_init(|| {
+            ScanInput {
+                types: self.types_section(),
+                types_start: self.types.start,
+                start_id: self.start_id,
+                table: self.table,
+                strs: &self.data[self.strs.clone()],
+                start_str_off: self.start_str_off,
+                base: self.base,
+            }
+            .index_names(&self.offs)
+        })
     }
 
     /// Ids of all types named `name`, base types first, in ascending order.

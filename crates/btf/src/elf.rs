@@ -39,8 +39,17 @@ pub fn elf_section<'d>(data: &'d [u8], name: &str) -> Result<Option<(&'d [u8], u
 
 /// Parses the `.BTF` section of an ELF file.
 pub fn parse_elf<'a>(data: &'a [u8], base: Option<&'a Btf<'a>>) -> Result<Btf<'a>> {
+    parse_elf_with(data, base, crate::ParseOptions::default())
+}
+
+/// `parse_elf` with explicit options.
+pub fn parse_elf_with<'a>(
+    data: &'a [u8],
+    base: Option<&'a Btf<'a>>,
+    opts: crate::ParseOptions,
+) -> Result<Btf<'a>> {
     let (btf, file_offset) = elf_section(data, ".BTF")?.ok_or(Error::NoBtfSection)?;
-    Btf::parse_cow(std::borrow::Cow::Borrowed(btf), base).map_err(|e| Error::InSection {
+    Btf::parse_with(std::borrow::Cow::Borrowed(btf), base, opts).map_err(|e| Error::InSection {
         name: ".BTF".into(),
         file_offset,
         inner: Box::new(e),

@@ -35,7 +35,7 @@ mod types;
 
 pub use btf::{Btf, ParseOptions};
 pub use builder::{BtfBuilder, MemberSpec, StringTable};
-pub use elf::{elf_section, is_elf, parse_elf, wrap_in_elf};
+pub use elf::{elf_section, is_elf, parse_elf, parse_elf_with, wrap_in_elf};
 pub use error::{Error, Result, Section};
 pub use header::{Endian, Header, BTF_MAGIC, HEADER_LEN_CLASSIC, HEADER_LEN_LAYOUT};
 pub use kind::{

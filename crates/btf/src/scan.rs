@@ -154,7 +154,8 @@ pub(crate) struct Scanned {
     pub(crate) offs: Vec<u32>,
     pub(crate) max_str: u32,
     pub(crate) max_id: u32,
-    pub(crate) index: NameIndex,
+    /// None when the caller asked for no index.
+    pub(crate) index: Option<NameIndex>,
 }
 
 /// Elements checked without a loop in each record (see `refs_and_names`).
@@ -296,17 +297,25 @@ impl ScanInput<'_> {
         }
     }
 
-    /// Runs all three jobs: the walk on the calling thread and, when
-    /// `threads > 1` and the type section is large, the name hashing on a
-    /// second thread, chunk by chunk as the walk produces them.
-    pub(crate) fn run(&self, threads: usize) -> Result<Scanned> {
+    /// Job 3 alone, over every record, on the calling thread.
+    pub(crate) fn index_names(&self, offs: &[u32]) -> NameIndex {
         let mut names = Vec::new();
-        if threads < 2 || self.types.len() < PARALLEL_MIN_BYTES {
+        let mut index = NameIndex::with_capacity(offs.len() / 2, offs.len());
+        for (c, chunk) in offs.chunks(CHUNK).enumerate() {
+            self.hash_names(c * CHUNK, chunk, &mut names, &mut index);
+        }
+        index
+    }
+
+    /// Runs the jobs (the third only with `index`): the walk on the
+    /// calling thread and, when `threads > 1` and the type section is
+    /// large, the name hashing on a second thread, chunk by chunk as the
+    /// walk produces them.
+    pub(crate) fn run(&self, threads: usize, index: bool) -> Result<Scanned> {
+        let mut names = Vec::new();
+        if !index || threads < 2 || self.types.len() < PARALLEL_MIN_BYTES {
             let (offs, max_str, max_id) = self.scan(|_, _| {})?;
-            let mut index = NameIndex::with_capacity(offs.len() / 2, offs.len());
-            for (c, chunk) in offs.chunks(CHUNK).enumerate() {
-                self.hash_names(c * CHUNK, chunk, &mut names, &mut index);
-            }
+            let index = index.then(|| self.index_names(&offs));
             return Ok(Scanned {
                 offs,
                 max_str,
@@ -338,7 +347,7 @@ impl ScanInput<'_> {
                 offs,
                 max_str,
                 max_id,
-                index,
+                index: Some(index),
             })
         })
     }

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use btfkit_btf::{cdump, dump, load, Btf, Endian, Stats};
+use btfkit_btf::{cdump, dump, load, Btf, Endian, ParseOptions, Stats};
 use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Subcommand)]
@@ -153,7 +153,8 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
         BtfCommand::Diff(a) => diff_cmd(a),
         BtfCommand::Encode(a) => encode_cmd(a),
         BtfCommand::Merge(a) => merge_cmd(a),
-        BtfCommand::Dump(a) => with_btf(&a.input, |btf| {
+        // Raw and JSON dumps look no name up: skip building the name index.
+        BtfCommand::Dump(a) => with_btf_opts(&a.input, !matches!(a.format, DumpFormat::C), |btf| {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
             if !a.types.is_empty() && !matches!(a.format, DumpFormat::C) {
                 anyhow::bail!("--type selects types of a C header: use it with --format c");
@@ -175,7 +176,7 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
             out.flush()?;
             Ok(())
         }),
-        BtfCommand::Stat(a) => with_btf(&a.input, |btf| {
+        BtfCommand::Stat(a) => with_btf_opts(&a.input, true, |btf| {
             let stats = btf.stats();
             let mut out = io::stdout().lock();
             if a.json {
@@ -319,18 +320,41 @@ fn diff_cmd(a: DiffArgs) -> Result<()> {
 
 /// Loads `input` (and its base) and runs `f` on the parsed BTF.
 pub fn with_btf<T>(input: &Input, f: impl FnOnce(&Btf<'_>) -> Result<T>) -> Result<T> {
+    with_btf_opts(input, false, f)
+}
+
+/// `with_btf`; with `lazy_names`, the name index is built only if `f`
+/// looks a name up (see `ParseOptions::lazy_names`).
+fn with_btf_opts<T>(
+    input: &Input,
+    lazy_names: bool,
+    f: impl FnOnce(&Btf<'_>) -> Result<T>,
+) -> Result<T> {
+    let opts = ParseOptions {
+        lazy_names,
+        ..ParseOptions::default()
+    };
     let base_bytes = input.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &input.base) {
-        (Some(b), Some(p)) => Some(parse_file(b, None, p)?),
+        (Some(b), Some(p)) => Some(parse_file_with(b, None, p, opts)?),
         _ => None,
     };
     let bytes = load::load_btf_file(&input.file)?;
-    let btf = parse_file(&bytes, base.as_ref(), &input.file)?;
+    let btf = parse_file_with(&bytes, base.as_ref(), &input.file, opts)?;
     f(&btf)
 }
 
 fn parse_file<'a>(bytes: &'a [u8], base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
-    Ok(Btf::parse_any(bytes, base).map_err(|e| e.in_file(path))?)
+    parse_file_with(bytes, base, path, ParseOptions::default())
+}
+
+fn parse_file_with<'a>(
+    bytes: &'a [u8],
+    base: Option<&'a Btf<'a>>,
+    path: &Path,
+    opts: ParseOptions,
+) -> Result<Btf<'a>> {
+    Ok(Btf::parse_any_with(bytes, base, opts).map_err(|e| e.in_file(path))?)
 }
 
 fn endian_name(e: Endian) -> &'static str {

@@ -1,10 +1,12 @@
-//! btfkit side of the CO-RE benchmark (bench/run.sh): load and parse the
-//! target BTF, then for every object parse it and relocate everything.
+//! btfkit side of the CO-RE benchmark (bench/run.sh, bench/scale.sh): load
+//! and parse the target BTF, then for every object parse it and relocate
+//! everything, as `btfkit core apply` does (decisions and patches, no
+//! descriptions in words).
 //!   core_bench TARGET_BTF ROUNDS OBJ...   prints "<us for the best round> <relocations>"
 use std::time::Instant;
 
 use btfkit_btf::{load, Btf};
-use btfkit_core::{relocate, BpfObject, RelocateOptions, Target};
+use btfkit_core::{relocate_with, BpfObject, Detail, RelocateOptions, Target};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +22,11 @@ fn main() {
         for path in &args[3..] {
             let data = std::fs::read(path).unwrap();
             let obj = BpfObject::parse(&data).unwrap();
-            relos += relocate(&obj, &target, &RelocateOptions::default())
+            let detail = Detail {
+                describe: false,
+                ..Detail::default()
+            };
+            relos += relocate_with(&obj, &target, &RelocateOptions::default(), detail)
                 .reports
                 .len();
         }

@@ -5,11 +5,13 @@
 //! in order), because pruning makes results depend on it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use btfkit_btf::{Btf, TypeId};
 
-use crate::calc::{decide, Cand, RelocRes};
+use crate::calc::{calc_relo, decide, spec_match, Cand, Decision, Matched, RelocRes};
 use crate::error::{ReloError, ReloErrorKind};
 use crate::insn::{Insn, INSN_SIZE};
 use crate::kind::RelocKind;
@@ -130,6 +132,11 @@ impl<'t> Target<'t> {
         self.btfs[0].btf
     }
 
+    /// How many BTFs the target has (vmlinux, then modules).
+    pub fn btf_count(&self) -> usize {
+        self.btfs.len()
+    }
+
     /// Name and BTF of target BTF `idx` (0 is vmlinux).
     pub fn btf(&self, idx: usize) -> (&str, &'t Btf<'t>) {
         (&self.btfs[idx].name, self.btfs[idx].btf)
@@ -185,6 +192,28 @@ pub struct RelocateOptions {
     pub only_programs: Option<Vec<String>>,
 }
 
+/// What a relocation pass computes besides libbpf's decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detail {
+    /// Describe specs in words: `ReloReport::local_spec` and
+    /// `ResolvedTarget::{spec, raw}`. Off, they stay `None` and empty:
+    /// formatting them costs more than deciding, and only explaining and
+    /// reporting read them.
+    pub describe: bool,
+    /// Fill `ReloReport::unpruned` (see there).
+    pub unpruned: bool,
+}
+
+impl Default for Detail {
+    /// What `relocate` computes: descriptions, no unpruned matches.
+    fn default() -> Self {
+        Detail {
+            describe: true,
+            unpruned: false,
+        }
+    }
+}
+
 /// Why a relocation was not processed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
@@ -202,6 +231,17 @@ pub struct MatchedCand {
     pub btf_idx: usize,
     pub type_id: TypeId,
     pub raw: Vec<u32>,
+}
+
+/// A candidate that matches a relocation on its own (`Detail::unpruned`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnprunedMatch {
+    pub cand: MatchedCand,
+    /// What it decides: the field's bit offset, poisoning and the new
+    /// value; `None` when computing them fails. Candidates libbpf sees
+    /// together must agree on all three, or the relocation fails as
+    /// ambiguous.
+    pub decision: Option<(u32, bool, u64)>,
 }
 
 /// The chosen target of a relocation.
@@ -245,8 +285,18 @@ pub struct ReloReport {
     pub raw_kind: u32,
     pub local_type: TypeId,
     pub access: String,
-    /// The local spec in words (`struct task_struct::real_parent`), when it parsed.
+    /// The local spec in words (`struct task_struct::real_parent`), when it
+    /// parsed (and `Detail::describe` was on).
     pub local_spec: Option<String>,
+    /// With `Detail::unpruned`, for a processed relocation whose root type
+    /// has two or more candidates before any pruning: every one of them
+    /// that matches the local spec on its own, in candidate order. This is
+    /// what the relocation could match under any set of loaded programs
+    /// (pruning only ever narrows the candidates to a subset of these);
+    /// empty otherwise.
+    /// Shared by the relocations of one spec: kernels with hundreds of
+    /// duplicate candidates make it long.
+    pub unpruned: Arc<[UnprunedMatch]>,
     pub outcome: Outcome,
 }
 
@@ -281,7 +331,141 @@ impl Relocated {
 /// reported per relocation; processing continues past them (libbpf stops
 /// at the first, so its results agree with these up to that point).
 pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions) -> Relocated {
-    let local = obj.btf();
+    relocate_with(obj, target, opts, Detail::default())
+}
+
+/// A local spec's identity: root type, access string (by offset, of which
+/// the string is a function) and raw kind. Parsing it, and matching it
+/// against a candidate list, depend on nothing else.
+type SpecKey = (TypeId, u32, u32);
+
+/// One local type's candidates as pruning leaves them.
+struct TypeCands<'t> {
+    cands: Vec<Cand<'t>>,
+    /// Changes whenever `cands` does. Pruning only ever shrinks the list,
+    /// so a version names one content and decisions can be memoized by it.
+    version: u32,
+    /// The list as first found (kept for `Detail::unpruned`).
+    initial: Vec<Cand<'t>>,
+}
+
+/// The state of one pass over an object's relocations: libbpf's candidate
+/// cache, and memos of what is a pure function of a spec. Large objects
+/// repeat the same reads from many programs (a security tool's 35,000
+/// relocations are a few hundred distinct specs), so each spec is parsed
+/// and matched once, and the pass costs little more than reading the
+/// records.
+///
+/// (hashbrown's default hasher: SipHash costs more than the lookups here
+/// save, and the keys come from the object being relocated anyway.)
+struct Pass<'l, 't> {
+    detail: Detail,
+    cands: FastMap<TypeId, TypeCands<'t>>,
+    specs: FastMap<SpecKey, Result<Spec<'l>, ReloErrorKind>>,
+    decisions: FastMap<(SpecKey, u32), Result<Rc<Decision<'t>>, ReloErrorKind>>,
+    unpruned: FastMap<SpecKey, Arc<[UnprunedMatch]>>,
+}
+
+type FastMap<K, V> = hashbrown::HashMap<K, V>;
+
+impl<'l, 't> Pass<'l, 't> {
+    fn new(detail: Detail) -> Self {
+        Pass {
+            detail,
+            cands: FastMap::default(),
+            specs: FastMap::default(),
+            decisions: FastMap::default(),
+            unpruned: FastMap::default(),
+        }
+    }
+
+    /// Finds the candidates of `type_id` once (libbpf's candidate cache);
+    /// a failed search is retried by the next relocation, as in libbpf.
+    fn ensure_cands(
+        &mut self,
+        target: &Target<'t>,
+        local: &Btf<'_>,
+        type_id: TypeId,
+    ) -> Result<(), ReloErrorKind> {
+        if !self.cands.contains_key(&type_id) {
+            let cands = target.find_cands(local, type_id)?;
+            let initial = if self.detail.unpruned {
+                cands.clone()
+            } else {
+                Vec::new()
+            };
+            self.cands.insert(
+                type_id,
+                TypeCands {
+                    cands,
+                    version: 0,
+                    initial,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The parsed local spec (memoized).
+    fn spec(
+        &mut self,
+        local: &'l Btf<'l>,
+        key: SpecKey,
+        kind: RelocKind,
+        access: &str,
+    ) -> Result<&Spec<'l>, ReloErrorKind> {
+        self.specs
+            .entry(key)
+            .or_insert_with(|| Spec::parse(local, key.0, kind, access))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// libbpf's decision over the current candidates of the spec's root,
+    /// pruning them to those that matched (memoized per candidate list).
+    fn decide(&mut self, key: SpecKey) -> Result<Rc<Decision<'t>>, ReloErrorKind> {
+        let tc = self.cands.get_mut(&key.0).expect("candidates found first");
+        let d = match self.decisions.get(&(key, tc.version)) {
+            Some(d) => d.clone(),
+            None => {
+                let spec = self.specs[&key].as_ref().expect("parsed first");
+                let d = decide(spec, &tc.cands).map(Rc::new);
+                self.decisions.insert((key, tc.version), d.clone());
+                d
+            }
+        }?;
+        if !d.matched.is_empty() && d.matched.len() != tc.cands.len() {
+            tc.cands = d.matched.iter().map(|(c, _)| *c).collect();
+            tc.version += 1;
+        }
+        Ok(d)
+    }
+
+    /// `ReloReport::unpruned` for the spec (memoized).
+    fn unpruned(&mut self, key: SpecKey) -> Arc<[UnprunedMatch]> {
+        if !self.detail.unpruned {
+            return Arc::from([]);
+        }
+        let initial = &self.cands[&key.0].initial;
+        if initial.len() < 2 {
+            return Arc::from([]);
+        }
+        let spec = self.specs[&key].as_ref().expect("parsed first");
+        self.unpruned
+            .entry(key)
+            .or_insert_with(|| matching_alone(spec, initial).into())
+            .clone()
+    }
+}
+
+/// `relocate`, computing only what `detail` asks for besides the decisions
+/// (which are the same either way).
+pub fn relocate_with(
+    obj: &BpfObject<'_>,
+    target: &Target<'_>,
+    opts: &RelocateOptions,
+    detail: Detail,
+) -> Relocated {
     let mut insns: HashMap<usize, Vec<Insn>> = HashMap::new();
     for s in obj.sections().iter().filter(|s| s.executable) {
         let v = s
@@ -291,10 +475,131 @@ pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions
             .collect();
         insns.insert(s.index, v);
     }
-    let mut reports = Vec::new();
-    let mut cache: HashMap<TypeId, Vec<Cand<'_>>> = HashMap::new();
+    let mut reports = Vec::with_capacity(obj.btf_ext().map_or(0, |e| e.core_relo_count()));
+    run(obj, target, opts, detail, &mut insns, |r| reports.push(r));
+    Relocated { reports, insns }
+}
+
+/// `relocate_with`, handing each report to `each` in order instead of
+/// collecting them, and keeping no relocated copy of the object: for
+/// callers that want the decisions only (BTFGen). Only the instructions
+/// relocations touch are decoded, so memory stays proportional to them.
+pub fn relocate_each(
+    obj: &BpfObject<'_>,
+    target: &Target<'_>,
+    opts: &RelocateOptions,
+    detail: Detail,
+    each: impl FnMut(ReloReport),
+) {
+    let mut insns = SparseInsns {
+        obj,
+        patched: FastMap::default(),
+    };
+    run(obj, target, opts, detail, &mut insns, each);
+}
+
+/// Where a pass reads and patches instructions.
+trait InsnStore {
+    /// Instructions in executable section `sec` (0 when it has none).
+    fn len(&self, sec: usize) -> usize;
+    /// Patches instruction `idx` of `sec` (and the next, for ld_imm64).
+    fn patch(
+        &mut self,
+        sec: usize,
+        idx: usize,
+        prog_idx: u32,
+        res: &RelocRes,
+    ) -> Result<Patch, ReloErrorKind>;
+}
+
+/// Every executable section decoded: what `Relocated::insns` returns.
+impl InsnStore for HashMap<usize, Vec<Insn>> {
+    fn len(&self, sec: usize) -> usize {
+        self.get(&sec).map_or(0, Vec::len)
+    }
+
+    fn patch(
+        &mut self,
+        sec: usize,
+        idx: usize,
+        prog_idx: u32,
+        res: &RelocRes,
+    ) -> Result<Patch, ReloErrorKind> {
+        let insns = self.get_mut(&sec).expect("executable section");
+        patch_insn(&mut insns[idx..], prog_idx, res)
+    }
+}
+
+/// The object's instructions as read from its sections, with the patched
+/// ones on top. `patch_insn` looks at no more than two instructions, so a
+/// two-instruction window gives it exactly what the whole section would.
+struct SparseInsns<'a, 'o> {
+    obj: &'a BpfObject<'o>,
+    patched: FastMap<(usize, usize), Insn>,
+}
+
+impl SparseInsns<'_, '_> {
+    fn get(&self, data: &[u8], sec: usize, idx: usize) -> Option<Insn> {
+        if let Some(i) = self.patched.get(&(sec, idx)) {
+            return Some(*i);
+        }
+        let b = data.get(idx * INSN_SIZE..(idx + 1) * INSN_SIZE)?;
+        Some(Insn::decode(b.try_into().ok()?, self.obj.endian()))
+    }
+
+    fn data(&self, sec: usize) -> &[u8] {
+        self.obj
+            .section(sec)
+            .filter(|s| s.executable)
+            .map_or(&[][..], |s| s.data)
+    }
+}
+
+impl InsnStore for SparseInsns<'_, '_> {
+    fn len(&self, sec: usize) -> usize {
+        self.data(sec).len() / INSN_SIZE
+    }
+
+    fn patch(
+        &mut self,
+        sec: usize,
+        idx: usize,
+        prog_idx: u32,
+        res: &RelocRes,
+    ) -> Result<Patch, ReloErrorKind> {
+        let data = self.data(sec);
+        let first = self
+            .get(data, sec, idx)
+            .expect("the caller checked the index");
+        let mut window = [first; 2];
+        let n = match self.get(data, sec, idx + 1) {
+            Some(next) => {
+                window[1] = next;
+                2
+            }
+            None => 1,
+        };
+        let patch = patch_insn(&mut window[..n], prog_idx, res)?;
+        for (i, insn) in window[..n].iter().enumerate() {
+            self.patched.insert((sec, idx + i), *insn);
+        }
+        Ok(patch)
+    }
+}
+
+/// The pass itself: every record of `.BTF.ext` in order.
+fn run(
+    obj: &BpfObject<'_>,
+    target: &Target<'_>,
+    opts: &RelocateOptions,
+    detail: Detail,
+    insns: &mut impl InsnStore,
+    mut each: impl FnMut(ReloReport),
+) {
+    let local = obj.btf();
+    let mut pass = Pass::new(detail);
     let Some(ext) = obj.btf_ext() else {
-        return Relocated { reports, insns };
+        return;
     };
     for group in &ext.core_relo {
         let section = local
@@ -316,6 +621,7 @@ pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions
                 local_type: relo.type_id,
                 access,
                 local_spec: None,
+                unpruned: Arc::from([]),
                 outcome: Outcome::Skipped(SkipReason::NoProgram),
             };
             report.outcome = match relocate_one(
@@ -325,28 +631,27 @@ pub fn relocate(obj: &BpfObject<'_>, target: &Target<'_>, opts: &RelocateOptions
                 sec.map(|s| s.index),
                 &relo,
                 &mut report,
-                &mut cache,
-                &mut insns,
+                &mut pass,
+                insns,
             ) {
                 Ok(o) => o,
                 Err(e) => Outcome::Failed(e),
             };
-            reports.push(report);
+            each(report);
         }
     }
-    Relocated { reports, insns }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn relocate_one<'t>(
-    obj: &BpfObject<'_>,
+fn relocate_one<'l, 't>(
+    obj: &'l BpfObject<'_>,
     target: &Target<'t>,
     opts: &RelocateOptions,
     sec: Option<usize>,
     relo: &crate::ext::CoreRelo,
     report: &mut ReloReport,
-    cache: &mut HashMap<TypeId, Vec<Cand<'t>>>,
-    insns: &mut HashMap<usize, Vec<Insn>>,
+    pass: &mut Pass<'l, 't>,
+    insns: &mut impl InsnStore,
 ) -> Result<Outcome, ReloErrorKind> {
     let local = obj.btf();
     if relo.insn_off % INSN_SIZE as u32 != 0 {
@@ -356,7 +661,7 @@ fn relocate_one<'t>(
     }
     let sec = sec.ok_or(ReloErrorKind::NoSuchSection)?;
     let insn_idx = report.insn_idx as usize;
-    let sec_len = insns.get(&sec).map_or(0, Vec::len);
+    let sec_len = insns.len(sec);
     if insn_idx >= sec_len {
         // libbpf finds no program there and skips it silently; an offset
         // past the section is corrupt input, so say so.
@@ -370,6 +675,7 @@ fn relocate_one<'t>(
     };
     report.program = Some(prog.name.clone());
     report.prog_insn_idx = Some((insn_idx - prog.insn_off) as u32);
+    let key: SpecKey = (relo.type_id, relo.access_str_off, relo.kind);
     let selected = prog.is_subprog
         || opts
             .only_programs
@@ -377,10 +683,11 @@ fn relocate_one<'t>(
             .is_none_or(|names| names.contains(&prog.name));
     if !selected || (!prog.autoload && !opts.include_non_autoload) {
         // Still describe the relocation, when it parses.
-        if let Some(kind) = RelocKind::from_raw(relo.kind) {
-            report.local_spec = Spec::parse(local, relo.type_id, kind, &report.access)
+        if let Some(kind) = RelocKind::from_raw(relo.kind).filter(|_| pass.detail.describe) {
+            report.local_spec = pass
+                .spec(local, key, kind, &report.access)
                 .ok()
-                .map(|s| s.describe());
+                .map(Spec::describe);
         }
         return Ok(Outcome::Skipped(SkipReason::NotAutoloaded));
     }
@@ -390,12 +697,14 @@ fn relocate_one<'t>(
         .map_err(|_| ReloErrorKind::NoLocalType(relo.type_id))?;
     // Candidate search comes before parsing, as in libbpf: an anonymous
     // root fails there first.
-    if kind != RelocKind::TypeIdLocal && !cache.contains_key(&relo.type_id) {
-        let cands = target.find_cands(local, relo.type_id)?;
-        cache.insert(relo.type_id, cands);
+    if kind != RelocKind::TypeIdLocal {
+        pass.ensure_cands(target, local, relo.type_id)?;
     }
-    let local_spec = Spec::parse(local, relo.type_id, kind, &report.access)?;
-    report.local_spec = Some(local_spec.describe());
+    let describe = pass.detail.describe;
+    let local_spec = pass.spec(local, key, kind, &report.access)?;
+    if describe {
+        report.local_spec = Some(local_spec.describe());
+    }
     let (res, resolved, matched) = if kind == RelocKind::TypeIdLocal {
         let id = relo.type_id.0 as u64;
         let res = RelocRes {
@@ -411,16 +720,21 @@ fn relocate_one<'t>(
                 type_id: relo.type_id,
             });
         }
-        let cands = cache.get_mut(&relo.type_id).expect("inserted above");
-        let d = decide(&local_spec, cands)?;
-        if !d.matched.is_empty() {
-            *cands = d.matched.iter().map(|(c, _)| *c).collect();
-        }
+        report.unpruned = pass.unpruned(key);
+        let d = pass.decide(key)?;
         let resolved = d.target().map(|(c, spec)| ResolvedTarget {
             btf_idx: c.btf_idx,
             type_id: c.id,
-            spec: spec.describe(),
-            raw: spec.raw_string(),
+            spec: if describe {
+                spec.describe()
+            } else {
+                String::new()
+            },
+            raw: if describe {
+                spec.raw_string()
+            } else {
+                String::new()
+            },
         });
         let matched = d
             .matched
@@ -433,13 +747,38 @@ fn relocate_one<'t>(
             .collect();
         (d.res, resolved, matched)
     };
-    let sec_insns = insns.get_mut(&sec).expect("executable section");
     let prog_idx = report.prog_insn_idx.expect("set above");
-    let patch = patch_insn(&mut sec_insns[insn_idx..], prog_idx, &res)?;
+    let patch = insns.patch(sec, insn_idx, prog_idx, &res)?;
     Ok(Outcome::Done {
         res,
         target: resolved,
         matched,
         patch,
     })
+}
+
+/// Every candidate that matches `local` by itself, with what it decides
+/// (an error matching one candidate counts as no match: whenever that
+/// candidate is among those considered the relocation fails, so nothing
+/// needs keeping for it).
+fn matching_alone(local: &Spec<'_>, cands: &[Cand<'_>]) -> Vec<UnprunedMatch> {
+    cands
+        .iter()
+        .filter_map(|c| match spec_match(local, c) {
+            Ok(Matched::Yes(spec)) => {
+                let decision = calc_relo(local, Some(&spec))
+                    .ok()
+                    .map(|r| (spec.bit_offset, r.poison, r.new_val));
+                Some(UnprunedMatch {
+                    cand: MatchedCand {
+                        btf_idx: c.btf_idx,
+                        type_id: c.id,
+                        raw: spec.raw,
+                    },
+                    decision,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }

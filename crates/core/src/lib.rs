@@ -21,7 +21,8 @@ pub mod patch;
 pub mod spec;
 
 pub use engine::{
-    relocate, Outcome, ReloReport, RelocateOptions, Relocated, ResolvedTarget, SkipReason, Target,
+    relocate, relocate_each, relocate_with, Detail, MatchedCand, Outcome, ReloReport,
+    RelocateOptions, Relocated, ResolvedTarget, SkipReason, Target, UnprunedMatch,
 };
 pub use error::{ObjectError, ReloError, ReloErrorKind};
 pub use ext::{BtfExt, CoreRelo};

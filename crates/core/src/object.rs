@@ -222,7 +222,13 @@ impl<'a> BpfObject<'a> {
     }
 
     pub fn section(&self, index: usize) -> Option<&Section<'a>> {
-        self.sections.iter().find(|s| s.index == index)
+        // Sections are read in ELF index order: relocation passes ask for
+        // one per relocation, so search rather than scan.
+        let i = self
+            .sections
+            .binary_search_by_key(&index, |s| s.index)
+            .ok()?;
+        self.sections.get(i)
     }
 
     /// Programs and subprograms, sorted by section and offset.

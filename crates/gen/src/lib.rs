@@ -16,21 +16,41 @@
 //! - enumerator relocations: the whole enum;
 //! - TYPE_MATCHES: the whole graph the matching walks.
 //!
-//! Relocations are evaluated with all programs loaded and with each
-//! program loaded alone, and the union is kept: libbpf prunes candidates
-//! per object load, so what matters depends on which programs load.
+//! Which programs load matters: libbpf prunes a local type's candidates
+//! to those that matched as the object's relocations resolve, and real
+//! tools load only some programs (autoload off for the rest), so the
+//! minimized BTF must give libbpf's decisions for every subset of
+//! programs. One pass relocates everything (all programs loaded) and,
+//! for local types with several candidates, lists every candidate each
+//! relocation matches on its own; `reach` then works out which of those
+//! each relocation can see under some subset of programs (its own
+//! program's and the subprograms' relocations always run before it, any
+//! other program's may or may not) and keeps what they need. Sound for
+//! any subset because a kept candidate matches a relocation against the
+//! minimized BTF exactly when it does against the full one (fewer members
+//! cannot make a spec match), so every load prunes to the same sets on
+//! both sides. With a single candidate pruning changes nothing, so only
+//! roots with several candidates (rare in kernels: duplicate names,
+//! `___flavor` kernel types, modules) cost the extra matching; each
+//! distinct (type, access, kind) is matched once, so the pass is
+//! proportional to the relocations, not to programs x relocations.
 //! Structurally identical types are then merged, and the result is a
 //! standalone BTF (module types included when module BTFs are targets),
 //! which libbpf takes as `btf_custom_path`.
 
 mod emit;
 mod mark;
+mod reach;
+
+use std::collections::HashSet;
 
 use btfkit_core::{
-    relocate, BpfObject, Outcome, ReloError, RelocKind, RelocateOptions, Relocated, Target,
+    relocate_each, BpfObject, Detail, MatchedCand, Outcome, ReloError, RelocKind, RelocateOptions,
+    Relocated, Target,
 };
 
-use crate::mark::{Marker, Marks};
+use crate::mark::{Marker, Marks, Seen};
+use crate::reach::Reach;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -60,6 +80,10 @@ impl Default for MinOptions {
 pub struct Minimizer<'a, 't> {
     target: &'a Target<'t>,
     marks: Marks,
+    /// Candidates already marked for a kind of need: marking is a function
+    /// of these, and a large object asks for the same ones thousands of
+    /// times.
+    seen: Seen,
     relocations: usize,
     errors: Vec<(String, ReloError)>,
 }
@@ -80,61 +104,75 @@ impl<'a, 't> Minimizer<'a, 't> {
         Minimizer {
             target,
             marks: Marks::default(),
+            seen: Seen::default(),
             relocations: 0,
             errors: Vec::new(),
         }
     }
 
-    /// Relocates `obj` against the target (with all programs, then each
-    /// program alone) and records what the results need. `label` names the
-    /// object in error reports.
+    /// Relocates `obj` against the target (every program loaded) and
+    /// records what the results need, and what the candidates a
+    /// relocation can see under any other subset of loaded programs need
+    /// (see the crate documentation). `label` names the object in error
+    /// reports.
     pub fn add_object(&mut self, label: &str, obj: &BpfObject<'_>) {
         let all = RelocateOptions {
             include_non_autoload: true,
             only_programs: None,
         };
-        let rel = relocate(obj, self.target, &all);
-        self.relocations += rel.reports.len();
-        for e in rel.failures() {
-            self.errors.push((label.to_string(), e));
-        }
-        self.record(&rel);
-        let mains: Vec<String> = obj
+        let detail = Detail {
+            describe: false,
+            unpruned: true,
+        };
+        let subprogs: HashSet<&str> = obj
             .programs()
             .iter()
-            .filter(|p| !p.is_subprog)
-            .map(|p| p.name.clone())
+            .filter(|p| p.is_subprog)
+            .map(|p| p.name.as_str())
             .collect();
-        if mains.len() > 1 {
-            for name in mains {
-                let one = RelocateOptions {
-                    include_non_autoload: true,
-                    only_programs: Some(vec![name]),
-                };
-                self.record(&relocate(obj, self.target, &one));
+        let mut relocations = 0;
+        let mut errors = Vec::new();
+        let mut reach = Reach::default();
+        // Reports are consumed as they come: a large object's would take
+        // more memory than everything else.
+        relocate_each(obj, self.target, &all, detail, |r| {
+            relocations += 1;
+            if let Some(e) = r.error() {
+                errors.push((label.to_string(), e));
             }
-        }
+            let (Some(kind), Some(prog)) = (r.kind, &r.program) else {
+                return;
+            };
+            if let Outcome::Done { matched, .. } = &r.outcome {
+                self.mark(kind, matched);
+            }
+            let subprog = subprogs.contains(prog.as_str());
+            reach.push(r.local_type, prog, subprog, kind, &r.unpruned);
+        });
+        reach.visible(|kind, c| self.mark(kind, std::slice::from_ref(c)));
+        self.relocations += relocations;
+        self.errors.extend(errors);
     }
 
     /// Records what existing relocation results need.
     pub fn record(&mut self, rel: &Relocated) {
+        for r in &rel.reports {
+            if let (Outcome::Done { matched, .. }, Some(kind)) = (&r.outcome, r.kind) {
+                self.mark(kind, matched);
+            }
+        }
+    }
+
+    /// Marks what `matched` candidates of a relocation of `kind` need,
+    /// unless the same was marked before.
+    fn mark(&mut self, kind: RelocKind, matched: &[MatchedCand]) {
         let mut m = Marker {
             target: self.target,
             marks: &mut self.marks,
         };
-        for r in &rel.reports {
-            let (Outcome::Done { matched, .. }, Some(kind)) = (&r.outcome, r.kind) else {
-                continue;
-            };
-            for c in matched {
-                let root = c.type_id;
-                match kind {
-                    k if k.is_field_based() => m.field(c.btf_idx, root, &c.raw),
-                    RelocKind::TypeMatches => m.matches(c.btf_idx, root),
-                    k if k.is_enumval_based() => m.enumval(c.btf_idx, root),
-                    RelocKind::TypeIdLocal => {}
-                    _ => m.type_only(c.btf_idx, root),
-                }
+        for c in matched {
+            if self.seen.insert(kind, c) {
+                m.matched(kind, c);
             }
         }
     }

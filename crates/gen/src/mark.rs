@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use btfkit_btf::{Btf, TypeData, TypeId};
-use btfkit_core::Target;
+use btfkit_core::{MatchedCand, RelocKind, Target};
 
 /// A type of the target: which BTF owns it, and its id there.
 pub type Node = (usize, TypeId);
@@ -60,6 +60,83 @@ pub(crate) struct Marks {
     walked: BTreeSet<Node>,
     /// Nodes whose references were walked, pointees included.
     walked_through_ptrs: BTreeSet<Node>,
+}
+
+/// What a relocation kind needs of a matched candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Need {
+    Field,
+    Matches,
+    Enumval,
+    Type,
+    Nothing,
+}
+
+impl Need {
+    fn of(kind: RelocKind) -> Need {
+        match kind {
+            k if k.is_field_based() => Need::Field,
+            RelocKind::TypeMatches => Need::Matches,
+            k if k.is_enumval_based() => Need::Enumval,
+            RelocKind::TypeIdLocal => Need::Nothing,
+            _ => Need::Type,
+        }
+    }
+}
+
+/// The (need, candidate, access path) triples already marked.
+#[derive(Default)]
+pub(crate) struct Seen(hashbrown::HashSet<SeenKey>);
+
+#[derive(Hash, PartialEq, Eq)]
+pub(crate) struct SeenKey {
+    need: Need,
+    btf_idx: usize,
+    type_id: TypeId,
+    raw: Vec<u32>,
+}
+
+/// A `SeenKey` borrowing its path, to look up without allocating. Hashes
+/// alike: the fields in the same order, and a `Vec` hashes as its slice.
+#[derive(Hash)]
+struct SeenRef<'a> {
+    need: Need,
+    btf_idx: usize,
+    type_id: TypeId,
+    raw: &'a [u32],
+}
+
+impl hashbrown::Equivalent<SeenKey> for SeenRef<'_> {
+    fn equivalent(&self, k: &SeenKey) -> bool {
+        self.need == k.need
+            && self.btf_idx == k.btf_idx
+            && self.type_id == k.type_id
+            && self.raw == k.raw.as_slice()
+    }
+}
+
+impl Seen {
+    /// Whether this is new (and remembers it).
+    pub(crate) fn insert(&mut self, kind: RelocKind, c: &MatchedCand) -> bool {
+        let need = Need::of(kind);
+        // Only field needs depend on the access path.
+        let raw: &[u32] = if need == Need::Field { &c.raw } else { &[] };
+        let key = SeenRef {
+            need,
+            btf_idx: c.btf_idx,
+            type_id: c.type_id,
+            raw,
+        };
+        if self.0.contains(&key) {
+            return false;
+        }
+        self.0.insert(SeenKey {
+            need,
+            btf_idx: c.btf_idx,
+            type_id: c.type_id,
+            raw: raw.to_vec(),
+        })
+    }
 }
 
 pub(crate) struct Marker<'a, 't> {
@@ -158,6 +235,18 @@ impl<'t> Marker<'_, 't> {
             }
         }
         self.shallow(owner, m.type_id, false);
+    }
+
+    /// What a candidate that matched a relocation of `kind` needs.
+    pub(crate) fn matched(&mut self, kind: RelocKind, c: &MatchedCand) {
+        let root = c.type_id;
+        match Need::of(kind) {
+            Need::Field => self.field(c.btf_idx, root, &c.raw),
+            Need::Matches => self.matches(c.btf_idx, root),
+            Need::Enumval => self.enumval(c.btf_idx, root),
+            Need::Nothing => {}
+            Need::Type => self.type_only(c.btf_idx, root),
+        }
     }
 
     /// What a field relocation needs of one matched candidate: the root,

@@ -205,7 +205,10 @@ fn minimize_kernel(
     let btf = Btf::parse_with(
         std::borrow::Cow::Borrowed(raw),
         None,
-        ParseOptions { threads },
+        ParseOptions {
+            threads,
+            ..ParseOptions::default()
+        },
     )
     .map_err(|e| e.to_string())?;
     let target = Target::new(&btf);

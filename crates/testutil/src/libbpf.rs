@@ -87,11 +87,14 @@ pub fn parse_libbpf(out: &str) -> LibbpfRun {
 }
 
 pub fn run_libbpf(oracle: &Path, obj: &Path, target: &Path, prog: Option<&str>) -> LibbpfRun {
+    run_libbpf_programs(oracle, obj, target, prog.as_slice())
+}
+
+/// Runs the oracle loading only `progs` (and subprograms), autoload off
+/// for every other program; an empty list loads libbpf's default set.
+pub fn run_libbpf_programs(oracle: &Path, obj: &Path, target: &Path, progs: &[&str]) -> LibbpfRun {
     let mut cmd = Command::new(oracle);
-    cmd.arg(obj).arg(target);
-    if let Some(p) = prog {
-        cmd.arg(p);
-    }
+    cmd.arg(obj).arg(target).args(progs);
     let out = String::from_utf8(crate::run_ok(&mut cmd)).unwrap();
     assert!(
         !out.contains("OPEN failed"),
