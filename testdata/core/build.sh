@@ -2,6 +2,8 @@
 # Rebuilds the CO-RE test suite's objects from their C sources:
 #   progs/*.bpf.c   -> progs/*.bpf.o    BPF programs with CO-RE relocations
 #   targets/*.c     -> targets/*.o      "target kernels": BTF with type variants
+#   check/*.bpf.c   -> check/*.bpf.o    `core check` suite: real kernel types,
+#                                       guarded the ways real tools guard them
 # The objects are committed; tests use them as they are, and CI runs
 # `build.sh --check` to prove they are current (clang-16 output is
 # deterministic for the same sources).
@@ -16,7 +18,7 @@ out=.
 if [ "${1:-}" = "--check" ]; then
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
-    mkdir -p "$out/progs" "$out/targets"
+    mkdir -p "$out/progs" "$out/targets" "$out/check"
 fi
 # -fdebug-prefix-map keeps the build directory out of the objects.
 flags=(-g -O2 -target bpf -I"$ARCH_INC" -fdebug-prefix-map="$PWD"=. -fno-ident)
@@ -26,15 +28,18 @@ done
 for src in targets/*.c; do
     "$CLANG" "${flags[@]}" -c "$src" -o "$out/${src%.c}.o"
 done
+for src in check/*.bpf.c; do
+    "$CLANG" "${flags[@]}" -c "$src" -o "$out/${src%.c}.o"
+done
 if [ "$out" != . ]; then
     status=0
-    for f in progs/*.bpf.o targets/*.o; do
+    for f in progs/*.bpf.o targets/*.o check/*.bpf.o; do
         if ! cmp -s "$f" "$out/$f"; then
             echo "stale: $f (run testdata/core/build.sh)"
             status=1
         fi
     done
-    for f in "$out"/progs/*.o "$out"/targets/*.o; do
+    for f in "$out"/progs/*.o "$out"/targets/*.o "$out"/check/*.o; do
         rel=${f#"$out"/}
         [ -e "$rel" ] || { echo "missing: $rel (run testdata/core/build.sh)"; status=1; }
     done

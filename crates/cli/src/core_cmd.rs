@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use btfkit_core::{
-    relocate, BpfObject, Outcome, ReloReport, RelocateOptions, Relocated, SkipReason, Target,
+    relocate_with, BpfObject, Detail, Outcome, ReloReport, RelocateOptions, Relocated, SkipReason,
+    Target,
 };
 use clap::{Args, Subcommand};
 
@@ -22,37 +23,17 @@ pub enum CoreCommand {
     ///
     /// Example: btfkit core apply prog.bpf.o --btf 6.1.0-56-amd64.btf.tar.xz -o prog.6.1.o
     Apply(ApplyArgs),
-    /// The portability matrix: every relocation of the objects on every
-    /// kernel of an archive or bundle; fails when an unguarded relocation
-    /// fails anywhere.
+    /// The portability matrix: whether every program of the objects loads
+    /// on every kernel of an archive, a bundle or one BTF (CO-RE
+    /// relocations followed through the relocated code, helpers, kfuncs,
+    /// map and program types, attach targets); fails when a loaded program
+    /// fails on some kernel.
     ///
-    /// Example: btfkit core check prog.bpf.o --archive btfhub-archive
+    /// Example: btfkit core check prog.bpf.o --archive btfhub-archive --programs
     Check(CheckArgs),
 }
 
-#[derive(Args)]
-pub struct CheckArgs {
-    /// BPF objects.
-    #[arg(required = true)]
-    objects: Vec<PathBuf>,
-    /// A btfhub-layout archive of kernel BTFs.
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "bundle",
-        required_unless_present = "bundle"
-    )]
-    archive: Option<PathBuf>,
-    /// A bundle (btfkit hub build).
-    #[arg(long, value_name = "BUNDLE")]
-    bundle: Option<PathBuf>,
-    /// Kernels checked in parallel (default: one per core).
-    #[arg(short, long, default_value = "0")]
-    jobs: usize,
-    /// One JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
-}
+pub use crate::check_cmd::CheckArgs;
 
 /// The object and the BTF it is relocated against.
 #[derive(Args)]
@@ -90,8 +71,8 @@ pub struct ApplyArgs {
 
 pub fn run(cmd: CoreCommand) -> Result<()> {
     match cmd {
-        CoreCommand::Check(a) => check_cmd(a),
-        CoreCommand::Explain(a) => with_relocated(&a.target, |obj, target, rel| {
+        CoreCommand::Check(a) => crate::check_cmd::run(a),
+        CoreCommand::Explain(a) => with_relocated(&a.target, true, |obj, target, rel| {
             let mut out = BufWriter::new(io::stdout().lock());
             for r in &rel.reports {
                 if a.json {
@@ -104,7 +85,8 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
             let _ = obj;
             Ok(())
         }),
-        CoreCommand::Apply(a) => with_relocated(&a.target, |obj, target, rel| {
+        // Errors name relocations by section and number: no descriptions.
+        CoreCommand::Apply(a) => with_relocated(&a.target, false, |obj, target, rel| {
             if let Some(e) = rel.failures().next() {
                 bail!("{}: {e}", a.target.object.display());
             }
@@ -122,67 +104,11 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
     }
 }
 
-fn check_cmd(a: CheckArgs) -> Result<()> {
-    use btfkit_hub::check::{check_archive, check_bundle, KernelCheck};
-    let bytes = a
-        .objects
-        .iter()
-        .map(|p| {
-            Ok((
-                p.clone(),
-                std::fs::read(p).with_context(|| format!("{}", p.display()))?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut objects = Vec::new();
-    for (p, b) in &bytes {
-        let obj = BpfObject::parse(b).with_context(|| format!("{}", p.display()))?;
-        if obj.btf_ext().is_none() {
-            return Err(btfkit_core::ObjectError::NoBtfExt)
-                .with_context(|| format!("{}", p.display()));
-        }
-        let label = p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        objects.push((label, obj));
-    }
-    let kernels: Vec<KernelCheck> = match (&a.archive, &a.bundle) {
-        (Some(dir), _) => check_archive(dir, &objects, a.jobs)?,
-        (None, Some(path)) => {
-            let data = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-            let bundle = btfkit_bundle::Bundle::parse(&data)
-                .with_context(|| format!("{}", path.display()))?;
-            check_bundle(&bundle, &objects)
-        }
-        (None, None) => bail!("give --archive or --bundle"),
-    };
-    let mut out = BufWriter::new(io::stdout().lock());
-    if a.json {
-        writeln!(out, "{}", crate::check_report::json(&kernels))?;
-    } else {
-        write!(out, "{}", crate::check_report::table(&kernels))?;
-    }
-    out.flush()?;
-    let failing: Vec<&str> = kernels
-        .iter()
-        .filter(|k| k.fails())
-        .map(|k| k.key.as_str())
-        .collect();
-    if !failing.is_empty() {
-        bail!(
-            "{} of {} kernels fail: unguarded relocations fail on {}",
-            failing.len(),
-            kernels.len(),
-            failing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Loads the object and the target, relocates, and runs `f`.
+/// Loads the object and the target, relocates (describing every
+/// relocation in words with `describe`), and runs `f`.
 fn with_relocated(
     a: &TargetArgs,
+    describe: bool,
     f: impl FnOnce(&BpfObject<'_>, &Target<'_>, &Relocated) -> Result<()>,
 ) -> Result<()> {
     let obj_bytes = std::fs::read(&a.object).with_context(|| format!("{}", a.object.display()))?;
@@ -196,7 +122,11 @@ fn with_relocated(
             include_non_autoload: a.all_programs,
             ..RelocateOptions::default()
         };
-        let rel = relocate(&obj, target, &opts);
+        let detail = Detail {
+            describe,
+            ..Detail::default()
+        };
+        let rel = relocate_with(&obj, target, &opts, detail);
         f(&obj, target, &rel)
     })
 }

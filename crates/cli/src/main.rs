@@ -1,6 +1,7 @@
 //! `btfkit`: the command-line front end.
 
 mod btf_cmd;
+mod check_cmd;
 mod check_report;
 mod core_cmd;
 mod extract_cmd;

@@ -7,6 +7,10 @@ use btfkit_testutil as tu;
 mod common;
 use common::{btfkit, ok_stdout as ok};
 
+/// `core check` per-program verdicts.
+#[path = "check/verdicts.rs"]
+mod check_verdicts;
+
 fn suite(rel: &str) -> String {
     tu::workspace_root()
         .join("testdata/core")

@@ -275,6 +275,9 @@ fn check_agrees_with_libbpf_on_the_corpus() {
         "--archive".into(),
         s(&corpus.join("archive")).into(),
         "--json".into(),
+        // The relocation-level document (plain --json is one line per
+        // program and kernel).
+        "--relocations".into(),
     ];
     args.extend(objects.iter().map(|p| s(p).to_string()));
     let r = btfkit(&args);
@@ -378,7 +381,7 @@ fn check_table_bundle_and_exit_status() {
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
-        err.contains("kernels fail: unguarded relocations fail on"),
+        err.contains("kernels fail: programs fail to load on"),
         "{err}"
     );
     assert!(String::from_utf8_lossy(&r.stdout).contains("FAILS ("));

@@ -9,11 +9,13 @@
 //! optionally, module BTFs.
 
 pub mod apply;
+pub mod bpf_tables;
 pub mod calc;
 pub mod compat;
 mod engine;
 mod error;
 pub mod ext;
+pub mod flow;
 pub mod insn;
 mod kind;
 mod object;

@@ -1,25 +1,41 @@
-//! `core check`: how every CO-RE relocation of a set of objects fares on
-//! every kernel of an archive or bundle — resolved, resolved to "missing"
-//! (an existence check answering 0), poisoned, or an error — and which
-//! failures matter.
+//! `core check`: whether each program of a set of objects loads on each
+//! kernel of an archive or bundle (or one BTF), and why not.
 //!
-//! A relocation whose failure is expected is *optional*: the same object
-//! asks whether its field, type or enumerator exists
-//! (`bpf_core_field_exists` and friends, or `bpf_core_type_matches`) with
-//! the same local type and access path, or asks whether its root type
-//! exists; the program then takes another branch on kernels where the
-//! answer is no, and the verifier drops the poisoned code.
+//! Per kernel and object, every CO-RE relocation is applied as libbpf
+//! does. Then, per program (with the subprograms it pulls in), the
+//! instructions that fail the load if the verifier reaches them — poisoned
+//! relocations, helpers and kfuncs the kernel lacks, maps of types it lacks
+//! — are looked for along the feasible paths of the relocated code
+//! ([`btfkit_core::flow`]): an existence check answering 0 is a constant
+//! the verifier follows, so code it guards is dead on that kernel. What
+//! fails regardless of paths is named too: a relocation libbpf cannot apply
+//! (it aborts the load), a program type or attach target the kernel lacks.
+//! A program *fails* when one of those is certain or reached on a path the
+//! kernel's types decide, is *unknown* when only paths through load-time
+//! values we do not know (`const volatile` globals, `.kconfig` externs
+//! without a config) reach one, and is *ok* otherwise.
 
-use std::collections::HashSet;
+mod facts;
+
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use btfkit_btf::{Btf, ParseOptions, TypeId};
+use btfkit_btf::{Btf, ParseOptions};
 use btfkit_bundle::Bundle;
+use btfkit_core::flow::{
+    self, analyze, Bindings, Env, ExternKind, FlowResult, FuncInfo, Limits, LoadConfig,
+    ProgramLayout, Reach, Val,
+};
+use btfkit_core::insn::{Insn, BPF_CALL, BPF_JMP, POISON_HELPER};
 use btfkit_core::patch::Patch;
-use btfkit_core::{relocate, BpfObject, Outcome, RelocKind, RelocateOptions, Target};
+use btfkit_core::spec::Spec;
+use btfkit_core::{
+    relocate_with, BpfObject, Detail, Outcome, ReloReport, RelocateOptions, Relocated, Target,
+};
 
 use crate::archive::scan;
 use crate::HubError;
+use facts::TargetFacts;
 
 /// What became of a relocation on one kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +89,10 @@ pub struct RelocCheck {
     /// The local spec in words and its access string.
     pub spec: String,
     pub verdict: Verdict,
-    /// Guarded by an existence check of the same object.
+    /// For a poisoned relocation: how a loaded program reaches it (None:
+    /// on no feasible path, the verifier drops it).
+    pub reach: Option<Reach>,
+    /// A poisoned relocation no feasible path reaches.
     pub optional: bool,
 }
 
@@ -90,58 +109,284 @@ impl RelocCheck {
         )
     }
 
-    /// A failure that is not guarded.
+    /// A failure that matters: an error, or a poisoned instruction a
+    /// feasible path reaches.
     pub fn fails(&self) -> bool {
         self.verdict.is_failure() && !self.optional
     }
+}
+
+/// Whether a program loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProgVerdict {
+    Ok,
+    /// Depends on load-time values we do not know.
+    Unknown,
+    Fails,
+}
+
+impl ProgVerdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgVerdict::Ok => "ok",
+            ProgVerdict::Unknown => "unknown",
+            ProgVerdict::Fails => "fails",
+        }
+    }
+}
+
+/// What a reason is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReasonKind {
+    /// A poisoned relocation is reached.
+    Poisoned,
+    /// libbpf cannot apply a relocation (it aborts the load).
+    RelocError,
+    /// A helper missing from `enum bpf_func_id`.
+    Helper,
+    /// A kfunc missing from the kernel's BTF.
+    Kfunc,
+    /// A map type missing from `enum bpf_map_type`.
+    MapType,
+    /// The program type is missing from `enum bpf_prog_type`.
+    ProgType,
+    /// A fentry/fexit/fmod_ret/lsm/tp_btf/iter target is missing.
+    AttachTarget,
+    /// The code is malformed where it is reached.
+    Malformed,
+    /// The analysis ran out of its work budget.
+    Budget,
+    /// The kernel's BTF could not be read.
+    Kernel,
+}
+
+impl ReasonKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReasonKind::Poisoned => "poisoned",
+            ReasonKind::RelocError => "relocation_error",
+            ReasonKind::Helper => "helper",
+            ReasonKind::Kfunc => "kfunc",
+            ReasonKind::MapType => "map_type",
+            ReasonKind::ProgType => "prog_type",
+            ReasonKind::AttachTarget => "attach_target",
+            ReasonKind::Malformed => "malformed",
+            ReasonKind::Budget => "budget",
+            ReasonKind::Kernel => "kernel",
+        }
+    }
+}
+
+/// Why a program fails (or may fail) on a kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    /// The function holding the instruction (the program or a subprogram).
+    pub func: Option<String>,
+    /// Instruction index within `func`.
+    pub insn: Option<u32>,
+    /// What is missing, in words.
+    pub message: String,
+    /// Reached only through load-time values we do not know.
+    pub conditional: bool,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let (Some(func), Some(i)) = (&self.func, self.insn) {
+            write!(f, "{func} insn #{i}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if self.conditional {
+            f.write_str(" (reached only through unknown load-time values)")?;
+        }
+        Ok(())
+    }
+}
+
+/// One program of one object on one kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramCheck {
+    pub object: String,
+    pub program: String,
+    pub section: String,
+    /// Loaded by default (not a `SEC("?...")` program).
+    pub autoload: bool,
+    pub verdict: ProgVerdict,
+    pub reasons: Vec<Reason>,
+}
+
+/// One kernel's results for all objects.
+#[derive(Clone, Debug, Default)]
+pub struct KernelResult {
+    /// Every relocation (of loaded programs) and what became of it.
+    pub relocations: Vec<RelocCheck>,
+    /// Every program, autoloaded ones first.
+    pub programs: Vec<ProgramCheck>,
 }
 
 /// One kernel's results, or why it could not be checked.
 #[derive(Clone, Debug)]
 pub struct KernelCheck {
     pub key: String,
-    pub result: Result<Vec<RelocCheck>, String>,
+    pub result: Result<KernelResult, String>,
 }
 
 impl KernelCheck {
-    /// Whether an unguarded relocation fails here (or the kernel could not
-    /// be read).
-    pub fn fails(&self) -> bool {
+    /// The kernel's verdict: the worst of its loaded programs (a kernel
+    /// that cannot be read fails).
+    pub fn verdict(&self) -> ProgVerdict {
         match &self.result {
-            Ok(v) => v.iter().any(RelocCheck::fails),
-            Err(_) => true,
+            Ok(r) => r
+                .programs
+                .iter()
+                .filter(|p| p.autoload)
+                .map(|p| p.verdict)
+                .max()
+                .unwrap_or(ProgVerdict::Ok),
+            Err(_) => ProgVerdict::Fails,
+        }
+    }
+
+    pub fn fails(&self) -> bool {
+        self.verdict() == ProgVerdict::Fails
+    }
+}
+
+/// An object prepared for checking: parsed once, its code laid out once.
+pub struct CheckObject<'a> {
+    pub label: String,
+    pub obj: BpfObject<'a>,
+    layout: Result<ProgramLayout, String>,
+    map_types: HashMap<String, u32>,
+}
+
+impl<'a> CheckObject<'a> {
+    pub fn new(label: impl Into<String>, obj: BpfObject<'a>) -> CheckObject<'a> {
+        let layout = ProgramLayout::build(&obj).map_err(|e| e.to_string());
+        let map_types = flow::btf_map_types(&obj).into_iter().collect();
+        CheckObject {
+            label: label.into(),
+            obj,
+            layout,
+            map_types,
         }
     }
 }
 
-fn is_exists_kind(k: RelocKind) -> bool {
-    matches!(
-        k,
-        RelocKind::FieldExists
-            | RelocKind::TypeExists
-            | RelocKind::EnumvalExists
-            | RelocKind::TypeMatches
-    )
+/// What is known about loading, besides the kernel's BTF.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Kernel config, pinned `const volatile` globals. `kernel_version`
+    /// is used as given; when None it comes from the kernel's release (see
+    /// `check_target`).
+    pub load: LoadConfig,
+    pub limits: Limits,
+    /// Describe every relocation's spec in words (`RelocCheck::spec`);
+    /// off, only failing ones are (describing costs more than deciding).
+    pub describe_all: bool,
 }
 
-/// Checks every relocation of `objects` against one kernel's BTF.
-pub fn check_btf(objects: &[(String, BpfObject<'_>)], btf: &Btf<'_>) -> Vec<RelocCheck> {
-    let target = Target::new(btf);
-    let mut out = Vec::new();
-    for (label, obj) in objects {
-        let rel = relocate(obj, &target, &RelocateOptions::default());
-        // What the object checks for existence.
-        let mut guarded: HashSet<(TypeId, String)> = HashSet::new();
-        let mut guarded_types: HashSet<TypeId> = HashSet::new();
-        for r in &rel.reports {
-            if let Some(k) = r.kind.filter(|k| is_exists_kind(*k)) {
-                guarded.insert((r.local_type, r.access.clone()));
-                if matches!(k, RelocKind::TypeExists | RelocKind::TypeMatches) {
-                    guarded_types.insert(r.local_type);
-                }
+/// Checks every program of `objects` against one kernel. `release` (for
+/// `LINUX_KERNEL_VERSION`) is the kernel's release string when known.
+pub fn check_target(
+    objects: &[CheckObject<'_>],
+    target: &Target<'_>,
+    release: Option<&str>,
+    opts: &CheckOptions,
+) -> KernelResult {
+    let facts = TargetFacts::new(target);
+    let mut load = opts.load.clone();
+    if load.kernel_version.is_none() {
+        load.kernel_version = release.and_then(flow::kernel_version_of);
+    }
+    let mut out = KernelResult::default();
+    for o in objects {
+        check_object(o, target, &facts, &load, opts, &mut out);
+    }
+    out.programs.sort_by_key(|p| !p.autoload);
+    out
+}
+
+fn check_object(
+    o: &CheckObject<'_>,
+    target: &Target<'_>,
+    facts: &TargetFacts,
+    load: &LoadConfig,
+    opts: &CheckOptions,
+    out: &mut KernelResult,
+) {
+    let (limits, describe_all) = (&opts.limits, opts.describe_all);
+    let detail = Detail {
+        describe: describe_all,
+        ..Detail::default()
+    };
+    let rel = relocate_with(&o.obj, target, &RelocateOptions::default(), detail);
+    let layout = match &o.layout {
+        Ok(l) => l,
+        Err(e) => {
+            // Without a layout nothing can be analyzed: report each program.
+            for p in o.obj.programs().iter().filter(|p| !p.is_subprog) {
+                out.programs.push(ProgramCheck {
+                    object: o.label.clone(),
+                    program: p.name.clone(),
+                    section: p.section_name.clone(),
+                    autoload: p.autoload,
+                    verdict: ProgVerdict::Unknown,
+                    reasons: vec![plain(ReasonKind::Malformed, format!("object: {e}"))],
+                });
             }
+            return;
         }
-        for r in &rel.reports {
+    };
+    let bindings = Bindings::new(&o.obj, layout, load);
+    let mut ctx = ObjectRun::new(o, layout, &rel, facts, &bindings, limits);
+    let loaded: Vec<_> = layout
+        .funcs
+        .iter()
+        .filter(|f| f.autoload && !f.is_subprog)
+        .collect();
+    for f in &loaded {
+        let pc = ctx.program(f);
+        out.programs.push(pc);
+    }
+    out.relocations
+        .extend(reloc_checks(o, layout, &rel, &ctx.reached));
+    // Programs libbpf does not load by default, as if userspace enabled
+    // them all (their relocations then take part in candidate pruning).
+    if layout.funcs.iter().any(|f| !f.autoload && !f.is_subprog) {
+        let all = RelocateOptions {
+            include_non_autoload: true,
+            ..RelocateOptions::default()
+        };
+        let rel = relocate_with(&o.obj, target, &all, detail);
+        let mut ctx = ObjectRun::new(o, layout, &rel, facts, &bindings, limits);
+        for f in layout.funcs.iter().filter(|f| !f.autoload && !f.is_subprog) {
+            out.programs.push(ctx.program(f));
+        }
+    }
+}
+
+fn plain(kind: ReasonKind, message: String) -> Reason {
+    Reason {
+        kind,
+        func: None,
+        insn: None,
+        message,
+        conditional: false,
+    }
+}
+
+/// The relocation table of one object on one kernel.
+fn reloc_checks(
+    o: &CheckObject<'_>,
+    layout: &ProgramLayout,
+    rel: &Relocated,
+    reached: &HashMap<u32, Reach>,
+) -> Vec<RelocCheck> {
+    rel.reports
+        .iter()
+        .map(|r| {
             let kind = r
                 .kind
                 .map_or_else(|| format!("kind#{}", r.raw_kind), |k| k.name().to_string());
@@ -152,56 +397,472 @@ pub fn check_btf(objects: &[(String, BpfObject<'_>)], btf: &Btf<'_>) -> Vec<Relo
                     patch: Patch::Poisoned(why),
                     ..
                 } => Verdict::Poisoned(why.to_string()),
-                Outcome::Done { target: None, .. } if r.kind != Some(RelocKind::TypeIdLocal) => {
+                Outcome::Done { target: None, .. }
+                    if r.kind != Some(btfkit_core::RelocKind::TypeIdLocal) =>
+                {
                     Verdict::Missing
                 }
                 Outcome::Done { .. } => Verdict::Resolved,
             };
-            let exists_itself = r.kind.is_some_and(is_exists_kind);
-            let optional = !exists_itself
-                && (guarded.contains(&(r.local_type, r.access.clone()))
-                    || guarded_types.contains(&r.local_type));
-            out.push(RelocCheck {
-                object: label.clone(),
+            let addr = r
+                .section_index
+                .and_then(|s| layout.flat(s, r.insn_idx as usize));
+            let reach = match verdict {
+                Verdict::Poisoned(_) => addr.and_then(|a| reached.get(&a).copied()),
+                _ => None,
+            };
+            let optional = matches!(verdict, Verdict::Poisoned(_)) && reach.is_none();
+            RelocCheck {
+                object: o.label.clone(),
                 section: r.section.clone(),
                 program: r.program.clone(),
                 insn: r.prog_insn_idx,
                 index: r.index,
                 kind,
-                spec: format!(
-                    "{} ({})",
-                    r.local_spec
-                        .clone()
-                        .unwrap_or_else(|| format!("[{}]", r.local_type)),
-                    r.access
-                ),
+                spec: format!("{} ({})", describe(&o.obj, r), r.access),
                 verdict,
+                reach,
                 optional,
-            });
+            }
+        })
+        .collect()
+}
+
+/// The relocation's local spec in words: as the pass described it, or
+/// described now (failing relocations, when the pass did not describe).
+fn describe(obj: &BpfObject<'_>, r: &ReloReport) -> String {
+    if let Some(s) = &r.local_spec {
+        return s.clone();
+    }
+    let described = matches!(
+        r.outcome,
+        Outcome::Failed(_)
+            | Outcome::Done {
+                patch: Patch::Poisoned(_),
+                ..
+            }
+    )
+    .then(|| r.kind)
+    .flatten()
+    .and_then(|k| Spec::parse(obj.btf(), r.local_type, k, &r.access).ok())
+    .map(|s| s.describe());
+    described.unwrap_or_else(|| format!("[{}]", r.local_type))
+}
+
+/// An instruction that fails the load if the verifier reaches it.
+#[derive(Clone, Debug)]
+enum Site {
+    /// Poisoned by relocation report #i (None: poisoned, origin unknown).
+    Poison(Option<usize>),
+    Helper(String),
+    Kfunc(String),
+    MapType {
+        map: String,
+        map_type: String,
+    },
+}
+
+/// One object's relocated code on one kernel, ready to analyze programs.
+struct ObjectRun<'a> {
+    o: &'a CheckObject<'a>,
+    layout: &'a ProgramLayout,
+    rel: &'a Relocated,
+    facts: &'a TargetFacts,
+    limits: &'a Limits,
+    insns: Vec<Insn>,
+    env: KernelEnv<'a>,
+    /// Relocation errors: flat address, report index (sorted).
+    errors: Vec<(u32, usize)>,
+    /// How analyzed programs reach each site.
+    reached: HashMap<u32, Reach>,
+}
+
+impl<'a> ObjectRun<'a> {
+    fn new(
+        o: &'a CheckObject<'a>,
+        layout: &'a ProgramLayout,
+        rel: &'a Relocated,
+        facts: &'a TargetFacts,
+        bindings: &'a Bindings,
+        limits: &'a Limits,
+    ) -> Self {
+        let insns = layout.flatten(&rel.insns);
+        let mut poisoned_by: HashMap<u32, usize> = HashMap::new();
+        let mut errors = Vec::new();
+        for (i, r) in rel.reports.iter().enumerate() {
+            let Some(a) = r
+                .section_index
+                .and_then(|s| layout.flat(s, r.insn_idx as usize))
+            else {
+                continue;
+            };
+            match &r.outcome {
+                Outcome::Done {
+                    patch: Patch::Poisoned(_),
+                    ..
+                } => {
+                    poisoned_by.insert(a, i);
+                }
+                Outcome::Failed(_) => {
+                    errors.push((a, i));
+                }
+                _ => {}
+            }
+        }
+        let missing_kfuncs: HashSet<u32> = layout
+            .externs
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind == ExternKind::Kfunc && !facts.has_func(&e.name))
+            .map(|(i, _)| i as u32)
+            .collect();
+        errors.sort_unstable();
+        let sites = find_sites(o, layout, &insns, facts, &poisoned_by);
+        let mut site_addrs: Vec<u32> = sites.keys().copied().collect();
+        site_addrs.sort_unstable();
+        let mut site_bits = vec![false; insns.len()];
+        for &a in &site_addrs {
+            site_bits[a as usize] = true;
+        }
+        ObjectRun {
+            o,
+            layout,
+            rel,
+            facts,
+            limits,
+            insns,
+            env: KernelEnv {
+                layout,
+                bindings,
+                sites,
+                site_addrs,
+                site_bits,
+                missing_kfuncs,
+            },
+            errors,
+            reached: HashMap::new(),
         }
     }
-    out
+
+    /// The verdict of a program (with the subprograms it pulls in).
+    fn program(&mut self, main: &'a FuncInfo) -> ProgramCheck {
+        let entry = main.entry;
+        let mut funcs = self.layout.program_funcs(entry);
+        if funcs.is_empty() {
+            funcs.push(main);
+        }
+        let mut reasons = self.static_reasons(main.entry, &main.section_name);
+        let ranges: Vec<(u32, u32)> = funcs.iter().map(|f| (f.entry, f.entry + f.len)).collect();
+        for &(a, i) in &self.errors {
+            if in_ranges(&ranges, a) {
+                let r = &self.rel.reports[i];
+                let e = r.error().map_or_else(String::new, |e| e.kind.to_string());
+                reasons.push(self.at(
+                    a,
+                    ReasonKind::RelocError,
+                    format!("relo #{} cannot be applied: {e}", r.index),
+                    Reach::Feasible,
+                ));
+            }
+        }
+        // A strong kfunc libbpf cannot resolve fails the load wherever it
+        // is called (a weak one is a site: its call is poisoned).
+        let mut kfuncs: Vec<(u32, String)> = self
+            .layout
+            .kfunc_calls()
+            .filter(|(a, e)| !e.weak && in_ranges(&ranges, *a) && !self.facts.has_func(&e.name))
+            .map(|(a, e)| (a, e.name.clone()))
+            .collect();
+        kfuncs.sort();
+        for (a, name) in kfuncs {
+            reasons.push(self.at(
+                a,
+                ReasonKind::Kfunc,
+                format!("kfunc {name} is not in the kernel's BTF"),
+                Reach::Feasible,
+            ));
+        }
+        let has_site = ranges.iter().any(|&(lo, hi)| {
+            let i = self.env.site_addrs.partition_point(|&a| a < lo);
+            self.env.site_addrs.get(i).is_some_and(|&a| a < hi)
+        });
+        if has_site {
+            let r = analyze(self.layout, &self.insns, entry, &self.env, self.limits);
+            self.flow_reasons(&r, &mut reasons);
+        }
+        reasons.dedup();
+        let verdict = if reasons
+            .iter()
+            .any(|r| !r.conditional && r.kind != ReasonKind::Budget)
+        {
+            ProgVerdict::Fails
+        } else if reasons.is_empty() {
+            ProgVerdict::Ok
+        } else {
+            ProgVerdict::Unknown
+        };
+        ProgramCheck {
+            object: self.o.label.clone(),
+            program: main.name.clone(),
+            section: main.section_name.clone(),
+            autoload: main.autoload,
+            verdict,
+            reasons,
+        }
+    }
+
+    /// What fails a program whatever its code does: its type or attach
+    /// target missing from the kernel.
+    fn static_reasons(&self, _entry: u32, section: &str) -> Vec<Reason> {
+        let mut out = Vec::new();
+        let Some(def) = flow::secdef::sec_def(section) else {
+            return out;
+        };
+        if self
+            .facts
+            .prog_types
+            .as_ref()
+            .is_some_and(|s| !s.contains(def.prog_type))
+        {
+            out.push(plain(
+                ReasonKind::ProgType,
+                format!(
+                    "program type {} is not in enum bpf_prog_type",
+                    def.prog_type
+                ),
+            ));
+            return out;
+        }
+        if let Some(t) = def.attach {
+            let found = match t.kind {
+                flow::secdef::AttachKind::Func => self.facts.has_func(&t.name),
+                flow::secdef::AttachKind::Typedef => self.facts.has_typedef(&t.name),
+            };
+            if !found {
+                let what = match t.kind {
+                    flow::secdef::AttachKind::Func => "function",
+                    flow::secdef::AttachKind::Typedef => "typedef",
+                };
+                out.push(plain(
+                    ReasonKind::AttachTarget,
+                    format!("attach target {what} {} is not in the kernel's BTF", t.name),
+                ));
+            }
+        }
+        out
+    }
+
+    fn flow_reasons(&mut self, r: &FlowResult, out: &mut Vec<Reason>) {
+        let mut sites: Vec<(u32, Reach)> = r.sites.iter().map(|(a, r)| (*a, *r)).collect();
+        sites.sort();
+        for (a, reach) in sites {
+            let e = self.reached.entry(a).or_insert(reach);
+            *e = (*e).max(reach);
+            let Some(site) = self.env.sites.get(&a) else {
+                continue;
+            };
+            let (kind, msg) = self.site_message(site);
+            out.push(self.at(a, kind, msg, reach));
+        }
+        for (a, m, reach) in &r.malformed {
+            out.push(self.at(*a, ReasonKind::Malformed, m.to_string(), *reach));
+        }
+        if r.exhausted {
+            out.push(plain(
+                ReasonKind::Budget,
+                format!(
+                    "analysis stopped after {} instructions: the rest is not checked",
+                    r.steps
+                ),
+            ));
+        }
+    }
+
+    fn site_message(&self, site: &Site) -> (ReasonKind, String) {
+        match site {
+            Site::Poison(Some(i)) => {
+                let r = &self.rel.reports[*i];
+                let kind = r.kind.map_or("?", |k| k.name());
+                let spec = describe(&self.o.obj, r);
+                let why = match &r.outcome {
+                    Outcome::Done {
+                        patch: Patch::Poisoned(w),
+                        ..
+                    } => w.to_string(),
+                    _ => String::new(),
+                };
+                (
+                    ReasonKind::Poisoned,
+                    format!(
+                        "relo #{} {kind} {spec} ({}) is poisoned: {why}",
+                        r.index, r.access
+                    ),
+                )
+            }
+            Site::Poison(None) => (
+                ReasonKind::Poisoned,
+                "poisoned instruction (call 0xbad2310)".to_string(),
+            ),
+            Site::Helper(name) => (
+                ReasonKind::Helper,
+                format!("helper {name} is not in enum bpf_func_id"),
+            ),
+            Site::Kfunc(name) => (
+                ReasonKind::Kfunc,
+                format!("weak kfunc {name} is not in the kernel's BTF (its call is poisoned)"),
+            ),
+            Site::MapType { map, map_type } => (
+                ReasonKind::MapType,
+                format!("map {map}: map type {map_type} is not in enum bpf_map_type"),
+            ),
+        }
+    }
+
+    /// A reason at flat address `a`.
+    fn at(&self, a: u32, kind: ReasonKind, message: String, reach: Reach) -> Reason {
+        let (func, insn) = match self.layout.locate(a) {
+            Some((f, i)) => (Some(f.name.clone()), Some(i)),
+            None => (None, None),
+        };
+        Reason {
+            kind,
+            func,
+            insn,
+            message,
+            conditional: reach == Reach::Config,
+        }
+    }
+}
+
+/// Whether `a` is in one of the half-open `ranges`.
+fn in_ranges(ranges: &[(u32, u32)], a: u32) -> bool {
+    ranges.iter().any(|&(lo, hi)| a >= lo && a < hi)
+}
+
+/// The instructions of an object that fail the load on this kernel if
+/// reached.
+fn find_sites(
+    o: &CheckObject<'_>,
+    layout: &ProgramLayout,
+    insns: &[Insn],
+    facts: &TargetFacts,
+    poisoned_by: &HashMap<u32, usize>,
+) -> HashMap<u32, Site> {
+    let mut sites = HashMap::new();
+    let mut a = 0usize;
+    while a < insns.len() {
+        let insn = insns[a];
+        let addr = a as u32;
+        a += if insn.is_ld_imm64() { 2 } else { 1 };
+        if insn.code != BPF_JMP | BPF_CALL {
+            continue;
+        }
+        if let Some(e) = layout.kfunc_call(addr) {
+            if e.weak && !facts.has_func(&e.name) {
+                sites.insert(addr, Site::Kfunc(e.name.clone()));
+            }
+            continue;
+        }
+        if insn.src_reg != 0 {
+            continue;
+        }
+        if insn.imm == POISON_HELPER {
+            sites.insert(addr, Site::Poison(poisoned_by.get(&addr).copied()));
+            // A poisoned ld_imm64 is two poisoned calls: skip the second.
+            if poisoned_by.contains_key(&addr)
+                && insns.get(a) == Some(&insn)
+                && !poisoned_by.contains_key(&(a as u32))
+            {
+                a += 1;
+            }
+        } else if let Some(name) = facts.missing_helper(insn.imm) {
+            sites.insert(addr, Site::Helper(name));
+        }
+    }
+    for (addr, map) in layout.map_loads() {
+        let Some(&ty) = o.map_types.get(map) else {
+            continue;
+        };
+        if let Some(name) = facts.missing_map_type(ty) {
+            sites.insert(
+                addr,
+                Site::MapType {
+                    map: map.to_string(),
+                    map_type: name,
+                },
+            );
+        }
+    }
+    sites
+}
+
+/// What the interpreter reads on this kernel.
+struct KernelEnv<'a> {
+    layout: &'a ProgramLayout,
+    bindings: &'a Bindings,
+    sites: HashMap<u32, Site>,
+    /// The sites' addresses, sorted, and as a bitmap over the code (the
+    /// interpreter asks once per instruction).
+    site_addrs: Vec<u32>,
+    site_bits: Vec<bool>,
+    missing_kfuncs: HashSet<u32>,
+}
+
+impl Env for KernelEnv<'_> {
+    fn load(&self, region: u32, off: i64, size: u32) -> Val {
+        self.bindings.load(region, off, size)
+    }
+
+    fn extern_addr(&self, ext: u32) -> Val {
+        match self.layout.externs.get(ext as usize) {
+            Some(e) if e.kind == ExternKind::Kconfig => {
+                e.region.map_or(Val::Top, |r| Val::Data(r, 0))
+            }
+            // `bpf_ksym_exists()`: libbpf loads 0 for a missing weak kfunc.
+            Some(e)
+                if e.kind == ExternKind::Kfunc && e.weak && self.missing_kfuncs.contains(&ext) =>
+            {
+                Val::Const(0)
+            }
+            _ => Val::Top,
+        }
+    }
+
+    fn is_site(&self, addr: u32) -> bool {
+        self.site_bits.get(addr as usize).copied().unwrap_or(false)
+    }
 }
 
 fn check_bytes(
-    objects: &[(String, BpfObject<'_>)],
+    objects: &[CheckObject<'_>],
     bytes: &[u8],
-    threads: usize,
-) -> Result<Vec<RelocCheck>, String> {
+    key: &str,
+    opts: &CheckOptions,
+) -> Result<KernelResult, String> {
     let btf = Btf::parse_with(
         std::borrow::Cow::Borrowed(bytes),
         None,
-        ParseOptions { threads },
+        ParseOptions {
+            threads: 1,
+            ..ParseOptions::default()
+        },
     )
     .map_err(|e| e.to_string())?;
-    Ok(check_btf(objects, &btf))
+    let target = Target::new(&btf);
+    Ok(check_target(objects, &target, release_of(key), opts))
+}
+
+/// The release of a `distro/version/arch/release` key.
+pub fn release_of(key: &str) -> Option<&str> {
+    key.rsplit('/').next().filter(|r| !r.is_empty())
 }
 
 /// Every kernel of a btfhub-layout archive, in parallel.
 pub fn check_archive(
     archive: &Path,
-    objects: &[(String, BpfObject<'_>)],
+    objects: &[CheckObject<'_>],
     jobs: usize,
+    opts: &CheckOptions,
 ) -> Result<Vec<KernelCheck>, HubError> {
     if !archive.is_dir() {
         return Err(HubError::Archive(format!(
@@ -232,12 +893,10 @@ pub fn check_archive(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(k) = kernels.get(i) else { break };
-                let result =
-                    crate::build::load_kernel_btf(k).and_then(|raw| check_bytes(objects, &raw, 1));
-                *slots[i].lock().expect("slot") = Some(KernelCheck {
-                    key: k.key.to_string(),
-                    result,
-                });
+                let key = k.key.to_string();
+                let result = crate::build::load_kernel_btf(k)
+                    .and_then(|raw| check_bytes(objects, &raw, &key, opts));
+                *slots[i].lock().expect("slot") = Some(KernelCheck { key, result });
             });
         }
     });
@@ -251,16 +910,25 @@ pub fn check_archive(
 }
 
 /// Every kernel of a bundle (its minimized BTFs relocate as the full ones
-/// do).
-pub fn check_bundle(bundle: &Bundle<'_>, objects: &[(String, BpfObject<'_>)]) -> Vec<KernelCheck> {
+/// do, and keep what the checks beyond relocations look up when the bundle
+/// was built for these objects).
+pub fn check_bundle(
+    bundle: &Bundle<'_>,
+    objects: &[CheckObject<'_>],
+    opts: &CheckOptions,
+) -> Vec<KernelCheck> {
     bundle
         .entries()
-        .map(|e| KernelCheck {
-            key: e.key().to_string(),
-            result: bundle
+        .map(|e| {
+            let key = e.key().to_string();
+            let result = bundle
                 .get(&e)
                 .map_err(|err| err.to_string())
-                .and_then(|raw| check_bytes(objects, &raw, 1)),
+                .and_then(|raw| check_bytes(objects, &raw, &key, opts));
+            KernelCheck { key, result }
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
