@@ -68,7 +68,8 @@ CROSS_TARGET_DIR=$REPO/target/aarch64-cross
 # steps: bump SETUP_VERSION) makes the next run re-run apt in the chroot.
 PKGS=(rustc cargo gcc libc6-dev make pkg-config ca-certificates
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
-	libc6-dev:arm64 libstd-rust-dev:arm64)
+	libc6-dev:arm64 libstd-rust-dev:arm64
+	libbpf-dev:arm64)
 SETUP_VERSION=1
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -364,7 +365,8 @@ cmd_cc() {
 	# Relative -I paths work when called from inside the repository.
 	[[ $PWD/ == "$REPO"/* ]] && cwd=$PWD
 	log "$TRIPLE-gcc $* -o $out $src"
-	in_chroot "$cwd" "$TRIPLE-gcc" "$@" -o "/tmp/${tmp##*/}/out" "$csrc" || {
+	# Flags after the source: libraries (-lbpf) must follow what uses them.
+	in_chroot "$cwd" "$TRIPLE-gcc" "$csrc" "$@" -o "/tmp/${tmp##*/}/out" || {
 		rm -rf "$tmp"
 		die "$TRIPLE-gcc failed"
 	}

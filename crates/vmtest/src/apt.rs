@@ -54,7 +54,10 @@ impl Apt {
             .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LISTS_MAX_AGE)
             .unwrap_or(true);
         if stale || old {
-            eprintln!("vmtest: apt-get update (private lists in {})", apt.root.display());
+            eprintln!(
+                "vmtest: apt-get update (private lists in {})",
+                apt.root.display()
+            );
             apt.run("apt-get", &["update", "-q"], None)?;
             std::fs::write(&stamp, b"").map_err(|e| HarnessError::io(&stamp, e))?;
         }
@@ -143,7 +146,11 @@ impl Apt {
             });
         }
         eprintln!("vmtest: downloading {pkg}:{arch}");
-        self.run("apt-get", &["download", "-q", &format!("{pkg}:{arch}")], Some(&self.debs))?;
+        self.run(
+            "apt-get",
+            &["download", "-q", &format!("{pkg}:{arch}")],
+            Some(&self.debs),
+        )?;
         find()?.ok_or_else(|| HarnessError::Tool {
             tool: format!("apt-get download {pkg}:{arch}"),
             detail: format!("no {pkg}_*_{arch}.deb in {}", self.debs.display()),

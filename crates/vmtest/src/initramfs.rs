@@ -46,7 +46,8 @@ impl Initramfs {
     /// A file with these contents.
     pub fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
         self.parents(path);
-        self.entries.insert(path.to_string(), Entry::File { data, mode });
+        self.entries
+            .insert(path.to_string(), Entry::File { data, mode });
     }
 
     /// A file copied from the host.
@@ -115,13 +116,13 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8], r
     pad4(out);
 }
 
-/// Where a program's libraries are looked up: a root (`/` for the host,
-/// a cross sysroot for arm64) and directories under it.
+/// Where a program's libraries are looked up: roots (`/` for the host; for
+/// arm64 the libraries the cross build linked, then its sysroot), each
+/// with directories under it, searched in order.
 pub struct LibrarySearch {
-    /// The root the directories and the ELF interpreter path are under.
-    pub root: PathBuf,
-    /// Directories relative to `root`.
-    pub dirs: Vec<String>,
+    /// (root, directories relative to it); the ELF interpreter's path is
+    /// looked up under each root too.
+    pub roots: Vec<(PathBuf, Vec<String>)>,
 }
 
 /// The ELF interpreter and `DT_NEEDED` names of a dynamically linked
@@ -139,7 +140,10 @@ fn dynamic_deps(path: &Path) -> Result<(Option<String>, Vec<String>), HarnessErr
         .program_headers(endian, &*data)
         .map_err(|e| bad(e.to_string()))?
     {
-        if let Some(i) = ph.interpreter(endian, &*data).map_err(|e| bad(e.to_string()))? {
+        if let Some(i) = ph
+            .interpreter(endian, &*data)
+            .map_err(|e| bad(e.to_string()))?
+        {
             interp = Some(String::from_utf8_lossy(i).into_owned());
         }
     }
@@ -180,13 +184,15 @@ impl LibrarySearch {
         while let Some(p) = todo.pop() {
             let (interp, needed) = dynamic_deps(&p)?;
             if let Some(i) = interp {
-                let host = self.root.join(i.trim_start_matches('/'));
-                if !host.exists() {
-                    return Err(HarnessError::MissingLibrary {
-                        name: i,
+                let host = self
+                    .roots
+                    .iter()
+                    .map(|(root, _)| root.join(i.trim_start_matches('/')))
+                    .find(|h| h.exists())
+                    .ok_or_else(|| HarnessError::MissingLibrary {
+                        name: i.clone(),
                         program: p.clone(),
-                    });
-                }
+                    })?;
                 found.insert(i, host);
             }
             for name in needed {
@@ -194,9 +200,12 @@ impl LibrarySearch {
                     continue;
                 }
                 let (guest, host) = self
-                    .dirs
+                    .roots
                     .iter()
-                    .map(|d| (format!("/{d}/{name}"), self.root.join(d).join(&name)))
+                    .flat_map(|(root, dirs)| {
+                        dirs.iter()
+                            .map(|d| (format!("/{d}/{name}"), root.join(d).join(&name)))
+                    })
                     .find(|(_, h)| h.exists())
                     .ok_or_else(|| HarnessError::MissingLibrary {
                         name: name.clone(),
@@ -235,8 +244,13 @@ mod tests {
     #[test]
     fn host_program_libraries_resolve() {
         let search = LibrarySearch {
-            root: PathBuf::from("/"),
-            dirs: vec!["lib/x86_64-linux-gnu".into(), "usr/lib/x86_64-linux-gnu".into()],
+            roots: vec![(
+                PathBuf::from("/"),
+                vec![
+                    "lib/x86_64-linux-gnu".into(),
+                    "usr/lib/x86_64-linux-gnu".into(),
+                ],
+            )],
         };
         let sh = PathBuf::from("/bin/ls");
         if !sh.exists() || std::env::consts::ARCH != "x86_64" {

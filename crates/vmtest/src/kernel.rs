@@ -101,9 +101,11 @@ impl Kernel {
     /// A kernel from a package name; the architecture from the name's
     /// suffix, else `arch`.
     pub fn from_package(package: &str, arch: Option<Arch>) -> Result<Kernel, HarnessError> {
-        let arch = Arch::of_package(package).or(arch).ok_or_else(|| HarnessError::Usage(format!(
-            "{package}: no architecture in the name (…-amd64 / …-arm64); give --arch"
-        )))?;
+        let arch = Arch::of_package(package).or(arch).ok_or_else(|| {
+            HarnessError::Usage(format!(
+                "{package}: no architecture in the name (…-amd64 / …-arm64); give --arch"
+            ))
+        })?;
         let release = ["linux-image-", "linux-binary-"]
             .iter()
             .find_map(|p| package.strip_prefix(p))
@@ -151,7 +153,11 @@ impl Kernel {
                 self.package, self.release
             ))
         })?;
-        Ok(format!("debian/{version}/{}/{}", self.arch.key(), self.release))
+        Ok(format!(
+            "debian/{version}/{}/{}",
+            self.arch.key(),
+            self.release
+        ))
     }
 }
 
@@ -236,9 +242,10 @@ pub fn default_matrix(
         out.push(Kernel::from_package(&pkg, Some(p.arch))?);
     }
     if arches.contains(&Arch::Amd64) {
-        let pkg = newest_in_bundle(&names, bundle_keys).ok_or_else(|| HarnessError::NoSuchPackage {
-            package: "any amd64 kernel of the built-in bundle".into(),
-        })?;
+        let pkg =
+            newest_in_bundle(&names, bundle_keys).ok_or_else(|| HarnessError::NoSuchPackage {
+                package: "any amd64 kernel of the built-in bundle".into(),
+            })?;
         out.push(Kernel::from_package(&pkg, None)?);
     }
     Ok(out)
@@ -250,6 +257,27 @@ pub struct Fetched {
     pub image: PathBuf,
     /// The package that holds the image (for `btfkit hub add`).
     pub image_deb: PathBuf,
+    /// The kernel's `.config`, where a package ships it.
+    pub config: Option<PathBuf>,
+}
+
+/// The kernel's config from its packages (`boot/config-<release>`),
+/// extracted to `to` once.
+fn fetch_config(debs: &[&Path], to: &Path) -> Result<Option<PathBuf>, HarnessError> {
+    if to.exists() {
+        return Ok(Some(to.to_path_buf()));
+    }
+    for deb in debs {
+        let member = find_member(deb, |p| {
+            p.starts_with("./boot/config-")
+                || (p.starts_with("./usr/lib/modules/") && p.ends_with("/config"))
+        })?;
+        if let Some(m) = member {
+            extract_member(deb, &m, to)?;
+            return Ok(Some(to.to_path_buf()));
+        }
+    }
+    Ok(None)
 }
 
 /// Downloads the kernel's package (and the split-out image package of
@@ -263,26 +291,24 @@ pub fn fetch(apt: &Apt, work: &Path, k: &Kernel) -> Result<Fetched, HarnessError
     let from = dir.join("image-deb");
     if image.exists() {
         if let Ok(p) = std::fs::read_to_string(&from) {
+            let image_deb = PathBuf::from(p);
+            let config = fetch_config(&[&deb, &image_deb], &dir.join("config"))?;
             return Ok(Fetched {
                 image,
-                image_deb: PathBuf::from(p),
+                image_deb,
+                config,
             });
         }
     }
     let (image_deb, member) = match image_member(&deb)? {
-        Some(m) => (deb, m),
+        Some(m) => (deb.clone(), m),
         None => {
             // 7.x: linux-image-R depends on linux-binary-R (or
             // linux-binary-unsigned-R), which has the image.
-            let depends = apt.depends(&k.package, arch)?.unwrap_or_default();
-            let binary = depends
-                .split([',', '|'])
-                .map(|d| d.split_whitespace().next().unwrap_or(""))
-                .find(|d| d.starts_with("linux-binary-"))
-                .ok_or_else(|| HarnessError::NoImage {
+            let binary =
+                dependency(apt, k, "linux-binary-")?.ok_or_else(|| HarnessError::NoImage {
                     package: k.package.clone(),
-                })?
-                .to_string();
+                })?;
             let bdeb = apt.download(&binary, arch)?;
             let m = image_member(&bdeb)?.ok_or_else(|| HarnessError::NoImage {
                 package: binary.clone(),
@@ -293,7 +319,30 @@ pub fn fetch(apt: &Apt, work: &Path, k: &Kernel) -> Result<Fetched, HarnessError
     extract_member(&image_deb, &member, &image)?;
     std::fs::write(&from, image_deb.to_string_lossy().as_bytes())
         .map_err(|e| HarnessError::io(&from, e))?;
-    Ok(Fetched { image, image_deb })
+    let mut debs = vec![deb.clone(), image_deb.clone()];
+    // 7.x keeps the config in linux-base-R.
+    if let Some(base) = dependency(apt, k, "linux-base-")? {
+        debs.push(apt.download(&base, arch)?);
+    }
+    let debs: Vec<&Path> = debs.iter().map(PathBuf::as_path).collect();
+    let config = fetch_config(&debs, &dir.join("config"))?;
+    Ok(Fetched {
+        image,
+        image_deb,
+        config,
+    })
+}
+
+/// The first of `k`'s package's dependencies named `prefix...`.
+fn dependency(apt: &Apt, k: &Kernel, prefix: &str) -> Result<Option<String>, HarnessError> {
+    let depends = apt
+        .depends(&k.package, k.arch.debian())?
+        .unwrap_or_default();
+    Ok(depends
+        .split([',', '|'])
+        .map(|d| d.split_whitespace().next().unwrap_or(""))
+        .find(|d| d.starts_with(prefix))
+        .map(str::to_string))
 }
 
 /// The kernel image's path inside a package, if it has one.
@@ -305,7 +354,10 @@ fn image_member(deb: &Path) -> Result<Option<String>, HarnessError> {
 }
 
 /// The first regular file of a package's data whose path `want`s.
-pub fn find_member(deb: &Path, want: impl Fn(&str) -> bool) -> Result<Option<String>, HarnessError> {
+pub fn find_member(
+    deb: &Path,
+    want: impl Fn(&str) -> bool,
+) -> Result<Option<String>, HarnessError> {
     let out = Command::new("dpkg-deb")
         .arg("--contents")
         .arg(deb)
@@ -387,15 +439,33 @@ mod tests {
         .map(String::from)
         .to_vec();
         let n = |a, s, f| newest_of_series(&names, &pick(a, s, f));
-        assert_eq!(n(Arch::Amd64, "6.1", "").as_deref(), Some("linux-image-6.1.0-57-amd64"));
-        assert_eq!(n(Arch::Amd64, "6.1", "rt").as_deref(), Some("linux-image-6.1.0-57-rt-amd64"));
-        assert_eq!(n(Arch::Amd64, "6.12", "").as_deref(), Some("linux-image-6.12.118+deb13-amd64"));
-        assert_eq!(n(Arch::Amd64, "7", "").as_deref(), Some("linux-image-7.2.13+deb14-amd64"));
+        assert_eq!(
+            n(Arch::Amd64, "6.1", "").as_deref(),
+            Some("linux-image-6.1.0-57-amd64")
+        );
+        assert_eq!(
+            n(Arch::Amd64, "6.1", "rt").as_deref(),
+            Some("linux-image-6.1.0-57-rt-amd64")
+        );
+        assert_eq!(
+            n(Arch::Amd64, "6.12", "").as_deref(),
+            Some("linux-image-6.12.118+deb13-amd64")
+        );
+        assert_eq!(
+            n(Arch::Amd64, "7", "").as_deref(),
+            Some("linux-image-7.2.13+deb14-amd64")
+        );
         assert_eq!(n(Arch::Amd64, "5.10", ""), None);
-        assert_eq!(n(Arch::Arm64, "5.10", "").as_deref(), Some("linux-image-5.10.0-46-arm64"));
-        let keys = ["debian/12/x86_64/6.1.0-9-amd64", "debian/12/x86_64/6.12.117+deb12-amd64"]
-            .map(String::from)
-            .to_vec();
+        assert_eq!(
+            n(Arch::Arm64, "5.10", "").as_deref(),
+            Some("linux-image-5.10.0-46-arm64")
+        );
+        let keys = [
+            "debian/12/x86_64/6.1.0-9-amd64",
+            "debian/12/x86_64/6.12.117+deb12-amd64",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(
             newest_in_bundle(&names, &keys).as_deref(),
             Some("linux-image-6.12.117+deb12-amd64")
@@ -405,10 +475,22 @@ mod tests {
     #[test]
     fn keys_as_hub_add_makes_them() {
         let k = |p| Kernel::from_package(p, None).unwrap().key().unwrap();
-        assert_eq!(k("linux-image-6.1.0-57-amd64"), "debian/12/x86_64/6.1.0-57-amd64");
-        assert_eq!(k("linux-image-5.10.0-46-arm64"), "debian/11/arm64/5.10.0-46-arm64");
-        assert_eq!(k("linux-image-6.12.117+deb12-amd64"), "debian/12/x86_64/6.12.117+deb12-amd64");
-        assert_eq!(k("linux-binary-7.2.13+deb14-arm64"), "debian/14/arm64/7.2.13+deb14-arm64");
+        assert_eq!(
+            k("linux-image-6.1.0-57-amd64"),
+            "debian/12/x86_64/6.1.0-57-amd64"
+        );
+        assert_eq!(
+            k("linux-image-5.10.0-46-arm64"),
+            "debian/11/arm64/5.10.0-46-arm64"
+        );
+        assert_eq!(
+            k("linux-image-6.12.117+deb12-amd64"),
+            "debian/12/x86_64/6.12.117+deb12-amd64"
+        );
+        assert_eq!(
+            k("linux-binary-7.2.13+deb14-arm64"),
+            "debian/14/arm64/7.2.13+deb14-arm64"
+        );
         assert!(Kernel::from_package("busybox", None).is_err());
     }
 }

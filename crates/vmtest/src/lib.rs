@@ -33,6 +33,7 @@ pub const CHECKS: &[&str] = &[
     "suite-kernel-min",
     "uprobe-v1",
     "uprobe-v2",
+    "core-check-verifier",
 ];
 
 /// What one guest is to check, and where its inputs are (guest paths).
@@ -59,6 +60,14 @@ pub struct Plan {
     pub kernel_object: String,
     /// The uprobe demo's application, versions 1 and 2.
     pub apps: [String; 2],
+    /// Objects whose programs `core check --btf` judges and libbpf loads
+    /// one by one (the verifier's ground truth).
+    pub check_objects: Vec<String>,
+    /// libbpf's loader of single programs (testdata/oracle/load_programs.c).
+    pub load_programs: String,
+    /// The kernel's `.config` (for `.kconfig` externs), where its package
+    /// ships one. Not at /boot: the tracer is to find no config.
+    pub kconfig: Option<String>,
     /// Deliberate breakage, to prove the harness catches it:
     /// `wrong-btf` gives the tracer's own-BTF checks another kernel's BTF.
     #[serde(default)]

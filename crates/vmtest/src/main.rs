@@ -154,7 +154,10 @@ fn arches_of(args: &Args) -> Result<Vec<Arch>, HarnessError> {
     }
     args.arch
         .iter()
-        .map(|a| Arch::parse(a).ok_or_else(|| HarnessError::Usage(format!("unknown --arch {a} (amd64, arm64)"))))
+        .map(|a| {
+            Arch::parse(a)
+                .ok_or_else(|| HarnessError::Usage(format!("unknown --arch {a} (amd64, arm64)")))
+        })
         .collect()
 }
 
@@ -196,7 +199,9 @@ fn run(args: Args) -> Result<bool, HarnessError> {
     }
     for i in &args.inject {
         if !["bad-init", "wrong-btf"].contains(&i.as_str()) {
-            return Err(HarnessError::Usage(format!("unknown --inject {i} (bad-init, wrong-btf)")));
+            return Err(HarnessError::Usage(format!(
+                "unknown --inject {i} (bad-init, wrong-btf)"
+            )));
         }
     }
     let work = root.join(&args.work);
@@ -233,11 +238,16 @@ fn run(args: Args) -> Result<bool, HarnessError> {
     let mut guests = Vec::new();
     for k in &kernels {
         let fetched = kernel::fetch(&apt, &work, k)?;
-        let dir = work.join("runs").join(format!("{}-{}", k.release, k.arch.debian()));
+        let dir = work
+            .join("runs")
+            .join(format!("{}-{}", k.release, k.arch.debian()));
         std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io(&dir, e))?;
-        let input = inputs.iter().find(|i| i.arch == k.arch).expect("inputs per arch");
+        let input = inputs
+            .iter()
+            .find(|i| i.arch == k.arch)
+            .expect("inputs per arch");
         eprintln!("vmtest: preparing {} ({})", k.package, k.key()?);
-        let prepared = prepare::prepare(&common, input, k, &fetched.image_deb, &dir)?;
+        let prepared = prepare::prepare(&common, input, k, &fetched, &dir)?;
         guests.push((k.clone(), fetched.image, prepared, dir));
     }
     let accel = choose_accel(&args.accel, &guests)?;
@@ -255,7 +265,11 @@ fn run(args: Args) -> Result<bool, HarnessError> {
                 let Some((k, image, prepared, dir)) = guests.get(i) else {
                     break;
                 };
-                eprintln!("vmtest: booting {} ({}, {accel:?})", k.package, k.arch.debian());
+                eprintln!(
+                    "vmtest: booting {} ({}, {accel:?})",
+                    k.package,
+                    k.arch.debian()
+                );
                 let log = dir.join("console.log");
                 let spec = qemu::GuestSpec {
                     arch: k.arch,
@@ -303,14 +317,26 @@ fn choose_accel(
             let Some((k, image, p, dir)) = guests.first() else {
                 return Ok(Accel::Tcg);
             };
-            let ok = qemu::kvm_works(k.arch, image, &p.initrd, dir.join("kvm-probe.log"), "@@vmtest-boot");
+            let ok = qemu::kvm_works(
+                k.arch,
+                image,
+                &p.initrd,
+                dir.join("kvm-probe.log"),
+                "@@vmtest-boot",
+            );
             eprintln!(
                 "vmtest: KVM {}",
-                if ok { "works: using it" } else { "does not boot here: using TCG" }
+                if ok {
+                    "works: using it"
+                } else {
+                    "does not boot here: using TCG"
+                }
             );
             Ok(if ok { Accel::Kvm } else { Accel::Tcg })
         }
-        other => Err(HarnessError::Usage(format!("unknown --accel {other} (auto, tcg, kvm)"))),
+        other => Err(HarnessError::Usage(format!(
+            "unknown --accel {other} (auto, tcg, kvm)"
+        ))),
     }
 }
 
@@ -328,25 +354,31 @@ fn arch_inputs(
     let busybox = dir.join("busybox");
     if !busybox.exists() {
         let deb = apt.download("busybox-static", arch.debian())?;
-        let member = kernel::find_member(&deb, |p| p.ends_with("bin/busybox"))?
-            .ok_or_else(|| HarnessError::Tool {
-                tool: "busybox-static".into(),
-                detail: format!("no bin/busybox in {}", deb.display()),
+        let member =
+            kernel::find_member(&deb, |p| p.ends_with("bin/busybox"))?.ok_or_else(|| {
+                HarnessError::Tool {
+                    tool: "busybox-static".into(),
+                    detail: format!("no bin/busybox in {}", deb.display()),
+                }
             })?;
         kernel::extract_member(&deb, &member, &busybox)?;
     }
     let app_src = root.join("testdata/uprobe/app.c");
+    let loader_src = root.join("testdata/oracle/load_programs.c");
     let apps = [dir.join("app-v1"), dir.join("app-v2")];
+    let loader = dir.join("load_programs");
+    // The C programs: the uprobe demo's application in both versions, and
+    // libbpf's loader of single programs (the verifier's ground truth for
+    // `core check`).
+    let c_programs: [(&Path, &Path, &[&str]); 3] = [
+        (&apps[0], &app_src, &["-g", "-O2"]),
+        (&apps[1], &app_src, &["-g", "-O2", "-DV2"]),
+        (&loader, &loader_src, &["-O2", "-lbpf"]),
+    ];
     match arch {
         Arch::Amd64 => {
-            for (app, v2) in apps.iter().zip([false, true]) {
-                let mut cmd = Command::new("cc");
-                cmd.args(["-g", "-O2"]);
-                if v2 {
-                    cmd.arg("-DV2");
-                }
-                cmd.arg(&app_src).arg("-o").arg(app);
-                run_tool(&mut cmd)?;
+            for (out, src, flags) in c_programs {
+                run_tool(Command::new("cc").arg(src).args(flags).arg("-o").arg(out))?;
             }
             Ok(ArchInputs {
                 arch,
@@ -354,11 +386,19 @@ fn arch_inputs(
                 agent: root.join(bin_dir).join("vmtest-guest"),
                 busybox,
                 apps,
+                loader,
                 libs: initramfs::LibrarySearch {
-                    root: PathBuf::from("/"),
-                    dirs: ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64"]
+                    roots: vec![(
+                        PathBuf::from("/"),
+                        [
+                            "lib/x86_64-linux-gnu",
+                            "usr/lib/x86_64-linux-gnu",
+                            "lib64",
+                            "usr/lib64",
+                        ]
                         .map(String::from)
                         .to_vec(),
+                    )],
                 },
             })
         }
@@ -374,13 +414,14 @@ fn arch_inputs(
                     .arg("btfkit:btfkit")
                     .arg("btfkit-vmtest:vmtest-guest"),
             )?;
-            for (app, v2) in apps.iter().zip([false, true]) {
-                let mut cmd = Command::new(&script);
-                cmd.arg("cc").arg(app).arg(&app_src).args(["-g", "-O2"]);
-                if v2 {
-                    cmd.arg("-DV2");
-                }
-                run_tool(&mut cmd)?;
+            for (out, src, flags) in c_programs {
+                run_tool(
+                    Command::new(&script)
+                        .arg("cc")
+                        .arg(out)
+                        .arg(src)
+                        .args(flags),
+                )?;
             }
             Ok(ArchInputs {
                 arch,
@@ -388,11 +429,21 @@ fn arch_inputs(
                 agent: bin.join("vmtest-guest"),
                 busybox,
                 apps,
-                // The cross script copies the libraries the linker used
-                // into bin/lib, in their guest layout.
+                loader,
+                // The libraries the cross build linked (the script copies
+                // them into bin/lib in their guest layout), then the
+                // cross sysroot's (libbpf and its dependencies).
                 libs: initramfs::LibrarySearch {
-                    root: bin.clone(),
-                    dirs: vec!["lib/aarch64-linux-gnu".to_string(), "lib".to_string()],
+                    roots: vec![
+                        (
+                            bin.clone(),
+                            vec!["lib/aarch64-linux-gnu".into(), "lib".into()],
+                        ),
+                        (
+                            work.join("sid-root"),
+                            vec!["usr/lib/aarch64-linux-gnu".into()],
+                        ),
+                    ],
                 },
             })
         }

@@ -26,6 +26,8 @@ pub struct ArchInputs {
     pub busybox: PathBuf,
     /// The uprobe demo's application, versions 1 and 2, built for it.
     pub apps: [PathBuf; 2],
+    /// testdata/oracle/load_programs.c built for it (libbpf).
+    pub loader: PathBuf,
     /// Where their shared libraries are.
     pub libs: LibrarySearch,
 }
@@ -127,9 +129,10 @@ pub fn prepare(
     common: &Common,
     inputs: &ArchInputs,
     k: &Kernel,
-    image_deb: &Path,
+    fetched: &crate::kernel::Fetched,
     dir: &Path,
 ) -> Result<Prepared, HarnessError> {
+    let image_deb = fetched.image_deb.as_path();
     let key = k.key()?;
     let version = k.debian_version().expect("key() checked it");
     // The BTFHub pipeline from the distro package: the package the guest
@@ -155,7 +158,11 @@ pub fn prepare(
         if !entry.exists() {
             return Err(HarnessError::Btfkit {
                 what: "hub add".into(),
-                detail: format!("no {} after adding {}", entry.display(), image_deb.display()),
+                detail: format!(
+                    "no {} after adding {}",
+                    entry.display(),
+                    image_deb.display()
+                ),
             });
         }
     }
@@ -189,6 +196,25 @@ pub fn prepare(
     let suite = common.root.join("testdata/core/progs");
     fs.copy("/vmtest/probe.bpf.o", &suite.join("probe.bpf.o"), 0o644)?;
     fs.copy("/vmtest/kernel.bpf.o", &suite.join("kernel.bpf.o"), 0o644)?;
+    let mut check_objects = Vec::new();
+    for sub in ["testdata/core/check", "testdata/core/progs"] {
+        for obj in objects_in(&common.root.join(sub))? {
+            let name = obj
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("object.o");
+            let guest = format!("/vmtest/check/{name}");
+            fs.copy(&guest, &obj, 0o644)?;
+            check_objects.push(guest);
+        }
+    }
+    let kconfig = match &fetched.config {
+        Some(c) => {
+            fs.copy("/vmtest/kconfig", c, 0o644)?;
+            Some("/vmtest/kconfig".to_string())
+        }
+        None => None,
+    };
     let plan = Plan {
         key,
         checks: common.checks.clone(),
@@ -200,6 +226,9 @@ pub fn prepare(
         probe_object: "/vmtest/probe.bpf.o".into(),
         kernel_object: "/vmtest/kernel.bpf.o".into(),
         apps: ["/vmtest/app-v1".into(), "/vmtest/app-v2".into()],
+        check_objects,
+        load_programs: "/vmtest/load_programs".into(),
+        kconfig,
         inject: common.inject.clone(),
     };
     fs.file(
@@ -218,6 +247,18 @@ pub fn prepare(
     })
 }
 
+/// The `*.bpf.o` files of a directory, sorted.
+fn objects_in(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| HarnessError::io(dir, e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".bpf.o")))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 /// busybox, btfkit, the agent, the applications and their libraries.
 fn add_programs(fs: &mut Initramfs, inputs: &ArchInputs) -> Result<(), HarnessError> {
     fs.copy("/bin/busybox", &inputs.busybox, 0o755)?;
@@ -225,7 +266,12 @@ fn add_programs(fs: &mut Initramfs, inputs: &ArchInputs) -> Result<(), HarnessEr
     fs.copy("/bin/vmtest-guest", &inputs.agent, 0o755)?;
     fs.copy("/vmtest/app-v1", &inputs.apps[0], 0o755)?;
     fs.copy("/vmtest/app-v2", &inputs.apps[1], 0o755)?;
-    let mut programs = vec![inputs.btfkit.clone(), inputs.agent.clone()];
+    fs.copy("/vmtest/load_programs", &inputs.loader, 0o755)?;
+    let mut programs = vec![
+        inputs.btfkit.clone(),
+        inputs.agent.clone(),
+        inputs.loader.clone(),
+    ];
     programs.extend(inputs.apps.iter().cloned());
     for (guest, host) in inputs.libs.closure(&programs)? {
         fs.copy(&guest, &host, 0o755)?;
@@ -234,7 +280,11 @@ fn add_programs(fs: &mut Initramfs, inputs: &ArchInputs) -> Result<(), HarnessEr
         fs.dir(d);
     }
     fs.char_device("/dev/console", 5, 1);
-    fs.file("/etc/passwd", b"root:x:0:0:root:/:/bin/sh\n".to_vec(), 0o644);
+    fs.file(
+        "/etc/passwd",
+        b"root:x:0:0:root:/:/bin/sh\n".to_vec(),
+        0o644,
+    );
     Ok(())
 }
 
@@ -268,7 +318,8 @@ poweroff -f
 }
 
 fn path_str(p: &Path) -> Result<&str, HarnessError> {
-    p.to_str().ok_or_else(|| HarnessError::Usage(format!("{}: not UTF-8", p.display())))
+    p.to_str()
+        .ok_or_else(|| HarnessError::Usage(format!("{}: not UTF-8", p.display())))
 }
 
 /// Writes `to` through a temporary file and a rename.

@@ -69,7 +69,11 @@ fn command(spec: &GuestSpec<'_>) -> Command {
         // cortex-a72 keeps TCG fast (no pointer authentication to emulate).
         Arch::Arm64 => ("qemu-system-aarch64", "virt", "cortex-a72", "ttyAMA0"),
     };
-    let cpu = if spec.accel == Accel::Kvm { "host" } else { cpu };
+    let cpu = if spec.accel == Accel::Kvm {
+        "host"
+    } else {
+        cpu
+    };
     let accel = match spec.accel {
         Accel::Tcg => "tcg",
         Accel::Kvm => "kvm",
@@ -114,7 +118,11 @@ pub fn boot(spec: &GuestSpec<'_>) -> Result<Boot, HarnessError> {
             let mut r = BufReader::new(r);
             let mut buf = Vec::new();
             // Lines may hold bytes that are not UTF-8 (console noise).
-            while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            while r
+                .read_until(b'\n', &mut buf)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
                 let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
                 buf.clear();
             }
@@ -174,7 +182,13 @@ pub fn boot(spec: &GuestSpec<'_>) -> Result<Boot, HarnessError> {
 
 /// Whether KVM boots this kernel: a probe boot that must print `marker`
 /// within a short time (nested KVM on these machines hangs instead).
-pub fn kvm_works(arch: Arch, kernel: &Path, probe_initrd: &Path, log: PathBuf, marker: &str) -> bool {
+pub fn kvm_works(
+    arch: Arch,
+    kernel: &Path,
+    probe_initrd: &Path,
+    log: PathBuf,
+    marker: &str,
+) -> bool {
     let host_is = |a: &str| std::env::consts::ARCH == a;
     let native = match arch {
         Arch::Amd64 => host_is("x86_64"),

@@ -48,14 +48,16 @@ fn missing_reason(boot: &qemu::Boot, spec: &GuestSpec<'_>) -> String {
     } else {
         "the agent ended without a result".to_string()
     };
-    format!(
-        "no result: {why}; console: {}",
-        boot.tail(4).join(" | ")
-    )
+    format!("no result: {why}; console: {}", boot.tail(4).join(" | "))
 }
 
 /// Boots the guest and turns its console into rows.
-pub fn run_guest(k: &Kernel, prepared: &Prepared, spec: &GuestSpec<'_>, checks: &[String]) -> Guest {
+pub fn run_guest(
+    k: &Kernel,
+    prepared: &Prepared,
+    spec: &GuestSpec<'_>,
+    checks: &[String],
+) -> Guest {
     let bundle = if prepared.builtin_bundle {
         "built-in"
     } else {
@@ -132,7 +134,11 @@ pub fn print(guests: &[Guest], accel: Accel) -> bool {
             } else {
                 failed += 1;
             }
-            let detail = if r.pass { clip(&r.detail, 110) } else { r.detail.replace('\n', " ") };
+            let detail = if r.pass {
+                clip(&r.detail, 110)
+            } else {
+                r.detail.replace('\n', " ")
+            };
             println!(
                 "{:<24} {:<6} {:<20} {:<6} {:>5.1}s  {}",
                 g.release,

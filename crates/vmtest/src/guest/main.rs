@@ -9,6 +9,7 @@
 mod suite;
 mod trace;
 mod uprobe;
+mod verdicts;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ fn run_check(name: &str, plan: &Plan, suite: &mut suite::Suite) -> Outcome {
         "suite-kernel-min" => suite.kernel(plan, suite::Target::Minimized),
         "uprobe-v1" => uprobe::check(&plan.apps[0]),
         "uprobe-v2" => uprobe::check(&plan.apps[1]),
+        "core-check-verifier" => verdicts::check(plan),
         other => Err(format!("unknown check {other:?}")),
     }
 }
@@ -59,18 +61,22 @@ fn main() -> ExitCode {
         rustix::system::uname().release().to_string_lossy()
     );
     let mut suite = suite::Suite::default();
-    for &name in CHECKS.iter().filter(|c| plan.checks.iter().any(|p| p == *c)) {
+    for &name in CHECKS
+        .iter()
+        .filter(|c| plan.checks.iter().any(|p| p == *c))
+    {
         println!("vmtest-guest: running {name}");
         let start = Instant::now();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run_check(name, &plan, &mut suite)))
-            .unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("panicked: {msg}"))
-            });
+        let outcome =
+            std::panic::catch_unwind(AssertUnwindSafe(|| run_check(name, &plan, &mut suite)))
+                .unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(format!("panicked: {msg}"))
+                });
         let (pass, detail) = match outcome {
             Ok(d) => (true, d),
             Err(d) => (false, d),

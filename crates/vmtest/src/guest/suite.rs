@@ -78,7 +78,12 @@ impl Suite {
     }
 
     /// `core apply` of `object` against the target, loaded with Aya.
-    fn load(&mut self, plan: &Plan, object: &str, target: Target) -> Result<(Ebpf, String), String> {
+    fn load(
+        &mut self,
+        plan: &Plan,
+        object: &str,
+        target: Target,
+    ) -> Result<(Ebpf, String), String> {
         let btf = self.target(plan, target)?;
         let name = std::path::Path::new(object)
             .file_stem()
@@ -123,15 +128,25 @@ impl Suite {
             ("pid", v[0], tid),
             ("tgid", v[1], me),
             ("real_parent->tgid", v[2], ppid),
-            ("real_cred->uid", v[3], rustix::process::getuid().as_raw() as u64),
-            ("nsproxy->mnt_ns->ns.inum", v[4], ns_inode("/proc/self/ns/mnt")?),
+            (
+                "real_cred->uid",
+                v[3],
+                rustix::process::getuid().as_raw() as u64,
+            ),
+            (
+                "nsproxy->mnt_ns->ns.inum",
+                v[4],
+                ns_inode("/proc/self/ns/mnt")?,
+            ),
             ("comm", v[6], u64::from_le_bytes(comm8)),
         ];
         compare(&checks)?;
         if v[5] == 0 {
             return Err("start_time 0".into());
         }
-        Ok(format!("pid, tgid, ppid, uid, mnt ns, start_time, comm right; BTF {btf}"))
+        Ok(format!(
+            "pid, tgid, ppid, uid, mnt ns, start_time, comm right; BTF {btf}"
+        ))
     }
 
     /// kernel.bpf.o: reads the exec'ing and the exiting task.
@@ -163,7 +178,11 @@ impl Suite {
             ("exec group_leader->pid", out[3], cpid),
             ("exec real_cred->uid", out[4], 0),
             ("exec mnt ns", out[5], ns_inode("/proc/self/ns/mnt")?),
-            ("exec pid_ns_for_children", out[6], ns_inode("/proc/self/ns/pid_for_children")?),
+            (
+                "exec pid_ns_for_children",
+                out[6],
+                ns_inode("/proc/self/ns/pid_for_children")?,
+            ),
             ("exec signal->nr_threads", out[8], 1),
             ("exec ctx->old_pid", out[11], cpid),
             ("sizeof comm", out[12], 16),
@@ -176,7 +195,11 @@ impl Suite {
             ("flags exists", out[28], 1),
         ];
         compare(&checks)?;
-        for (what, v) in [("mm->arg_start", out[7]), ("start_time", out[9]), ("flags", out[29])] {
+        for (what, v) in [
+            ("mm->arg_start", out[7]),
+            ("start_time", out[9]),
+            ("flags", out[29]),
+        ] {
             if v == 0 {
                 return Err(format!("{what} is 0"));
             }
@@ -193,7 +216,8 @@ fn attach(ebpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<(),
         .ok_or_else(|| format!("no program {prog}"))?
         .try_into()
         .map_err(|e| format!("{prog}: {e}"))?;
-    p.load().map_err(|e| format!("verifier refused {prog}: {}", verifier_tail(&e)))?;
+    p.load()
+        .map_err(|e| format!("verifier refused {prog}: {}", verifier_tail(&e)))?;
     p.attach(category, name)
         .map_err(|e| format!("attaching {prog} to {category}/{name}: {e}"))?;
     Ok(())

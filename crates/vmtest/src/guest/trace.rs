@@ -201,7 +201,11 @@ fn check_events(events: &[Value], pid: u32, argv: &[String]) -> Outcome {
             wrong.push(format!("{what} {got} (expected {want})"));
         }
     };
-    expect("pathname", &exec["args"]["pathname"], argv[0].clone().into());
+    expect(
+        "pathname",
+        &exec["args"]["pathname"],
+        argv[0].clone().into(),
+    );
     expect("argv", &exec["args"]["argv"], argv.into());
     expect("uid", &exec["uid"], EXEC_UID.into());
     expect("gid", &exec["gid"], EXEC_GID.into());
@@ -213,10 +217,15 @@ fn check_events(events: &[Value], pid: u32, argv: &[String]) -> Outcome {
         None => wrong.push(format!("no exit event for pid {pid}")),
     }
     if !wrong.is_empty() {
-        let flags: Vec<&str> = ["read_error", "argv_truncated", "arg_truncated", "pathname_truncated"]
-            .into_iter()
-            .filter(|f| exec["args"][*f] == true)
-            .collect();
+        let flags: Vec<&str> = [
+            "read_error",
+            "argv_truncated",
+            "arg_truncated",
+            "pathname_truncated",
+        ]
+        .into_iter()
+        .filter(|f| exec["args"][*f] == true)
+        .collect();
         if !flags.is_empty() {
             wrong.push(format!("event flags: {}", flags.join(", ")));
         }
@@ -236,7 +245,10 @@ fn trace_known_exec(mode: Mode, args: &[&str], env: &[(&str, &str)], want_source
     let (events, stderr, status) = tracer.stop()?;
     let (pid, argv) = exec?;
     if !status.success() {
-        return Err(format!("the tracer exited with {status}: {}", last_lines(&stderr, 3)));
+        return Err(format!(
+            "the tracer exited with {status}: {}",
+            last_lines(&stderr, 3)
+        ));
     }
     // The --debug line "<buffer> buffer, syscalls hooked by <hook>, BTF
     // from <source>" says what was used.
@@ -260,10 +272,15 @@ fn trace_known_exec(mode: Mode, args: &[&str], env: &[(&str, &str)], want_source
         return Err(format!("BTF from {source}, expected {want_source}"));
     }
     if !stderr.contains("self-test passed") {
-        return Err(format!("no self-test pass reported: {}", last_lines(&stderr, 3)));
+        return Err(format!(
+            "no self-test pass reported: {}",
+            last_lines(&stderr, 3)
+        ));
     }
     let summary = check_events(&events, pid, &argv)?;
-    Ok(format!("self-test passed; {summary}; {buffer}, {hooked}; BTF from {source}"))
+    Ok(format!(
+        "self-test passed; {summary}; {buffer}, {hooked}; BTF from {source}"
+    ))
 }
 
 /// Check 1: the kernel's own BTF from sysfs.
@@ -279,7 +296,13 @@ pub(crate) fn own_btf(plan: &Plan, mode: Mode) -> Outcome {
 
 /// `/sys/kernel/btf` hidden under an empty tmpfs while `f` runs.
 fn without_sysfs_btf<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    run_ok(&["mount", "-t", "tmpfs", "btfkit-hides-btf", "/sys/kernel/btf"])?;
+    run_ok(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "btfkit-hides-btf",
+        "/sys/kernel/btf",
+    ])?;
     let result = if std::path::Path::new(SYSFS_BTF).exists() {
         Err("/sys/kernel/btf/vmlinux still visible under the tmpfs".to_string())
     } else {
@@ -310,10 +333,7 @@ pub(crate) fn bundle(plan: &Plan, mode: Mode) -> Outcome {
     let os_release = "/tmp/os-release";
     std::fs::write(
         os_release,
-        format!(
-            "ID={}\nVERSION_ID=\"{}\"\n",
-            plan.os_id, plan.os_version
-        ),
+        format!("ID={}\nVERSION_ID=\"{}\"\n", plan.os_id, plan.os_version),
     )
     .map_err(|e| e.to_string())?;
     let mut args = mode.args().to_vec();

@@ -1,0 +1,196 @@
+//! `core check` against the kernel's verifier: every program of the check
+//! objects is judged by `btfkit core check --btf /sys/kernel/btf/vmlinux`
+//! and loaded alone by libbpf (testdata/oracle/load_programs.c); the two
+//! must agree wherever the load depends on BTF.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use btfkit_vmtest::Plan;
+use serde_json::Value;
+
+use crate::{Outcome, BTFKIT, SYSFS_BTF};
+
+/// libbpf's errors that say the kernel or architecture lacks a feature
+/// whatever the BTF says (BPF trampolines on older arm64, for instance):
+/// not counted as CO-RE verdicts. ENOTSUPP (524), EOPNOTSUPP (95).
+const OTHER_CAUSES: &[i64] = &[-524, -95];
+
+/// What was compared.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    fails: usize,
+    unknown: usize,
+    other_cause: Vec<String>,
+    disagree: Vec<String>,
+}
+
+/// libbpf's load of one program: its result (0: loaded and verified) and,
+/// after a failure, libbpf's last messages.
+struct Load {
+    ret: i64,
+    why: String,
+}
+
+/// Each program's libbpf load.
+fn libbpf_loads(plan: &Plan, object: &str) -> Result<BTreeMap<String, Load>, String> {
+    let out = Command::new(&plan.load_programs)
+        .arg(object)
+        .output()
+        .map_err(|e| format!("{}: {e}", plan.load_programs))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut loads: BTreeMap<String, Load> = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("PROG ") {
+            let mut w = rest.split_whitespace();
+            if let (Some(name), Some(Ok(ret))) = (w.next(), w.next().map(str::parse)) {
+                let why = String::new();
+                loads.insert(name.to_string(), Load { ret, why });
+            }
+        } else if let Some((name, why)) = l.strip_prefix("WHY ").and_then(|r| r.split_once(' ')) {
+            if let Some(load) = loads.get_mut(name) {
+                load.why = why.trim().chars().take(400).collect();
+            }
+        }
+    }
+    if loads.is_empty() {
+        return Err(format!(
+            "libbpf loaded nothing of {object}: {} {}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(loads)
+}
+
+/// Each program's `core check` verdict and reasons.
+fn verdicts(plan: &Plan, object: &str) -> Result<BTreeMap<String, (String, String)>, String> {
+    let mut args = vec!["core", "check", "--btf", SYSFS_BTF, "--json", object];
+    if let Some(k) = &plan.kconfig {
+        args.extend(["--kconfig", k.as_str()]);
+    }
+    let out = Command::new(BTFKIT)
+        .args(&args)
+        .output()
+        .map_err(|e| format!("{BTFKIT}: {e}"))?;
+    let mut map = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| format!("core check --json: {e}: {line}"))?;
+        let reasons = v["reasons"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x["message"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        map.insert(
+            v["program"].as_str().unwrap_or("?").to_string(),
+            (v["verdict"].as_str().unwrap_or("?").to_string(), reasons),
+        );
+    }
+    if map.is_empty() {
+        return Err(format!(
+            "core check judged nothing in {object}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(map)
+}
+
+fn compare(
+    t: &mut Tally,
+    object: &str,
+    prog: &str,
+    load: &Load,
+    verdict: Option<&(String, String)>,
+) {
+    let name = object.rsplit('/').next().unwrap_or(object);
+    let Some((verdict, reasons)) = verdict else {
+        t.disagree.push(format!("{name} {prog}: no verdict"));
+        return;
+    };
+    match (verdict.as_str(), load.ret) {
+        ("unknown", _) => t.unknown += 1,
+        (_, l) if OTHER_CAUSES.contains(&l) => t.other_cause.push(format!("{name} {prog} ({l})")),
+        ("ok", 0) => t.ok += 1,
+        ("fails", l) if l != 0 => t.fails += 1,
+        (v, l) => t.disagree.push(format!(
+            "{name} {prog}: core check says {v}{} but libbpf's load returned {l}{}",
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reasons})")
+            },
+            if load.why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", load.why)
+            }
+        )),
+    }
+}
+
+/// The kernel's config where libbpf reads it (`/boot/config-RELEASE`)
+/// while `f` runs: libbpf reads it for the objects' `.kconfig` externs,
+/// even weak ones (its in-memory config option does not stop that).
+/// Only here: the tracer's checks are to find no config.
+fn with_system_config<T>(plan: &Plan, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let Some(k) = &plan.kconfig else {
+        return f();
+    };
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let path = format!("/boot/config-{release}");
+    std::fs::create_dir_all("/boot").map_err(|e| format!("/boot: {e}"))?;
+    std::fs::copy(k, &path).map_err(|e| format!("{path}: {e}"))?;
+    let result = f();
+    std::fs::remove_file(&path).map_err(|e| format!("{path}: {e}"))?;
+    result
+}
+
+/// The check: zero disagreements, and something compared.
+pub(crate) fn check(plan: &Plan) -> Outcome {
+    with_system_config(plan, || compare_all(plan))
+}
+
+fn compare_all(plan: &Plan) -> Outcome {
+    let mut t = Tally::default();
+    for object in &plan.check_objects {
+        let loads = libbpf_loads(plan, object)?;
+        let verdicts = verdicts(plan, object)?;
+        for (prog, load) in &loads {
+            compare(&mut t, object, prog, load, verdicts.get(prog));
+        }
+    }
+    let summary = format!(
+        "{} programs agree with the verifier ({} ok, {} fail), {} unknown, {} other causes{}; kconfig {}",
+        t.ok + t.fails,
+        t.ok,
+        t.fails,
+        t.unknown,
+        t.other_cause.len(),
+        if t.other_cause.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", t.other_cause.join(", "))
+        },
+        if plan.kconfig.is_some() { "given" } else { "unknown" }
+    );
+    if !t.disagree.is_empty() {
+        return Err(format!(
+            "{} disagreements: {}; {summary}",
+            t.disagree.len(),
+            t.disagree.join(" | ")
+        ));
+    }
+    if t.ok == 0 || t.fails == 0 {
+        return Err(format!("nothing on one side to compare: {summary}"));
+    }
+    Ok(summary)
+}
