@@ -129,6 +129,16 @@ impl Apt {
 
     /// Downloads `pkg:arch` (once; later calls find it in the cache).
     pub fn download(&self, pkg: &str, arch: &str) -> Result<PathBuf, HarnessError> {
+        self.download_from(pkg, arch, None)
+    }
+
+    /// Downloads `pkg:arch` from `suite` (or the newest of any suite).
+    pub fn download_from(
+        &self,
+        pkg: &str,
+        arch: &str,
+        suite: Option<&str>,
+    ) -> Result<PathBuf, HarnessError> {
         let find = || -> Result<Option<PathBuf>, HarnessError> {
             let rd = std::fs::read_dir(&self.debs).map_err(|e| HarnessError::io(&self.debs, e))?;
             Ok(rd.filter_map(Result::ok).map(|e| e.path()).find(|p| {
@@ -146,11 +156,11 @@ impl Apt {
             });
         }
         eprintln!("vmtest: downloading {pkg}:{arch}");
-        self.run(
-            "apt-get",
-            &["download", "-q", &format!("{pkg}:{arch}")],
-            Some(&self.debs),
-        )?;
+        let what = match suite {
+            Some(s) => format!("{pkg}:{arch}/{s}"),
+            None => format!("{pkg}:{arch}"),
+        };
+        self.run("apt-get", &["download", "-q", &what], Some(&self.debs))?;
         find()?.ok_or_else(|| HarnessError::Tool {
             tool: format!("apt-get download {pkg}:{arch}"),
             detail: format!("no {pkg}_*_{arch}.deb in {}", self.debs.display()),

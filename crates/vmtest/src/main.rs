@@ -10,6 +10,7 @@ mod kernel;
 mod prepare;
 mod qemu;
 mod report;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -363,6 +364,7 @@ fn arch_inputs(
             })?;
         kernel::extract_member(&deb, &member, &busybox)?;
     }
+    let tool_objects = tools::objects(apt, arch, &dir.join("tools"))?;
     let app_src = root.join("testdata/uprobe/app.c");
     let loader_src = root.join("testdata/oracle/load_programs.c");
     let apps = [dir.join("app-v1"), dir.join("app-v2")];
@@ -387,6 +389,7 @@ fn arch_inputs(
                 busybox,
                 apps,
                 loader,
+                tool_objects,
                 libs: initramfs::LibrarySearch {
                     roots: vec![(
                         PathBuf::from("/"),
@@ -430,6 +433,7 @@ fn arch_inputs(
                 busybox,
                 apps,
                 loader,
+                tool_objects,
                 // The libraries the cross build linked (the script copies
                 // them into bin/lib in their guest layout), then the
                 // cross sysroot's (libbpf and its dependencies).

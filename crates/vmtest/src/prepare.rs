@@ -28,6 +28,9 @@ pub struct ArchInputs {
     pub apps: [PathBuf; 2],
     /// testdata/oracle/load_programs.c built for it (libbpf).
     pub loader: PathBuf,
+    /// BPF objects of real tools (Debian's libbpf-tools for this
+    /// architecture), for `core check` against the verifier.
+    pub tool_objects: Vec<PathBuf>,
     /// Where their shared libraries are.
     pub libs: LibrarySearch,
 }
@@ -207,6 +210,15 @@ pub fn prepare(
             fs.copy(&guest, &obj, 0o644)?;
             check_objects.push(guest);
         }
+    }
+    for obj in &inputs.tool_objects {
+        let name = obj
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("tool.bpf.o");
+        let guest = format!("/vmtest/tools/{name}");
+        fs.copy(&guest, obj, 0o644)?;
+        check_objects.push(guest);
     }
     let kconfig = match &fetched.config {
         Some(c) => {
