@@ -9,11 +9,13 @@
 use std::path::PathBuf;
 
 use btfkit_btf::Btf;
-use btfkit_core::patch::Patch;
-use btfkit_core::{relocate, BpfObject, Outcome, ReloReport, RelocKind, RelocateOptions, Target};
+use btfkit_core::{relocate, BpfObject, RelocKind, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::run_libbpf;
+
+mod common;
+use common::key;
 
 fn suite(rel: &str) -> PathBuf {
     tu::workspace_root().join("testdata/core").join(rel)
@@ -34,34 +36,6 @@ fn suite_objects() -> Vec<(String, Vec<u8>)> {
         .collect();
     v.sort();
     v
-}
-
-/// What must not change: the patched value (and load size), or
-/// poisoning; for TYPE_ID_TARGET only whether a target was found (ids
-/// are renumbered by minimization). None: an error in the full BTF,
-/// which minimization need not preserve.
-fn key(r: &ReloReport) -> Option<String> {
-    Some(match &r.outcome {
-        Outcome::Failed(_) => return None,
-        Outcome::Skipped(w) => format!("skipped {w:?}"),
-        Outcome::Done { target, .. } if r.kind == Some(RelocKind::TypeIdTarget) => {
-            format!("target found: {}", target.is_some())
-        }
-        Outcome::Done {
-            patch:
-                Patch::Value {
-                    field,
-                    new,
-                    mem_size,
-                    ..
-                },
-            ..
-        } => format!("{field:?} {new} {mem_size:?}"),
-        Outcome::Done {
-            patch: Patch::Poisoned(w),
-            ..
-        } => format!("poisoned ({w})"),
-    })
 }
 
 fn configs(obj: &BpfObject<'_>) -> Vec<RelocateOptions> {

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use btfkit_btf::Btf;
-use btfkit_core::patch::Patch;
-use btfkit_core::{relocate, BpfObject, Outcome, ReloReport, RelocKind, RelocateOptions, Target};
+use btfkit_core::{relocate, BpfObject, RelocKind, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::run_libbpf_programs;
+
+mod common;
+use common::key;
 
 /// Programs in the generated object: 28 pairs.
 const GENERATED_PROGRAMS: usize = 8;
@@ -110,33 +112,6 @@ fn main_programs(obj: &BpfObject<'_>) -> Vec<String> {
         .filter(|p| !p.is_subprog)
         .map(|p| p.name.clone())
         .collect()
-}
-
-/// What must not change (as in soundness.rs): the patched value and load
-/// size, or poisoning; for TYPE_ID_TARGET whether a target was found.
-/// None: an error against the full BTF.
-fn key(r: &ReloReport) -> Option<String> {
-    Some(match &r.outcome {
-        Outcome::Failed(_) => return None,
-        Outcome::Skipped(w) => format!("skipped {w:?}"),
-        Outcome::Done { target, .. } if r.kind == Some(RelocKind::TypeIdTarget) => {
-            format!("target found: {}", target.is_some())
-        }
-        Outcome::Done {
-            patch:
-                Patch::Value {
-                    field,
-                    new,
-                    mem_size,
-                    ..
-                },
-            ..
-        } => format!("{field:?} {new} {mem_size:?}"),
-        Outcome::Done {
-            patch: Patch::Poisoned(w),
-            ..
-        } => format!("poisoned ({w})"),
-    })
 }
 
 fn targets() -> Vec<(String, PathBuf)> {
