@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 /// `f_type` of sysfs.
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
-/// The bytes of a loaded file: read into memory, or mapped read-only when
-/// the file is the kernel's own BTF in sysfs.
+/// The bytes of a loaded file: read into memory, or mapped read-only (the
+/// kernel's own BTF in sysfs, and objects read by [`map_file`]).
 pub enum BtfBytes {
     Owned(Vec<u8>),
     Mapped(memmap2::Mmap),
@@ -71,6 +71,36 @@ pub fn load_btf_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
     let mut data = Vec::new();
     file.read_to_end(&mut data).map_err(io_err)?;
     Ok(BtfBytes::Owned(unpack(data).map_err(|e| e.in_file(path))?))
+}
+
+/// The bytes of a file as they are, without unpacking: a regular file is
+/// mapped read-only, so only the pages a reader touches are read in (a
+/// 15 MB BPF object of which CO-RE needs the BTF sections and the
+/// relocated instructions costs that much memory, not the whole file);
+/// anything else (a pipe, a device) is read.
+pub fn map_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
+    let path = path.as_ref();
+    let io_err = |e| Error::Io(e).in_file(path);
+    let mut file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: `&[u8]` over a mapping needs the mapped bytes to stay as
+        // they are while the `Mmap` lives. The mapping is private and
+        // read-only, so nothing in this process can change them; only a
+        // write into this very file, in place, by another process could.
+        // That is outside what btfkit reads a file under: compilers and
+        // btfkit's own outputs go to a new file renamed into place (the
+        // mapping keeps the old one), and an object rewritten in place
+        // while it is being read has no consistent content to read by any
+        // means. It is the contract libbpf and bpftool read objects under
+        // too (libelf's `ELF_C_READ_MMAP`).
+        if let Ok(m) = unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) } {
+            return Ok(BtfBytes::Mapped(m));
+        }
+    }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(io_err)?;
+    Ok(BtfBytes::Owned(data))
 }
 
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];

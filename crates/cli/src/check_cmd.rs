@@ -12,7 +12,7 @@ use btfkit_hub::check::{
 };
 use clap::{ArgGroup, Args};
 
-use crate::target::{file_label, with_target, TargetBtfArgs};
+use crate::target::{file_label, read_object, with_target, TargetBtfArgs};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("kernels").required(true).args(["archive", "bundle", "btf"])))]
@@ -72,12 +72,7 @@ pub fn run(a: CheckArgs) -> Result<()> {
     let bytes = a
         .objects
         .iter()
-        .map(|p| {
-            Ok((
-                p.clone(),
-                std::fs::read(p).with_context(|| format!("{}", p.display()))?,
-            ))
-        })
+        .map(|p| Ok((p.clone(), read_object(p)?)))
         .collect::<Result<Vec<_>>>()?;
     let mut objects = Vec::new();
     for (p, b) in &bytes {
@@ -138,7 +133,7 @@ fn options(a: &CheckArgs, objects: &[CheckObject<'_>]) -> Result<CheckOptions> {
             kernel_version: None,
             rodata,
         },
-        describe_all: a.json && a.relocations,
+        all_relocations: a.json && a.relocations,
         ..CheckOptions::default()
     })
 }

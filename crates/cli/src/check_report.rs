@@ -7,22 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use btfkit_core::flow::Reach;
-use btfkit_hub::check::{KernelCheck, ProgVerdict, ProgramCheck, Reason, RelocCheck, Verdict};
+use btfkit_hub::check::{KernelCheck, ProgVerdict, ProgramCheck, Reason, Verdict};
 use serde_json::json;
-
-fn counts(v: &[RelocCheck]) -> [usize; 4] {
-    let mut c = [0; 4];
-    for r in v {
-        match r.verdict {
-            Verdict::Resolved => c[0] += 1,
-            Verdict::Missing => c[1] += 1,
-            Verdict::Poisoned(_) => c[2] += 1,
-            Verdict::Error(_) => c[3] += 1,
-            Verdict::Skipped => {}
-        }
-    }
-    c
-}
 
 fn key_width(kernels: &[KernelCheck]) -> usize {
     kernels
@@ -40,7 +26,7 @@ fn kernel_verdict(k: &KernelCheck) -> String {
     };
     let loaded: Vec<&ProgramCheck> = r.programs.iter().filter(|p| p.autoload).collect();
     let n = |v| loaded.iter().filter(|p| p.verdict == v).count();
-    let guarded = r.relocations.iter().filter(|x| x.optional).count();
+    let guarded = r.counts.guarded;
     match (n(ProgVerdict::Fails), n(ProgVerdict::Unknown)) {
         (0, 0) if guarded == 0 => "ok".into(),
         (0, 0) => format!("ok ({guarded} guarded)"),
@@ -72,16 +58,16 @@ pub fn table(kernels: &[KernelCheck]) -> String {
                 let _ = writeln!(s, "{:>3}  {:<w$}  cannot be checked: {e}", i + 1, k.key);
             }
             Ok(r) => {
-                let c = counts(&r.relocations);
+                let c = &r.counts;
                 let _ = writeln!(
                     s,
                     "{:>3}  {:<w$}  {:>8} {:>8} {:>8} {:>6}  {}",
                     i + 1,
                     k.key,
-                    c[0],
-                    c[1],
-                    c[2],
-                    c[3],
+                    c.resolved,
+                    c.missing,
+                    c.poisoned,
+                    c.errors,
                     kernel_verdict(k)
                 );
                 for x in r.relocations.iter().filter(|x| x.verdict.is_failure()) {
@@ -303,12 +289,12 @@ pub fn json(kernels: &[KernelCheck]) -> serde_json::Value {
         "kernels": kernels.iter().map(|k| match &k.result {
             Err(e) => json!({"key": k.key, "error": e, "fails": true, "verdict": "fails"}),
             Ok(r) => {
-                let c = counts(&r.relocations);
+                let c = &r.counts;
                 json!({
                     "key": k.key,
                     "fails": k.fails(),
                     "verdict": k.verdict().name(),
-                    "resolved": c[0], "missing": c[1], "poisoned": c[2], "errors": c[3],
+                    "resolved": c.resolved, "missing": c.missing, "poisoned": c.poisoned, "errors": c.errors,
                     "relocations": r.relocations.iter().map(|x| json!({
                         "object": x.object,
                         "section": x.section,

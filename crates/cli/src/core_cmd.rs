@@ -10,7 +10,7 @@ use btfkit_core::{
 };
 use clap::{Args, Subcommand};
 
-use crate::target::{with_target, TargetBtfArgs};
+use crate::target::{read_object, with_target, TargetBtfArgs};
 
 #[derive(Subcommand)]
 pub enum CoreCommand {
@@ -111,7 +111,7 @@ fn with_relocated(
     describe: bool,
     f: impl FnOnce(&BpfObject<'_>, &Target<'_>, &Relocated) -> Result<()>,
 ) -> Result<()> {
-    let obj_bytes = std::fs::read(&a.object).with_context(|| format!("{}", a.object.display()))?;
+    let obj_bytes = read_object(&a.object)?;
     let obj = BpfObject::parse(&obj_bytes).with_context(|| format!("{}", a.object.display()))?;
     if obj.btf_ext().is_none() {
         return Err(btfkit_core::ObjectError::NoBtfExt)

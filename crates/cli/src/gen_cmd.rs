@@ -7,7 +7,7 @@ use btfkit_core::BpfObject;
 use btfkit_gen::{MinOptions, Minimizer};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::target::{with_target, TargetBtfArgs};
+use crate::target::{read_object, with_target, TargetBtfArgs};
 
 #[derive(Subcommand)]
 pub enum GenCommand {
@@ -57,7 +57,7 @@ fn min(a: MinArgs) -> Result<()> {
     let bytes = a
         .objects
         .iter()
-        .map(|p| std::fs::read(p).with_context(|| format!("{}", p.display())))
+        .map(|p| read_object(p))
         .collect::<Result<Vec<_>>>()?;
     let objs = bytes
         .iter()

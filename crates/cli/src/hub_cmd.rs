@@ -163,12 +163,7 @@ fn build_cmd(a: BuildArgs) -> Result<()> {
     let bytes = a
         .objects
         .iter()
-        .map(|p| {
-            Ok((
-                p.display().to_string(),
-                std::fs::read(p).with_context(|| format!("{}", p.display()))?,
-            ))
-        })
+        .map(|p| Ok((p.display().to_string(), crate::target::read_object(p)?)))
         .collect::<Result<Vec<_>>>()?;
     let objects = parse_objects(&bytes)?;
     let opts = BuildOptions {

@@ -58,6 +58,7 @@ enum Command {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    disable_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -117,6 +118,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// mimalloc asks for transparent huge pages on its arenas, and a 2 MiB
+/// page counts in full the moment one byte of it is touched: for most
+/// commands that is a third of their peak memory. Huge pages pay off
+/// only for gigabytes of short-lived blocks (encoding a kernel), which
+/// mimalloc keeps and reuses anyway. Best effort: an old kernel without
+/// the switch just keeps them.
+fn disable_huge_pages() {
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// The error and its causes on one line.

@@ -42,6 +42,12 @@ pub fn file_label(p: &Path) -> String {
     name
 }
 
+/// A BPF object's bytes: mapped, so that what is never looked at (DWARF,
+/// code without relocations, relocation sections) costs no memory.
+pub fn read_object(path: &Path) -> Result<load::BtfBytes> {
+    Ok(load::map_file(path)?)
+}
+
 /// Loads the target and runs `f` on it.
 pub fn with_target<T>(a: &TargetBtfArgs, f: impl FnOnce(&Target<'_>) -> Result<T>) -> Result<T> {
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;

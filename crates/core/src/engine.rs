@@ -261,8 +261,10 @@ pub enum Outcome {
     Done {
         res: RelocRes,
         target: Option<ResolvedTarget>,
-        /// Every candidate that matched, the deciding one first.
-        matched: Vec<MatchedCand>,
+        /// Every candidate that matched, the deciding one first. Shared by
+        /// every relocation decided the same way: a kernel whose BTF holds
+        /// many copies of a type would otherwise cost a list per relocation.
+        matched: Arc<[MatchedCand]>,
         patch: Patch,
     },
     Failed(ReloErrorKind),
@@ -362,11 +364,32 @@ struct Pass<'l, 't> {
     detail: Detail,
     cands: FastMap<TypeId, TypeCands<'t>>,
     specs: FastMap<SpecKey, Result<Spec<'l>, ReloErrorKind>>,
-    decisions: FastMap<(SpecKey, u32), Result<Rc<Decision<'t>>, ReloErrorKind>>,
+    decisions: FastMap<(SpecKey, u32), Result<Rc<Decided<'t>>, ReloErrorKind>>,
     unpruned: FastMap<SpecKey, Arc<[UnprunedMatch]>>,
 }
 
 type FastMap<K, V> = hashbrown::HashMap<K, V>;
+
+/// A memoized decision with the report's view of its matches.
+struct Decided<'t> {
+    decision: Decision<'t>,
+    matched: Arc<[MatchedCand]>,
+}
+
+impl<'t> Decided<'t> {
+    fn new(decision: Decision<'t>) -> Self {
+        let matched = decision
+            .matched
+            .iter()
+            .map(|(c, spec)| MatchedCand {
+                btf_idx: c.btf_idx,
+                type_id: c.id,
+                raw: spec.raw.clone(),
+            })
+            .collect();
+        Decided { decision, matched }
+    }
+}
 
 impl<'l, 't> Pass<'l, 't> {
     fn new(detail: Detail) -> Self {
@@ -423,19 +446,20 @@ impl<'l, 't> Pass<'l, 't> {
 
     /// libbpf's decision over the current candidates of the spec's root,
     /// pruning them to those that matched (memoized per candidate list).
-    fn decide(&mut self, key: SpecKey) -> Result<Rc<Decision<'t>>, ReloErrorKind> {
+    fn decide(&mut self, key: SpecKey) -> Result<Rc<Decided<'t>>, ReloErrorKind> {
         let tc = self.cands.get_mut(&key.0).expect("candidates found first");
         let d = match self.decisions.get(&(key, tc.version)) {
             Some(d) => d.clone(),
             None => {
                 let spec = self.specs[&key].as_ref().expect("parsed first");
-                let d = decide(spec, &tc.cands).map(Rc::new);
+                let d = decide(spec, &tc.cands).map(|d| Rc::new(Decided::new(d)));
                 self.decisions.insert((key, tc.version), d.clone());
                 d
             }
         }?;
-        if !d.matched.is_empty() && d.matched.len() != tc.cands.len() {
-            tc.cands = d.matched.iter().map(|(c, _)| *c).collect();
+        let matched = &d.decision.matched;
+        if !matched.is_empty() && matched.len() != tc.cands.len() {
+            tc.cands = matched.iter().map(|(c, _)| *c).collect();
             tc.version += 1;
         }
         Ok(d)
@@ -493,7 +517,7 @@ pub fn relocate_each(
 ) {
     let mut insns = SparseInsns {
         obj,
-        patched: FastMap::default(),
+        changed: FastMap::default(),
     };
     run(obj, target, opts, detail, &mut insns, each);
 }
@@ -530,24 +554,37 @@ impl InsnStore for HashMap<usize, Vec<Insn>> {
     }
 }
 
-/// The object's instructions as read from its sections, with the patched
-/// ones on top. `patch_insn` looks at no more than two instructions, so a
-/// two-instruction window gives it exactly what the whole section would.
+/// The object's instructions as read from its sections, with the ones
+/// patches changed on top. `patch_insn` looks at no more than two
+/// instructions, so a two-instruction window gives it exactly what the
+/// whole section would. Only changed instructions are kept (a later
+/// relocation of the same instruction must see the patched one): with a
+/// target like the BTF the object was built against, most patches write
+/// what was there.
 struct SparseInsns<'a, 'o> {
     obj: &'a BpfObject<'o>,
-    patched: FastMap<(usize, usize), Insn>,
+    /// By `(section << 32) | index`.
+    changed: FastMap<u64, Insn>,
 }
 
-impl SparseInsns<'_, '_> {
-    fn get(&self, data: &[u8], sec: usize, idx: usize) -> Option<Insn> {
-        if let Some(i) = self.patched.get(&(sec, idx)) {
-            return Some(*i);
-        }
+impl<'o> SparseInsns<'_, 'o> {
+    fn key(sec: usize, idx: usize) -> u64 {
+        ((sec as u64) << 32) | idx as u64
+    }
+
+    fn original(&self, data: &[u8], idx: usize) -> Option<Insn> {
         let b = data.get(idx * INSN_SIZE..(idx + 1) * INSN_SIZE)?;
         Some(Insn::decode(b.try_into().ok()?, self.obj.endian()))
     }
 
-    fn data(&self, sec: usize) -> &[u8] {
+    fn get(&self, data: &[u8], sec: usize, idx: usize) -> Option<Insn> {
+        match self.changed.get(&Self::key(sec, idx)) {
+            Some(i) => Some(*i),
+            None => self.original(data, idx),
+        }
+    }
+
+    fn data(&self, sec: usize) -> &'o [u8] {
         self.obj
             .section(sec)
             .filter(|s| s.executable)
@@ -579,9 +616,15 @@ impl InsnStore for SparseInsns<'_, '_> {
             }
             None => 1,
         };
+        let before = window;
         let patch = patch_insn(&mut window[..n], prog_idx, res)?;
-        for (i, insn) in window[..n].iter().enumerate() {
-            self.patched.insert((sec, idx + i), *insn);
+        for i in (0..n).filter(|&i| window[i] != before[i]) {
+            let at = idx + i;
+            if self.original(data, at) == Some(window[i]) {
+                self.changed.remove(&Self::key(sec, at));
+            } else {
+                self.changed.insert(Self::key(sec, at), window[i]);
+            }
         }
         Ok(patch)
     }
@@ -713,7 +756,7 @@ fn relocate_one<'l, 't>(
             validate: false,
             ..RelocRes::default()
         };
-        (res, None, Vec::new())
+        (res, None, Arc::from([]))
     } else {
         if local.str_bytes(lt.name_off()).unwrap_or(b"").is_empty() {
             return Err(ReloErrorKind::AnonymousRoot {
@@ -722,7 +765,7 @@ fn relocate_one<'l, 't>(
         }
         report.unpruned = pass.unpruned(key);
         let d = pass.decide(key)?;
-        let resolved = d.target().map(|(c, spec)| ResolvedTarget {
+        let resolved = d.decision.target().map(|(c, spec)| ResolvedTarget {
             btf_idx: c.btf_idx,
             type_id: c.id,
             spec: if describe {
@@ -736,16 +779,7 @@ fn relocate_one<'l, 't>(
                 String::new()
             },
         });
-        let matched = d
-            .matched
-            .iter()
-            .map(|(c, spec)| MatchedCand {
-                btf_idx: c.btf_idx,
-                type_id: c.id,
-                raw: spec.raw.clone(),
-            })
-            .collect();
-        (d.res, resolved, matched)
+        (d.decision.res, resolved, d.matched.clone())
     };
     let prog_idx = report.prog_insn_idx.expect("set above");
     let patch = insns.patch(sec, insn_idx, prog_idx, &res)?;

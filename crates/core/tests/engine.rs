@@ -250,3 +250,81 @@ fn big_endian_objects_decide_like_little_endian_ones() {
         }
     }
 }
+
+/// `relocate_each` (what BTFGen runs: instructions read in place, only
+/// the ones patches change kept) reports exactly what `relocate_with`
+/// (every section decoded and patched) does, patches included, on kernels
+/// whose layouts differ from the objects' (so patches change code). And
+/// relocations decided the same way share one list of matched candidates
+/// rather than a copy each (a kernel with many copies of a type made a
+/// large object's check take gigabytes).
+#[test]
+fn relocate_each_reports_what_relocate_with_does() {
+    use btfkit_core::{relocate_each, relocate_with, Detail};
+    let kernels: Vec<_> = [
+        "debian/11/x86_64/5.10.0-32-amd64",
+        "centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64",
+    ]
+    .iter()
+    .filter_map(|k| tu::corpus_kernel(k))
+    .collect();
+    if kernels.is_empty() {
+        return tu::missing("the corpus").unwrap_or(());
+    }
+    let all = RelocateOptions {
+        include_non_autoload: true,
+        only_programs: None,
+    };
+    let detail = Detail {
+        describe: true,
+        unpruned: true,
+    };
+    let (mut compared, mut changed, mut shared) = (0, 0, 0);
+    for k in &kernels {
+        let kbytes = k.raw_bytes();
+        let kbtf = Btf::parse(&kbytes).unwrap();
+        let target = Target::new(&kbtf);
+        let objects = ["progs", "check"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(suite(d)).unwrap().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.to_str().unwrap().ends_with(".bpf.o"));
+        for path in objects {
+            let bytes = std::fs::read(&path).unwrap();
+            let obj = BpfObject::parse(&bytes).unwrap();
+            let whole = relocate_with(&obj, &target, &all, detail);
+            let mut each = Vec::new();
+            relocate_each(&obj, &target, &all, detail, |r| each.push(r));
+            assert_eq!(each.len(), whole.reports.len(), "{}", path.display());
+            for (a, b) in each.iter().zip(&whole.reports) {
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", path.display());
+                compared += 1;
+                if let Outcome::Done {
+                    patch: Patch::Value { old, new, .. },
+                    ..
+                } = &a.outcome
+                {
+                    changed += usize::from(old != new);
+                }
+            }
+            let done: Vec<_> = whole
+                .reports
+                .iter()
+                .filter_map(|r| match &r.outcome {
+                    Outcome::Done { matched, .. } if !matched.is_empty() => {
+                        Some(((r.local_type, r.access.clone(), r.raw_kind), matched))
+                    }
+                    _ => None,
+                })
+                .collect();
+            for (i, (key, m)) in done.iter().enumerate() {
+                // (Pruning between two uses may make a new list.)
+                if let Some((_, first)) = done[..i].iter().find(|(k, _)| k == key) {
+                    shared += usize::from(std::sync::Arc::ptr_eq(first, m));
+                }
+            }
+        }
+    }
+    eprintln!("{compared} reports equal, {changed} patches change code, {shared} shared lists");
+    assert!(compared > 500 && changed > 50 && shared > 0);
+}

@@ -407,8 +407,8 @@ pub fn build(
 }
 
 /// Parses objects once for a build.
-pub fn parse_objects(
-    bytes: &[(String, Vec<u8>)],
+pub fn parse_objects<B: std::ops::Deref<Target = [u8]>>(
+    bytes: &[(String, B)],
 ) -> Result<Vec<(String, BpfObject<'_>)>, HubError> {
     bytes
         .iter()

@@ -16,6 +16,7 @@
 //! without a config) reach one, and is *ok* otherwise.
 
 mod facts;
+mod isa;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -152,6 +153,8 @@ pub enum ReasonKind {
     ProgType,
     /// A fentry/fexit/fmod_ret/lsm/tp_btf/iter target is missing.
     AttachTarget,
+    /// An instruction newer than the kernel's verifier (by its version).
+    InsnSet,
     /// The code is malformed where it is reached.
     Malformed,
     /// The analysis ran out of its work budget.
@@ -170,6 +173,7 @@ impl ReasonKind {
             ReasonKind::MapType => "map_type",
             ReasonKind::ProgType => "prog_type",
             ReasonKind::AttachTarget => "attach_target",
+            ReasonKind::InsnSet => "instruction_set",
             ReasonKind::Malformed => "malformed",
             ReasonKind::Budget => "budget",
             ReasonKind::Kernel => "kernel",
@@ -216,10 +220,39 @@ pub struct ProgramCheck {
     pub reasons: Vec<Reason>,
 }
 
+/// How many relocations (of loaded programs) came to each verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelocCounts {
+    pub resolved: usize,
+    pub missing: usize,
+    pub poisoned: usize,
+    pub errors: usize,
+    /// Poisoned ones no feasible path reaches (`RelocCheck::optional`).
+    pub guarded: usize,
+}
+
+impl RelocCounts {
+    fn count(&mut self, verdict: &Verdict, optional: bool) {
+        match verdict {
+            Verdict::Resolved => self.resolved += 1,
+            Verdict::Missing => self.missing += 1,
+            Verdict::Poisoned(_) => self.poisoned += 1,
+            Verdict::Error(_) => self.errors += 1,
+            Verdict::Skipped => {}
+        }
+        self.guarded += usize::from(optional);
+    }
+}
+
 /// One kernel's results for all objects.
 #[derive(Clone, Debug, Default)]
 pub struct KernelResult {
-    /// Every relocation (of loaded programs) and what became of it.
+    /// Every relocation's verdict, counted.
+    pub counts: RelocCounts,
+    /// The relocations (of loaded programs) that fail (poisoned or
+    /// error), or with `CheckOptions::all_relocations` every one. A large
+    /// object has tens of thousands of relocations per kernel, which a
+    /// check over a whole archive would otherwise hold for every kernel.
     pub relocations: Vec<RelocCheck>,
     /// Every program, autoloaded ones first.
     pub programs: Vec<ProgramCheck>,
@@ -282,9 +315,11 @@ pub struct CheckOptions {
     /// `check_target`).
     pub load: LoadConfig,
     pub limits: Limits,
-    /// Describe every relocation's spec in words (`RelocCheck::spec`);
-    /// off, only failing ones are (describing costs more than deciding).
-    pub describe_all: bool,
+    /// Keep every relocation in `KernelResult::relocations`, each spec
+    /// described in words (`RelocCheck::spec`); off, only failing ones are
+    /// kept (describing costs more than deciding, and keeping all costs
+    /// memory in proportion to relocations times kernels).
+    pub all_relocations: bool,
 }
 
 /// Checks every program of `objects` against one kernel. `release` (for
@@ -295,11 +330,12 @@ pub fn check_target(
     release: Option<&str>,
     opts: &CheckOptions,
 ) -> KernelResult {
-    let facts = TargetFacts::new(target);
+    let mut facts = TargetFacts::new(target);
     let mut load = opts.load.clone();
     if load.kernel_version.is_none() {
         load.kernel_version = release.and_then(flow::kernel_version_of);
     }
+    facts.insn_set = isa::InsnSet::of(release, load.kernel_version);
     let mut out = KernelResult::default();
     for o in objects {
         check_object(o, target, &facts, &load, opts, &mut out);
@@ -316,9 +352,9 @@ fn check_object(
     opts: &CheckOptions,
     out: &mut KernelResult,
 ) {
-    let (limits, describe_all) = (&opts.limits, opts.describe_all);
+    let (limits, all) = (&opts.limits, opts.all_relocations);
     let detail = Detail {
-        describe: describe_all,
+        describe: all,
         ..Detail::default()
     };
     let rel = relocate_with(&o.obj, target, &RelocateOptions::default(), detail);
@@ -350,8 +386,8 @@ fn check_object(
         let pc = ctx.program(f);
         out.programs.push(pc);
     }
-    out.relocations
-        .extend(reloc_checks(o, layout, &rel, &ctx.reached));
+    let kept = reloc_checks(o, layout, &rel, &ctx.reached, all, &mut out.counts);
+    out.relocations.extend(kept);
     // Programs libbpf does not load by default, as if userspace enabled
     // them all (their relocations then take part in candidate pruning).
     if layout.funcs.iter().any(|f| !f.autoload && !f.is_subprog) {
@@ -377,55 +413,65 @@ fn plain(kind: ReasonKind, message: String) -> Reason {
     }
 }
 
-/// The relocation table of one object on one kernel.
+/// The relocation table of one object on one kernel: every verdict
+/// counted into `counts`; the failing relocations (all with `all`)
+/// returned, the others never described.
 fn reloc_checks(
     o: &CheckObject<'_>,
     layout: &ProgramLayout,
     rel: &Relocated,
     reached: &HashMap<u32, Reach>,
+    all: bool,
+    counts: &mut RelocCounts,
 ) -> Vec<RelocCheck> {
-    rel.reports
-        .iter()
-        .map(|r| {
-            let kind = r
-                .kind
-                .map_or_else(|| format!("kind#{}", r.raw_kind), |k| k.name().to_string());
-            let verdict = match &r.outcome {
-                Outcome::Skipped(_) => Verdict::Skipped,
-                Outcome::Failed(e) => Verdict::Error(e.to_string()),
-                Outcome::Done {
-                    patch: Patch::Poisoned(why),
-                    ..
-                } => Verdict::Poisoned(why.to_string()),
-                Outcome::Done { target: None, .. }
-                    if r.kind != Some(btfkit_core::RelocKind::TypeIdLocal) =>
-                {
-                    Verdict::Missing
-                }
-                Outcome::Done { .. } => Verdict::Resolved,
-            };
-            let addr = r
+    let mut kept = Vec::new();
+    for r in &rel.reports {
+        let verdict = reloc_verdict(r);
+        let reach = match verdict {
+            Verdict::Poisoned(_) => r
                 .section_index
-                .and_then(|s| layout.flat(s, r.insn_idx as usize));
-            let reach = match verdict {
-                Verdict::Poisoned(_) => addr.and_then(|a| reached.get(&a).copied()),
-                _ => None,
-            };
-            let optional = matches!(verdict, Verdict::Poisoned(_)) && reach.is_none();
-            RelocCheck {
-                object: o.label.clone(),
-                section: r.section.clone(),
-                program: r.program.clone(),
-                insn: r.prog_insn_idx,
-                index: r.index,
-                kind,
-                spec: format!("{} ({})", describe(&o.obj, r), r.access),
-                verdict,
-                reach,
-                optional,
-            }
-        })
-        .collect()
+                .and_then(|s| layout.flat(s, r.insn_idx as usize))
+                .and_then(|a| reached.get(&a).copied()),
+            _ => None,
+        };
+        let optional = matches!(verdict, Verdict::Poisoned(_)) && reach.is_none();
+        counts.count(&verdict, optional);
+        if !all && !verdict.is_failure() {
+            continue;
+        }
+        kept.push(RelocCheck {
+            object: o.label.clone(),
+            section: r.section.clone(),
+            program: r.program.clone(),
+            insn: r.prog_insn_idx,
+            index: r.index,
+            kind: r
+                .kind
+                .map_or_else(|| format!("kind#{}", r.raw_kind), |k| k.name().to_string()),
+            spec: format!("{} ({})", describe(&o.obj, r), r.access),
+            verdict,
+            reach,
+            optional,
+        });
+    }
+    kept
+}
+
+fn reloc_verdict(r: &ReloReport) -> Verdict {
+    match &r.outcome {
+        Outcome::Skipped(_) => Verdict::Skipped,
+        Outcome::Failed(e) => Verdict::Error(e.to_string()),
+        Outcome::Done {
+            patch: Patch::Poisoned(why),
+            ..
+        } => Verdict::Poisoned(why.to_string()),
+        Outcome::Done { target: None, .. }
+            if r.kind != Some(btfkit_core::RelocKind::TypeIdLocal) =>
+        {
+            Verdict::Missing
+        }
+        Outcome::Done { .. } => Verdict::Resolved,
+    }
 }
 
 /// The relocation's local spec in words: as the pass described it, or
@@ -460,6 +506,8 @@ enum Site {
         map: String,
         map_type: String,
     },
+    /// What the instruction needs that the kernel's verifier lacks.
+    InsnSet(String),
 }
 
 /// One object's relocated code on one kernel, ready to analyze programs.
@@ -715,6 +763,7 @@ impl<'a> ObjectRun<'a> {
                 ReasonKind::MapType,
                 format!("map {map}: map type {map_type} is not in enum bpf_map_type"),
             ),
+            Site::InsnSet(what) => (ReasonKind::InsnSet, what.clone()),
         }
     }
 
@@ -754,6 +803,10 @@ fn find_sites(
         let insn = insns[a];
         let addr = a as u32;
         a += if insn.is_ld_imm64() { 2 } else { 1 };
+        if let Some(what) = facts.insn_set.and_then(|s| s.missing(&insn)) {
+            sites.insert(addr, Site::InsnSet(what));
+            continue;
+        }
         if insn.code != BPF_JMP | BPF_CALL {
             continue;
         }

@@ -287,7 +287,7 @@ pub(crate) mod tests {
     fn argument_blocks_read_after_exec_are_split_and_cut() {
         let long = "x".repeat(300);
         let mut argv: Vec<&str> = vec!["sh", "-c", &long];
-        argv.extend(std::iter::repeat("a").take(25));
+        argv.extend(std::iter::repeat_n("a", 25));
         let mut b = raw(1, "/bin/sh", &argv, FLAG_ARGS_FROM_MM);
         b[ARGC..ARGC + 4].copy_from_slice(&0u32.to_ne_bytes());
         let e = Event::parse(&b).unwrap();

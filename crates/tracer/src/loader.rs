@@ -248,7 +248,8 @@ pub(crate) fn load(opts: &TraceOptions, debug: &mut dyn Write) -> Result<Loaded,
     set_config(&mut ebpf, Config::default())?;
 
     ensure_tracefs(debug)?;
-    let kprobes_missing = kconfig.is_some() && kconfig_code(kconfig.as_ref(), "CONFIG_KPROBES") == 0;
+    let kprobes_missing =
+        kconfig.is_some() && kconfig_code(kconfig.as_ref(), "CONFIG_KPROBES") == 0;
     let hook = attach(&mut ebpf, opts.attach, wrapper, kprobes_missing, debug)?;
     let exit: &mut TracePoint = ebpf
         .program_mut("tp_process_exit")

@@ -118,6 +118,45 @@ fn check_suite_verdicts_on_the_corpus() {
     );
 }
 
+/// Instructions newer than the kernel's verifier: BPF atomics beyond
+/// `lock add` fail on 5.10 where reached, and not behind a version check;
+/// vendor kernels that backport BPF (4.18 el8, 4.19 oe1) are not judged
+/// by their version.
+#[test]
+fn check_names_instructions_newer_than_the_kernel() {
+    let Some(corpus) = tu::corpus_dir() else {
+        return;
+    };
+    let archive = corpus.join("archive");
+    let isa = check_obj("isa.bpf.o");
+    let v = verdicts(&[&isa, "--archive", archive.to_str().unwrap()]);
+    assert_eq!(v.len(), tu::corpus_kernels().len() * 3, "{v:#?}");
+    let mut failed = 0;
+    for ((prog, key), line) in &v {
+        let want = if prog == "atomic_fetch_or_unguarded" && version(key) < (5, 12) {
+            if key.contains(".el8") || key.contains(".oe1") {
+                "ok"
+            } else {
+                "fails"
+            }
+        } else {
+            "ok"
+        };
+        assert_eq!(line["verdict"], want, "{prog} on {key}: {line}");
+        if want == "fails" {
+            let r = &line["reasons"][0];
+            assert_eq!(r["kind"], "instruction_set", "{line}");
+            assert_eq!(r["func"], "atomic_fetch_or_unguarded", "{line}");
+            assert!(
+                r["message"].as_str().unwrap().contains("fetch_or"),
+                "{line}"
+            );
+            failed += 1;
+        }
+    }
+    assert!(failed >= 5, "the corpus' 5.10 kernels: {failed}");
+}
+
 #[test]
 fn check_pins_rodata_and_reads_kconfig() {
     let Some(k) =
@@ -197,7 +236,11 @@ fn check_agrees_with_the_host_verifier() {
     }
     // The check suite, and the CO-RE suite (synthetic types, mostly
     // failing everywhere; kernel.bpf.o and probe.bpf.o use real ones).
-    let mut objects = vec![check_obj("tools.bpf.o"), check_obj("kconfig.bpf.o")];
+    let mut objects = vec![
+        check_obj("tools.bpf.o"),
+        check_obj("kconfig.bpf.o"),
+        check_obj("isa.bpf.o"),
+    ];
     let progs = tu::workspace_root().join("testdata/core/progs");
     let mut suite: Vec<String> = std::fs::read_dir(progs)
         .unwrap()

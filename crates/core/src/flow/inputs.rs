@@ -151,9 +151,9 @@ impl Bindings {
         match self.regions.get(region as usize) {
             Some(RegionValues::Kconfig(v)) if off == 0 => *v,
             Some(RegionValues::ReadOnly { vars, pins, bytes }) => {
-                let var = vars
-                    .iter()
-                    .find(|v| off >= v.off && off.saturating_add(size as i64) <= v.off + v.size as i64);
+                let var = vars.iter().find(|v| {
+                    off >= v.off && off.saturating_add(size as i64) <= v.off + v.size as i64
+                });
                 match var {
                     Some(v) if v.off == off && pins.contains_key(&off) => Val::Const(pins[&off]),
                     Some(v) if v.global => Val::Cfg,

@@ -15,6 +15,8 @@ use btfkit_btf::Kind;
 use btfkit_core::bpf_tables::{HELPERS, MAP_TYPES};
 use btfkit_core::Target;
 
+use super::isa::InsnSet;
+
 pub(super) struct TargetFacts {
     helpers: Option<Enumerators>,
     map_types: Option<Enumerators>,
@@ -23,6 +25,9 @@ pub(super) struct TargetFacts {
     funcs: Option<HashSet<String>>,
     /// Names of `btf_trace_*` typedefs, when the BTF has any.
     trace_typedefs: Option<HashSet<String>>,
+    /// What the kernel's version says of its instruction set (set by the
+    /// caller, who knows the release).
+    pub insn_set: Option<InsnSet>,
 }
 
 struct Enumerators {
@@ -83,6 +88,7 @@ impl TargetFacts {
             prog_types: prog_types.map(|e| e.names),
             funcs: (!funcs.is_empty()).then_some(funcs),
             trace_typedefs: (!trace.is_empty()).then_some(trace),
+            insn_set: None,
         }
     }
 
