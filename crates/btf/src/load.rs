@@ -132,7 +132,14 @@ pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
 /// Decompresses a complete xz stream, refusing output over
 /// [`MAX_DECOMPRESSED`].
 pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity((data.len() * 4).min(MAX_DECOMPRESSED as usize));
+    // The exact size when the index says it (no regrowth: each copies
+    // what is there and faults in pages again); a guess otherwise. Only a
+    // capacity: the decoder's output decides, capped as ever.
+    // A hostile index could claim anything: no more than a ratio real
+    // BTF never reaches is taken on its word.
+    let guess = data.len() as u64 * 4;
+    let hint = xz_uncompressed_size(data).map_or(guess, |n| n.min(data.len() as u64 * 64));
+    let mut out = Vec::with_capacity(hint.min(MAX_DECOMPRESSED) as usize);
     let dec = liblzma::read::XzDecoder::new(data);
     let n = dec
         .take(MAX_DECOMPRESSED + 1)
@@ -144,6 +151,45 @@ pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
         )));
     }
     Ok(out)
+}
+
+/// The uncompressed size an xz file's last stream declares in its index
+/// (btfhub files are one stream); None when it cannot be read.
+fn xz_uncompressed_size(data: &[u8]) -> Option<u64> {
+    // Stream footer: CRC32, backward size, flags, "YZ".
+    let footer = data.get(data.len().checked_sub(12)?..)?;
+    if &footer[10..] != b"YZ" {
+        return None;
+    }
+    let backward = (u64::from(u32::from_le_bytes(footer[4..8].try_into().ok()?)) + 1) * 4;
+    let start = (data.len() as u64).checked_sub(12 + backward)? as usize;
+    let index = data.get(start..data.len() - 12)?;
+    // Index: indicator 0, record count, (unpadded, uncompressed) pairs.
+    let (&indicator, mut rest) = index.split_first()?;
+    if indicator != 0 {
+        return None;
+    }
+    let records = read_varint(&mut rest)?;
+    let mut total: u64 = 0;
+    for _ in 0..records.min(1 << 20) {
+        read_varint(&mut rest)?;
+        total = total.checked_add(read_varint(&mut rest)?)?;
+    }
+    Some(total)
+}
+
+/// An xz multibyte integer (7 bits per byte, at most 9 bytes).
+fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for i in 0..9 {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 fn is_tar(data: &[u8]) -> bool {
@@ -176,4 +222,34 @@ fn first_tar_member(data: &[u8]) -> Result<Vec<u8>> {
         return Ok(out);
     }
     Err(Error::Archive("tar: no regular file inside".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn xz_index_gives_the_uncompressed_size() {
+        for len in [0usize, 1, 4096, 3 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let packed = xz(&data);
+            assert_eq!(xz_uncompressed_size(&packed), Some(len as u64));
+            assert_eq!(decompress_xz(&packed).unwrap(), data);
+            // Damaged or cut files give no size (and decoding says why).
+            assert_eq!(xz_uncompressed_size(&packed[..packed.len() - 1]), None);
+            let mut bad = packed.clone();
+            let n = bad.len();
+            bad[n - 8] ^= 0xff; // backward size
+            let _ = xz_uncompressed_size(&bad);
+        }
+        assert_eq!(xz_uncompressed_size(b"YZ"), None);
+        assert_eq!(xz_uncompressed_size(&[0xff; 12]), None);
+    }
 }

@@ -216,14 +216,14 @@ pub fn report_line(r: &ReloReport, target: &Target<'_>) -> String {
 
 pub fn report_json(r: &ReloReport, target: &Target<'_>) -> serde_json::Value {
     let mut v = serde_json::json!({
-        "section": r.section,
-        "program": r.program,
+        "section": &*r.section,
+        "program": r.program.as_deref(),
         "insn": r.prog_insn_idx,
         "section_insn": r.insn_idx,
         "relo": r.index,
         "kind": kind_name(r),
         "local_type_id": r.local_type.0,
-        "access": r.access,
+        "access": &*r.access,
         "local_spec": r.local_spec,
     });
     let m = v.as_object_mut().expect("object");

@@ -272,21 +272,24 @@ pub enum Outcome {
 
 /// One relocation and what became of it.
 #[derive(Clone, Debug)]
+///
+/// Names are shared (`Arc<str>`): a large object's reports repeat the same
+/// few section, program and access strings tens of thousands of times.
 pub struct ReloReport {
-    pub section: String,
+    pub section: Arc<str>,
     /// ELF index of the section (None when the section is missing).
     pub section_index: Option<usize>,
     /// Record index within its `.BTF.ext` section: libbpf's `relo #N`.
     pub index: usize,
     /// Instruction index within the section.
     pub insn_idx: u32,
-    pub program: Option<String>,
+    pub program: Option<Arc<str>>,
     /// Instruction index within the program (libbpf's `insn #N`).
     pub prog_insn_idx: Option<u32>,
     pub kind: Option<RelocKind>,
     pub raw_kind: u32,
     pub local_type: TypeId,
-    pub access: String,
+    pub access: Arc<str>,
     /// The local spec in words (`struct task_struct::real_parent`), when it
     /// parsed (and `Detail::describe` was on).
     pub local_spec: Option<String>,
@@ -306,7 +309,7 @@ impl ReloReport {
     pub fn error(&self) -> Option<ReloError> {
         match &self.outcome {
             Outcome::Failed(kind) => Some(ReloError {
-                section: self.section.clone(),
+                section: self.section.to_string(),
                 index: self.index,
                 kind: kind.clone(),
             }),
@@ -630,6 +633,32 @@ impl InsnStore for SparseInsns<'_, '_> {
     }
 }
 
+/// The strings reports share, made once each.
+#[derive(Default)]
+struct SharedNames {
+    /// By access string offset.
+    access: FastMap<u32, Arc<str>>,
+    /// By position in `BpfObject::programs`.
+    programs: FastMap<usize, Arc<str>>,
+}
+
+impl SharedNames {
+    fn access(&mut self, local: &Btf<'_>, off: u32) -> Arc<str> {
+        self.access
+            .entry(off)
+            .or_insert_with(|| local.str_at(off).unwrap_or("").into())
+            .clone()
+    }
+
+    /// The name of `obj.programs()[at]`.
+    fn program(&mut self, obj: &BpfObject<'_>, at: usize) -> Arc<str> {
+        self.programs
+            .entry(at)
+            .or_insert_with(|| obj.programs()[at].name.as_str().into())
+            .clone()
+    }
+}
+
 /// The pass itself: every record of `.BTF.ext` in order.
 fn run(
     obj: &BpfObject<'_>,
@@ -644,14 +673,15 @@ fn run(
     let Some(ext) = obj.btf_ext() else {
         return;
     };
+    let mut names = SharedNames::default();
     for group in &ext.core_relo {
-        let section = local
+        let section: Arc<str> = local
             .str_at(group.sec_name_off)
             .unwrap_or("<bad name>")
-            .to_string();
+            .into();
         let sec = obj.section_by_name(&section).filter(|s| s.executable);
         for (index, relo) in group.core_relos().enumerate() {
-            let access = local.str_at(relo.access_str_off).unwrap_or("").to_string();
+            let access = names.access(local, relo.access_str_off);
             let mut report = ReloReport {
                 section: section.clone(),
                 section_index: sec.map(|s| s.index),
@@ -675,6 +705,7 @@ fn run(
                 &relo,
                 &mut report,
                 &mut pass,
+                &mut names,
                 insns,
             ) {
                 Ok(o) => o,
@@ -694,6 +725,7 @@ fn relocate_one<'l, 't>(
     relo: &crate::ext::CoreRelo,
     report: &mut ReloReport,
     pass: &mut Pass<'l, 't>,
+    names: &mut SharedNames,
     insns: &mut impl InsnStore,
 ) -> Result<Outcome, ReloErrorKind> {
     let local = obj.btf();
@@ -713,10 +745,11 @@ fn relocate_one<'l, 't>(
             insns: sec_len,
         });
     }
-    let Some(prog) = obj.program_at(sec, insn_idx) else {
+    let Some(prog_at) = obj.program_index_at(sec, insn_idx) else {
         return Ok(Outcome::Skipped(SkipReason::NoProgram));
     };
-    report.program = Some(prog.name.clone());
+    let prog = &obj.programs()[prog_at];
+    report.program = Some(names.program(obj, prog_at));
     report.prog_insn_idx = Some((insn_idx - prog.insn_off) as u32);
     let key: SpecKey = (relo.type_id, relo.access_str_off, relo.kind);
     let selected = prog.is_subprog

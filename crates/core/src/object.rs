@@ -238,11 +238,18 @@ impl<'a> BpfObject<'a> {
 
     /// The program holding instruction `insn_idx` of section `section`.
     pub fn program_at(&self, section: usize, insn_idx: usize) -> Option<&Program> {
+        self.program_index_at(section, insn_idx)
+            .map(|i| &self.programs[i])
+    }
+
+    /// `program_at`, as a position in [`BpfObject::programs`].
+    pub fn program_index_at(&self, section: usize, insn_idx: usize) -> Option<usize> {
         let i = self
             .programs
-            .partition_point(|p| (p.section, p.insn_off) <= (section, insn_idx));
-        let p = self.programs.get(i.checked_sub(1)?)?;
-        (p.section == section && insn_idx < p.insn_off + p.insn_cnt).then_some(p)
+            .partition_point(|p| (p.section, p.insn_off) <= (section, insn_idx))
+            .checked_sub(1)?;
+        let p = &self.programs[i];
+        (p.section == section && insn_idx < p.insn_off + p.insn_cnt).then_some(i)
     }
 
     pub fn maps(&self) -> &[MapDef] {

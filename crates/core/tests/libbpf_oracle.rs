@@ -32,7 +32,7 @@ fn compare(
     let mut compared = 0;
     for r in &ours.reports {
         let Some(prog) = &r.program else { continue };
-        let key = (prog.clone(), r.index);
+        let key = (prog.to_string(), r.index);
         let theirs = lb.relos.get(&key);
         let ctx = || {
             format!(

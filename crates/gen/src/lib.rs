@@ -42,8 +42,6 @@ mod emit;
 mod mark;
 mod reach;
 
-use std::collections::HashSet;
-
 use btfkit_core::{
     relocate_each, BpfObject, Detail, MatchedCand, Outcome, ReloError, RelocKind, RelocateOptions,
     Relocated, Target,
@@ -124,7 +122,7 @@ impl<'a, 't> Minimizer<'a, 't> {
             describe: false,
             unpruned: true,
         };
-        let subprogs: HashSet<&str> = obj
+        let subprogs: hashbrown::HashSet<&str> = obj
             .programs()
             .iter()
             .filter(|p| p.is_subprog)
@@ -146,7 +144,7 @@ impl<'a, 't> Minimizer<'a, 't> {
             if let Outcome::Done { matched, .. } = &r.outcome {
                 self.mark(kind, matched);
             }
-            let subprog = subprogs.contains(prog.as_str());
+            let subprog = subprogs.contains(&**prog);
             reach.push(r.local_type, prog, subprog, kind, &r.unpruned);
         });
         reach.visible(|kind, c| self.mark(kind, std::slice::from_ref(c)));

@@ -235,7 +235,7 @@ fn libbpf_decides_every_subset_alike_with_the_minimized_btf() {
                 );
                 for r in &ours.reports {
                     let Some(p) = &r.program else { continue };
-                    let k = (p.clone(), r.index);
+                    let k = (p.to_string(), r.index);
                     if a.failed_at.as_ref() == Some(&k) {
                         break;
                     }

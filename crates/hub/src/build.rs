@@ -1,7 +1,8 @@
 //! `hub build`: every kernel of an archive minimized for a set of objects,
 //! in parallel, into one bundle (and optionally a tree of files).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -131,12 +132,12 @@ impl Cache {
 }
 
 /// The `.btf` member of a btfhub tarball.
-fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Range<usize>, String> {
     let mut ar = tar::Archive::new(tar_bytes);
     let entries = ar.entries().map_err(|e| format!("tar: {e}"))?;
     let mut regular = 0;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("tar: {e}"))?;
+        let entry = entry.map_err(|e| format!("tar: {e}"))?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
@@ -148,18 +149,19 @@ fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, String> {
         if !is_btf {
             continue;
         }
-        let size = entry.size();
-        if size > tar_bytes.len() as u64 {
-            return Err(format!(
-                "tar: member claims {size} bytes in a {}-byte archive",
-                tar_bytes.len()
-            ));
-        }
-        let mut out = Vec::with_capacity(size as usize);
-        entry
-            .read_to_end(&mut out)
-            .map_err(|e| format!("tar: {e}"))?;
-        return Ok(out);
+        // A plain member's data is contiguous after its header: used in
+        // place, not copied out of the decompressed archive.
+        let (start, size) = (entry.raw_file_position(), entry.size());
+        return start
+            .checked_add(size)
+            .filter(|&end| end <= tar_bytes.len() as u64)
+            .map(|end| start as usize..end as usize)
+            .ok_or_else(|| {
+                format!(
+                    "tar: member claims {size} bytes at {start} in a {}-byte archive",
+                    tar_bytes.len()
+                )
+            });
     }
     Err(if regular == 0 {
         "tarball is empty".into()
@@ -168,30 +170,51 @@ fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, String> {
     })
 }
 
+/// A kernel's BTF: `bytes[range]` (the member of a decompressed tarball,
+/// or everything).
+pub(crate) struct KernelBtf {
+    bytes: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl KernelBtf {
+    fn whole(bytes: Vec<u8>) -> KernelBtf {
+        let range = 0..bytes.len();
+        KernelBtf { bytes, range }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[self.range.clone()]
+    }
+}
+
 /// Reads a kernel's full BTF, without a cache.
-pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<Vec<u8>, String> {
+pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<KernelBtf, String> {
     load_kernel(k, None).map(|(raw, _, _)| raw)
 }
 
 /// Reads a kernel's full BTF (decompressing as its packing says).
-fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(Vec<u8>, u64, bool), String> {
+fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u64, bool), String> {
     let data =
         std::fs::read(&k.path).map_err(|e| format!("cannot read {}: {e}", k.path.display()))?;
     let bytes_in = data.len() as u64;
     let hash = xxh3_128(&data);
     if let Some(raw) = cache.and_then(|c| c.get(hash)) {
-        return Ok((raw, bytes_in, true));
+        return Ok((KernelBtf::whole(raw), bytes_in, true));
     }
     let raw = match k.packing {
-        Packing::Raw => data,
-        Packing::Xz => btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?,
+        Packing::Raw => KernelBtf::whole(data),
+        Packing::Xz => {
+            KernelBtf::whole(btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?)
+        }
         Packing::TarXz => {
-            let tar = btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?;
-            btf_member_of_tar(&tar)?
+            let bytes = btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?;
+            let range = btf_member_of_tar(&bytes)?;
+            KernelBtf { bytes, range }
         }
     };
     if let Some(c) = cache {
-        c.put(hash, &raw);
+        c.put(hash, raw.bytes());
     }
     Ok((raw, bytes_in, false))
 }
@@ -351,9 +374,9 @@ pub fn build(
                         Ok((raw, bytes_in, from_cache)) => KernelResult {
                             key: k.key.to_string(),
                             path: k.path.clone(),
-                            outcome: minimize_kernel(&raw, objects, parse_threads),
+                            outcome: minimize_kernel(raw.bytes(), objects, parse_threads),
                             bytes_in,
-                            raw_len: raw.len() as u64,
+                            raw_len: raw.bytes().len() as u64,
                             from_cache,
                         },
                         Err(e) => KernelResult {

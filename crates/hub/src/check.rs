@@ -441,8 +441,8 @@ fn reloc_checks(
         }
         kept.push(RelocCheck {
             object: o.label.clone(),
-            section: r.section.clone(),
-            program: r.program.clone(),
+            section: r.section.to_string(),
+            program: r.program.as_deref().map(str::to_string),
             insn: r.prog_insn_idx,
             index: r.index,
             kind: r
@@ -936,6 +936,11 @@ pub fn check_archive(
         n => n,
     }
     .min(kernels.len().max(1));
+    // Largest first, so that no big kernel starts last and leaves the other
+    // workers idle while it finishes.
+    let mut order: Vec<usize> = (0..kernels.len()).collect();
+    let size = |i: usize| std::fs::metadata(&kernels[i].path).map_or(0, |m| m.len());
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(size(i)));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<KernelCheck>>> = kernels
         .iter()
@@ -944,11 +949,12 @@ pub fn check_archive(
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(k) = kernels.get(i) else { break };
+                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = order.get(at) else { break };
+                let k = &kernels[i];
                 let key = k.key.to_string();
                 let result = crate::build::load_kernel_btf(k)
-                    .and_then(|raw| check_bytes(objects, &raw, &key, opts));
+                    .and_then(|raw| check_bytes(objects, raw.bytes(), &key, opts));
                 *slots[i].lock().expect("slot") = Some(KernelCheck { key, result });
             });
         }
