@@ -369,6 +369,10 @@ struct Pass<'l, 't> {
     specs: FastMap<SpecKey, Result<Spec<'l>, ReloErrorKind>>,
     decisions: FastMap<(SpecKey, u32), Result<Rc<Decided<'t>>, ReloErrorKind>>,
     unpruned: FastMap<SpecKey, Arc<[UnprunedMatch]>>,
+    /// The empty lists every report without matches gets (an empty
+    /// `Arc<[T]>` is still an allocation).
+    no_unpruned: Arc<[UnprunedMatch]>,
+    no_matched: Arc<[MatchedCand]>,
 }
 
 type FastMap<K, V> = hashbrown::HashMap<K, V>;
@@ -402,6 +406,8 @@ impl<'l, 't> Pass<'l, 't> {
             specs: FastMap::default(),
             decisions: FastMap::default(),
             unpruned: FastMap::default(),
+            no_unpruned: Arc::from([]),
+            no_matched: Arc::from([]),
         }
     }
 
@@ -471,11 +477,11 @@ impl<'l, 't> Pass<'l, 't> {
     /// `ReloReport::unpruned` for the spec (memoized).
     fn unpruned(&mut self, key: SpecKey) -> Arc<[UnprunedMatch]> {
         if !self.detail.unpruned {
-            return Arc::from([]);
+            return self.no_unpruned.clone();
         }
         let initial = &self.cands[&key.0].initial;
         if initial.len() < 2 {
-            return Arc::from([]);
+            return self.no_unpruned.clone();
         }
         let spec = self.specs[&key].as_ref().expect("parsed first");
         self.unpruned
@@ -694,7 +700,7 @@ fn run(
                 local_type: relo.type_id,
                 access,
                 local_spec: None,
-                unpruned: Arc::from([]),
+                unpruned: pass.no_unpruned.clone(),
                 outcome: Outcome::Skipped(SkipReason::NoProgram),
             };
             report.outcome = match relocate_one(
@@ -789,7 +795,7 @@ fn relocate_one<'l, 't>(
             validate: false,
             ..RelocRes::default()
         };
-        (res, None, Arc::from([]))
+        (res, None, pass.no_matched.clone())
     } else {
         if local.str_bytes(lt.name_off()).unwrap_or(b"").is_empty() {
             return Err(ReloErrorKind::AnonymousRoot {
