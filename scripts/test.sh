@@ -80,10 +80,14 @@ if [ "$fuzz_seconds" != 0 ]; then
         cc -g -gdwarf-$v -O2 -c testdata/encode/lib.c -o fuzz/corpus/encode/lib-dwarf$v.o
         cc -g -gdwarf-$v -O0 testdata/encode/app.c testdata/encode/lib.c -o fuzz/corpus/encode/app-dwarf$v
     done
-    for target in parse parse_split relocate bundle encode; do
+    # The check suite's objects, real-tool style, for the flow analysis.
+    mkdir -p fuzz/corpus/check
+    cp testdata/core/check/*.bpf.o testdata/core/progs/*.bpf.o fuzz/corpus/check/
+    for target in parse parse_split relocate bundle encode check; do
         seed_dir=corpus/parse
         [ "$target" = bundle ] && seed_dir=corpus/bundle
         [ "$target" = encode ] && seed_dir=corpus/encode
+        [ "$target" = check ] && seed_dir=corpus/check
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
         (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \

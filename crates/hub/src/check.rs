@@ -630,6 +630,7 @@ impl<'a> ObjectRun<'a> {
                 Reach::Feasible,
             ));
         }
+        self.refused_anywhere(&ranges, &mut reasons);
         let has_site = ranges.iter().any(|&(lo, hi)| {
             let i = self.env.site_addrs.partition_point(|&a| a < lo);
             self.env.site_addrs.get(i).is_some_and(|&a| a < hi)
@@ -656,6 +657,23 @@ impl<'a> ObjectRun<'a> {
             autoload: main.autoload,
             verdict,
             reasons,
+        }
+    }
+
+    /// Instructions of the program (its functions' `ranges`) the kernel's
+    /// verifier refuses wherever they are, reached or not.
+    fn refused_anywhere(&self, ranges: &[(u32, u32)], out: &mut Vec<Reason>) {
+        let Some(set) = self.facts.insn_set.filter(|s| s.refuses_anywhere()) else {
+            return;
+        };
+        for &(lo, hi) in ranges {
+            let end = (hi as usize).min(self.insns.len());
+            for a in lo as usize..end {
+                if let Some(m) = set.missing(&self.insns[a]).filter(|m| m.anywhere) {
+                    let reason = self.at(a as u32, ReasonKind::InsnSet, m.message, Reach::Feasible);
+                    out.push(reason);
+                }
+            }
         }
     }
 
@@ -803,8 +821,11 @@ fn find_sites(
         let insn = insns[a];
         let addr = a as u32;
         a += if insn.is_ld_imm64() { 2 } else { 1 };
-        if let Some(what) = facts.insn_set.and_then(|s| s.missing(&insn)) {
-            sites.insert(addr, Site::InsnSet(what));
+        // (Refused anywhere: `ObjectRun::program` says so, unreached.)
+        if let Some(m) = facts.insn_set.and_then(|s| s.missing(&insn)) {
+            if !m.anywhere {
+                sites.insert(addr, Site::InsnSet(m.message));
+            }
             continue;
         }
         if insn.code != BPF_JMP | BPF_CALL {

@@ -1,7 +1,8 @@
 // Instructions newer than some verifiers: BPF atomics beyond `lock add`
-// (5.12). Built with -mcpu=v3 (testdata/core/build.sh). `core check`
-// must fail the unguarded use on older kernels, and pass the use a
-// LINUX_KERNEL_VERSION check keeps out of their reach.
+// (5.12). Built with -mcpu=v3 (testdata/core/build.sh). Before 5.12 the
+// verifier refuses them anywhere in a program, even where a
+// LINUX_KERNEL_VERSION check keeps them unreached: `core check` must say
+// both programs fail there, and `lock add` loads everywhere.
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <linux/version.h>

@@ -1,8 +1,15 @@
 //! The instruction set a kernel's verifier accepts, where BTF cannot tell
 //! and the kernel's version can: BPF atomics beyond `lock add` arrived in
-//! 5.12, load-acquire and store-release in 6.15. An older verifier rejects
-//! them where they are reached ("BPF_XADD uses reserved fields", "BPF_STX
-//! uses reserved fields"), like any other missing feature.
+//! 5.12, load-acquire and store-release in 6.15.
+//!
+//! Where an older verifier refuses them differs. Before 5.12 its first
+//! pass over every instruction of the program (`resolve_pseudo_ldimm64`)
+//! refuses any store whose mode is not a plain store or `lock add`, or
+//! whose immediate is set ("BPF_STX uses reserved fields", 0 instructions
+//! processed): the program fails whether or not the code is reached. From
+//! 5.12 that pass lets atomics through and `check_atomic` judges each one
+//! as the walk reaches it, so an unknown operation fails only where it is
+//! reached.
 //!
 //! Vendor kernels that backport BPF (RHEL and its rebuilds, openEuler and
 //! its derivatives) keep an old version number over a newer verifier: for
@@ -42,20 +49,47 @@ impl InsnSet {
         Some(InsnSet { version })
     }
 
-    /// What `insn` needs that this kernel lacks, in words.
-    pub fn missing(&self, insn: &Insn) -> Option<String> {
+    /// What `insn` needs that this kernel lacks.
+    pub fn missing(&self, insn: &Insn) -> Option<Missing> {
         let (what, since) = atomic_needs(insn)?;
-        (self.version < since).then(|| {
-            format!(
-                "{what} (BPF_ATOMIC) needs Linux {}.{}, the kernel is {}.{}",
-                since >> 16,
-                (since >> 8) & 0xff,
-                self.version >> 16,
-                (self.version >> 8) & 0xff
-            )
-        })
+        if self.version >= since {
+            return None;
+        }
+        let anywhere = self.version < ATOMICS;
+        let mut message = format!(
+            "{what} (BPF_ATOMIC) needs Linux {}.{}, the kernel is {}.{}",
+            since >> 16,
+            (since >> 8) & 0xff,
+            self.version >> 16,
+            (self.version >> 8) & 0xff
+        );
+        if anywhere {
+            message.push_str(" (refused anywhere in the program, reached or not)");
+        }
+        Some(Missing { message, anywhere })
     }
 }
+
+impl InsnSet {
+    /// Whether some instructions are refused wherever they are (kernels
+    /// before 5.12).
+    pub fn refuses_anywhere(&self) -> bool {
+        self.version < ATOMICS
+    }
+}
+
+/// An instruction the kernel's verifier refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Missing {
+    pub message: String,
+    /// Refused wherever it is in the program; otherwise only if reached.
+    pub anywhere: bool,
+}
+
+/// The first kernel with BPF atomics beyond `lock add`.
+const ATOMICS: u32 = kernel(5, 12);
+
+impl InsnSet {}
 
 /// The atomic operation an instruction is and the first kernel that
 /// verifies it; None for anything else, `lock add` (every kernel), and
@@ -86,7 +120,7 @@ fn atomic_needs(insn: &Insn) -> Option<(&'static str, u32)> {
         0xf1 => "atomic cmpxchg",
         _ => return None,
     };
-    Some((what, kernel(5, 12)))
+    Some((what, ATOMICS))
 }
 
 #[cfg(test)]
@@ -110,12 +144,16 @@ mod tests {
         assert_eq!(k510.missing(&atomic(BPF_DW, 0)), None, "lock add");
         let or = k510.missing(&atomic(BPF_DW, 0x41)).unwrap();
         assert_eq!(
-            or,
-            "atomic fetch_or (BPF_ATOMIC) needs Linux 5.12, the kernel is 5.10"
+            or.message,
+            "atomic fetch_or (BPF_ATOMIC) needs Linux 5.12, the kernel is 5.10 \
+             (refused anywhere in the program, reached or not)"
         );
+        assert!(or.anywhere);
         assert!(k510.missing(&atomic(BPF_W, 0xf1)).is_some());
+        assert!(k510.missing(&atomic(BPF_W, BPF_LOAD_ACQ)).unwrap().anywhere);
         assert_eq!(k61.missing(&atomic(BPF_DW, 0xf1)), None);
-        assert!(k61.missing(&atomic(BPF_W, BPF_LOAD_ACQ)).is_some());
+        // From 5.12 unknown operations fail only where reached.
+        assert!(!k61.missing(&atomic(BPF_W, BPF_LOAD_ACQ)).unwrap().anywhere);
         // Not atomics: a plain store, an encoding no kernel accepts.
         let store = Insn {
             code: BPF_STX | 0x60 | BPF_DW,
