@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use btfkit_btf::Btf;
-use btfkit_core::patch::Patch;
-use btfkit_core::{relocate, BpfObject, Outcome, ReloReport, RelocKind, RelocateOptions, Target};
+use btfkit_core::{relocate, BpfObject, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
+
+mod common;
+use common::key;
 
 fn suite_objects() -> Vec<PathBuf> {
     let dir = tu::workspace_root().join("testdata/core/progs");
@@ -23,30 +25,6 @@ fn suite_objects() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn key(r: &ReloReport) -> Option<String> {
-    Some(match &r.outcome {
-        Outcome::Failed(_) => return None,
-        Outcome::Skipped(w) => format!("skipped {w:?}"),
-        Outcome::Done { target, .. } if r.kind == Some(RelocKind::TypeIdTarget) => {
-            format!("{}", target.is_some())
-        }
-        Outcome::Done {
-            patch:
-                Patch::Value {
-                    field,
-                    new,
-                    mem_size,
-                    ..
-                },
-            ..
-        } => format!("{field:?} {new} {mem_size:?}"),
-        Outcome::Done {
-            patch: Patch::Poisoned(w),
-            ..
-        } => format!("poisoned ({w})"),
-    })
 }
 
 /// Whether relocating `objs` against `min` gives the full BTF's results.
