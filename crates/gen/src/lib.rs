@@ -47,7 +47,9 @@ use btfkit_core::{
     Relocated, Target,
 };
 
-use crate::mark::{Marker, Marks, Seen};
+use std::sync::Arc;
+
+use crate::mark::{Marker, Marks, Need, Seen};
 use crate::reach::Reach;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,13 @@ impl<'a, 't> Minimizer<'a, 't> {
         let mut relocations = 0;
         let mut errors = Vec::new();
         let mut reach = Reach::default();
+        // The engine hands every relocation decided alike the same
+        // `matched` list, so a list marked once for a kind of need is
+        // skipped by identity: tens of thousands of relocations are a few
+        // thousand decisions. The clones keep each list alive, so no
+        // address is reused by another list during the pass.
+        let mut marked: hashbrown::HashMap<(Need, *const MatchedCand), Arc<[MatchedCand]>> =
+            hashbrown::HashMap::new();
         // Reports are consumed as they come: a large object's would take
         // more memory than everything else.
         relocate_each(obj, self.target, &all, detail, |r| {
@@ -142,7 +151,11 @@ impl<'a, 't> Minimizer<'a, 't> {
                 return;
             };
             if let Outcome::Done { matched, .. } = &r.outcome {
-                self.mark(kind, matched);
+                let key = (Need::of(kind), matched.as_ptr());
+                if !matched.is_empty() && !marked.contains_key(&key) {
+                    marked.insert(key, matched.clone());
+                    self.mark(kind, matched);
+                }
             }
             let subprog = subprogs.contains(&**prog);
             reach.push(r.local_type, prog, subprog, kind, &r.unpruned);

@@ -64,7 +64,7 @@ pub(crate) struct Marks {
 
 /// What a relocation kind needs of a matched candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Need {
+pub(crate) enum Need {
     Field,
     Matches,
     Enumval,
@@ -73,7 +73,7 @@ enum Need {
 }
 
 impl Need {
-    fn of(kind: RelocKind) -> Need {
+    pub(crate) fn of(kind: RelocKind) -> Need {
         match kind {
             k if k.is_field_based() => Need::Field,
             RelocKind::TypeMatches => Need::Matches,

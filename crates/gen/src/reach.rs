@@ -64,7 +64,8 @@ struct Step {
 #[derive(Default)]
 pub(crate) struct Reach {
     steps: BTreeMap<TypeId, Vec<Step>>,
-    programs: Vec<String>,
+    /// Main programs by name, numbered as first seen.
+    programs: hashbrown::HashMap<String, usize>,
 }
 
 impl Reach {
@@ -95,14 +96,14 @@ impl Reach {
     }
 
     fn program_number(&mut self, name: &str) -> usize {
-        // Few programs touch multi-candidate types: a scan is enough.
-        match self.programs.iter().position(|p| p == name) {
-            Some(n) => n,
-            None => {
-                self.programs.push(name.to_string());
-                self.programs.len() - 1
-            }
+        // Kernels whose BTF has many copies of a type put most relocations
+        // of a large object here: a scan would cost programs x relocations.
+        if let Some(&n) = self.programs.get(name) {
+            return n;
         }
+        let n = self.programs.len();
+        self.programs.insert(name.to_string(), n);
+        n
     }
 
     /// Calls `keep` with every (kind, candidate) some relocation can see
