@@ -347,7 +347,7 @@ pub fn check_target(
 fn check_object(
     o: &CheckObject<'_>,
     target: &Target<'_>,
-    facts: &TargetFacts,
+    facts: &TargetFacts<'_>,
     load: &LoadConfig,
     opts: &CheckOptions,
     out: &mut KernelResult,
@@ -515,7 +515,7 @@ struct ObjectRun<'a> {
     o: &'a CheckObject<'a>,
     layout: &'a ProgramLayout,
     rel: &'a Relocated,
-    facts: &'a TargetFacts,
+    facts: &'a TargetFacts<'a>,
     limits: &'a Limits,
     insns: Vec<Insn>,
     env: KernelEnv<'a>,
@@ -530,7 +530,7 @@ impl<'a> ObjectRun<'a> {
         o: &'a CheckObject<'a>,
         layout: &'a ProgramLayout,
         rel: &'a Relocated,
-        facts: &'a TargetFacts,
+        facts: &'a TargetFacts<'a>,
         bindings: &'a Bindings,
         limits: &'a Limits,
     ) -> Self {
@@ -812,7 +812,7 @@ fn find_sites(
     o: &CheckObject<'_>,
     layout: &ProgramLayout,
     insns: &[Insn],
-    facts: &TargetFacts,
+    facts: &TargetFacts<'_>,
     poisoned_by: &HashMap<u32, usize>,
 ) -> HashMap<u32, Site> {
     let mut sites = HashMap::new();

@@ -11,20 +11,23 @@
 
 use std::collections::HashSet;
 
-use btfkit_btf::Kind;
+use btfkit_btf::{Btf, Kind};
 use btfkit_core::bpf_tables::{HELPERS, MAP_TYPES};
 use btfkit_core::Target;
 
 use super::isa::InsnSet;
 
-pub(super) struct TargetFacts {
+pub(super) struct TargetFacts<'t> {
     helpers: Option<Enumerators>,
     map_types: Option<Enumerators>,
     pub prog_types: Option<HashSet<String>>,
-    /// Names of FUNCs, when the BTF has any.
-    funcs: Option<HashSet<String>>,
-    /// Names of `btf_trace_*` typedefs, when the BTF has any.
-    trace_typedefs: Option<HashSet<String>>,
+    /// The target's BTFs that have FUNCs (none: nothing is concluded).
+    /// Looked up through their name indexes, which candidate search
+    /// builds anyway: copying a kernel's ~60,000 function names into a
+    /// set cost more than judging a large object's programs.
+    func_btfs: Vec<&'t Btf<'t>>,
+    /// The target's BTFs that have `btf_trace_*` typedefs.
+    trace_btfs: Vec<&'t Btf<'t>>,
     /// What the kernel's version says of its instruction set (set by the
     /// caller, who knows the release).
     pub insn_set: Option<InsnSet>,
@@ -35,59 +38,47 @@ struct Enumerators {
     values: HashSet<i128>,
 }
 
-impl TargetFacts {
-    pub fn new(target: &Target<'_>) -> TargetFacts {
-        let mut funcs = HashSet::new();
-        let mut trace = HashSet::new();
-        let mut enums = [None, None, None];
+impl<'t> TargetFacts<'t> {
+    pub fn new(target: &Target<'t>) -> TargetFacts<'t> {
+        let mut func_btfs = Vec::new();
+        let mut trace_btfs = Vec::new();
         for i in 0..target.btf_count() {
             let (_, btf) = target.btf(i);
-            for t in btf.types() {
-                let Ok(name) = btf.name_of(&t) else { continue };
-                match t.kind() {
-                    Kind::Func => {
-                        funcs.insert(name.to_string());
-                    }
-                    Kind::Typedef if name.starts_with("btf_trace_") => {
-                        trace.insert(name.to_string());
-                    }
-                    Kind::Enum | Kind::Enum64 if i == 0 => {
-                        let slot = match name {
-                            "bpf_func_id" => 0,
-                            "bpf_map_type" => 1,
-                            "bpf_prog_type" => 2,
-                            _ => continue,
-                        };
-                        if let Ok(vs) = btf.enum_values_named(t.id()) {
-                            enums[slot] = Some(Enumerators {
-                                names: vs.iter().map(|(n, _)| n.to_string()).collect(),
-                                values: vs.iter().map(|(_, v)| *v).collect(),
-                            });
-                        }
-                    }
-                    _ => {}
-                }
+            if btf.types().any(|t| t.kind() == Kind::Func) {
+                func_btfs.push(btf);
+            }
+            let is_trace = |t: &btfkit_btf::Type<'_>| {
+                t.kind() == Kind::Typedef
+                    && btf
+                        .str_bytes(t.name_off())
+                        .is_ok_and(|n| n.starts_with(b"btf_trace_"))
+            };
+            if btf.types().any(|t| is_trace(&t)) {
+                trace_btfs.push(btf);
             }
         }
-        // An enum a minimizer cut down to some enumerators says nothing
-        // about the others: trust only enums with their oldest members.
-        let oldest = [
-            "BPF_FUNC_map_lookup_elem",
-            "BPF_MAP_TYPE_HASH",
-            "BPF_PROG_TYPE_SOCKET_FILTER",
-        ];
-        for (e, first) in enums.iter_mut().zip(oldest) {
-            if e.as_ref().is_some_and(|e| !e.names.contains(first)) {
-                *e = None;
-            }
-        }
-        let [helpers, map_types, prog_types] = enums;
+        let vmlinux = target.vmlinux();
+        let enumerators = |name: &str, oldest: &str| {
+            let id = vmlinux
+                .find_first(name, Kind::Enum)
+                .or_else(|| vmlinux.find_first(name, Kind::Enum64))?;
+            let vs = vmlinux.enum_values_named(id).ok()?;
+            let e = Enumerators {
+                names: vs.iter().map(|(n, _)| n.to_string()).collect(),
+                values: vs.iter().map(|(_, v)| *v).collect(),
+            };
+            // An enum a minimizer cut down to some enumerators says
+            // nothing about the others: trust only enums with their
+            // oldest members.
+            e.names.contains(oldest).then_some(e)
+        };
         TargetFacts {
-            helpers,
-            map_types,
-            prog_types: prog_types.map(|e| e.names),
-            funcs: (!funcs.is_empty()).then_some(funcs),
-            trace_typedefs: (!trace.is_empty()).then_some(trace),
+            helpers: enumerators("bpf_func_id", "BPF_FUNC_map_lookup_elem"),
+            map_types: enumerators("bpf_map_type", "BPF_MAP_TYPE_HASH"),
+            prog_types: enumerators("bpf_prog_type", "BPF_PROG_TYPE_SOCKET_FILTER")
+                .map(|e| e.names),
+            func_btfs,
+            trace_btfs,
             insn_set: None,
         }
     }
@@ -128,14 +119,22 @@ impl TargetFacts {
     /// Whether a FUNC of that name exists (true when the BTF lists no
     /// functions at all: then we cannot tell).
     pub fn has_func(&self, name: &str) -> bool {
-        self.funcs.as_ref().is_none_or(|f| f.contains(name))
+        self.func_btfs.is_empty() || has_named(&self.func_btfs, name, Kind::Func)
     }
 
     /// Whether a `btf_trace_*` typedef exists (true when there are none
     /// at all).
     pub fn has_typedef(&self, name: &str) -> bool {
-        self.trace_typedefs
-            .as_ref()
-            .is_none_or(|f| f.contains(name))
+        self.trace_btfs.is_empty() || has_named(&self.trace_btfs, name, Kind::Typedef)
     }
+}
+
+/// Whether one of `btfs` has a type of `kind` named `name` among its own
+/// types (a split BTF's base is searched as a BTF of its own).
+fn has_named(btfs: &[&Btf<'_>], name: &str, kind: Kind) -> bool {
+    btfs.iter().any(|b| {
+        b.find_by_name_kind(name, kind)
+            .iter()
+            .any(|&id| id >= b.first_id())
+    })
 }
