@@ -43,8 +43,14 @@ pub struct TargetArgs {
     #[command(flatten)]
     pub target: TargetBtfArgs,
     /// Also relocate programs libbpf does not load by default (SEC("?...")).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "program")]
     pub all_programs: bool,
+    /// Relocate only this program (repeatable), as libbpf loads an object
+    /// with autoload on for these programs only (`SEC("?...")` ones too)
+    /// and off for the rest: the others' relocations are neither decided
+    /// nor applied, so one of them failing does not stop these.
+    #[arg(long, value_name = "NAME")]
+    pub program: Vec<String>,
 }
 
 #[derive(Args)]
@@ -91,7 +97,8 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
                 bail!("{}: {e}", a.target.object.display());
             }
             let bytes = btfkit_core::apply::write_relocated(obj, rel, !a.keep_core_relos);
-            std::fs::write(&a.output, bytes).with_context(|| format!("{}", a.output.display()))?;
+            btfkit_hub::build::write_atomic(&a.output, &bytes)
+                .with_context(|| format!("{}", a.output.display()))?;
             let patched = rel
                 .reports
                 .iter()
@@ -117,10 +124,23 @@ fn with_relocated(
         return Err(btfkit_core::ObjectError::NoBtfExt)
             .with_context(|| format!("{}", a.object.display()));
     }
+    let known: Vec<&str> = obj
+        .programs()
+        .iter()
+        .filter(|p| !p.is_subprog)
+        .map(|p| p.name.as_str())
+        .collect();
+    if let Some(bad) = a.program.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!(
+            "{}: no program named {bad:?} (programs: {})",
+            a.object.display(),
+            known.join(", ")
+        );
+    }
     with_target(&a.target, |target| {
         let opts = RelocateOptions {
-            include_non_autoload: a.all_programs,
-            ..RelocateOptions::default()
+            include_non_autoload: a.all_programs || !a.program.is_empty(),
+            only_programs: (!a.program.is_empty()).then(|| a.program.clone()),
         };
         let detail = Detail {
             describe,

@@ -219,6 +219,70 @@ fn apply_refuses_failing_relocations_and_objects_without_core() {
     assert!(String::from_utf8_lossy(&res.stderr).contains("no .BTF.ext"));
 }
 
+/// `--program`: only the named programs' relocations are decided and
+/// applied (libbpf with autoload off for the rest), so the one program of
+/// errors.bpf.o whose relocations all resolve can be applied alone.
+#[test]
+fn apply_one_program_leaves_the_others_failing_relocations_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ok.o");
+    let obj = suite("progs/errors.bpf.o");
+    let target = suite("targets/flavors.o");
+    let apply = |program: &str| {
+        btfkit(&[
+            "core",
+            "apply",
+            &obj,
+            "--btf",
+            &target,
+            "--program",
+            program,
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let res = apply("ok_after_errors");
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let applied = std::fs::read(&out).unwrap();
+    let orig = std::fs::read(&obj).unwrap();
+    assert_ne!(applied, orig, "ok_after_errors' relocation was applied");
+    // What changed is ok_after_errors' code only: the explain line of its
+    // relocation gives the instruction, and every other program's bytes
+    // are as compiled.
+    let o = btfkit_core::BpfObject::parse(&orig).unwrap();
+    let p = o
+        .programs()
+        .iter()
+        .find(|p| p.name == "ok_after_errors")
+        .unwrap();
+    let sec = o.section(p.section).unwrap().file_offset as usize;
+    let range = sec + p.insn_off * 8..sec + (p.insn_off + p.insn_cnt) * 8;
+    let outside = orig
+        .iter()
+        .zip(&applied)
+        .enumerate()
+        .filter(|(i, (a, b))| a != b && !range.contains(i))
+        .count();
+    assert!(
+        outside <= 4,
+        "{outside} bytes changed outside the program (the .BTF.ext header word)"
+    );
+    // A failing program named alone still fails, and an unknown name is
+    // refused with the names there are.
+    let res = apply("err_offset_ambiguity");
+    assert_eq!(res.status.code(), Some(1));
+    let res = apply("nope");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("no program named \"nope\"") && err.contains("ok_after_errors"),
+        "{err}"
+    );
+}
+
 #[test]
 fn help_for_core_commands() {
     for args in [
