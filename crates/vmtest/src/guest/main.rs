@@ -6,6 +6,7 @@
 //! is that check's failure. The host trusts only the result lines: a
 //! check that prints none failed.
 
+mod aya_loads;
 mod suite;
 mod trace;
 mod uprobe;

@@ -1,7 +1,8 @@
 //! `core check` against the kernel's verifier: every program of the check
 //! objects is judged by `btfkit core check --btf /sys/kernel/btf/vmlinux`
-//! and loaded alone by libbpf (testdata/oracle/load_programs.c); the two
-//! must agree wherever the load depends on BTF.
+//! and loaded alone by two loaders, libbpf (testdata/oracle/load_programs.c)
+//! and btfkit + Aya (`core apply --program`, then Aya); the verdict must
+//! agree with both wherever the load depends on BTF.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -9,6 +10,7 @@ use std::process::Command;
 use btfkit_vmtest::Plan;
 use serde_json::Value;
 
+use crate::aya_loads::{self, AyaLoad};
 use crate::{Outcome, BTFKIT, SYSFS_BTF};
 
 /// libbpf's errors that say the kernel or architecture lacks a feature
@@ -23,7 +25,36 @@ struct Tally {
     fails: usize,
     unknown: usize,
     other_cause: Vec<String>,
+    /// Programs the loader cannot try (Aya: objects it cannot parse),
+    /// by reason.
+    not_loadable: BTreeMap<String, usize>,
     disagree: Vec<String>,
+}
+
+impl Tally {
+    fn summary(&self, loader: &str) -> String {
+        let mut s = format!(
+            "{loader}: {} programs agree ({} ok, {} fail), {} unknown, {} other causes",
+            self.ok + self.fails,
+            self.ok,
+            self.fails,
+            self.unknown,
+            self.other_cause.len(),
+        );
+        if !self.other_cause.is_empty() {
+            s.push_str(&format!(" ({})", self.other_cause.join(", ")));
+        }
+        if !self.not_loadable.is_empty() {
+            let n: usize = self.not_loadable.values().sum();
+            let why: Vec<String> = self
+                .not_loadable
+                .iter()
+                .map(|(r, c)| format!("{c}x {r}"))
+                .collect();
+            s.push_str(&format!(", {n} not loadable by it ({})", why.join("; ")));
+        }
+        s
+    }
 }
 
 /// libbpf's load of one program: its result (0: loaded and verified) and,
@@ -139,6 +170,57 @@ fn compare(
     }
 }
 
+/// The verdict against btfkit + Aya's load of the same program.
+fn compare_aya(
+    t: &mut Tally,
+    object: &str,
+    prog: &str,
+    load: &AyaLoad,
+    verdict: Option<&(String, String)>,
+) {
+    let name = object.rsplit('/').next().unwrap_or(object);
+    let Some((verdict, reasons)) = verdict else {
+        t.disagree.push(format!("{name} {prog}: no verdict"));
+        return;
+    };
+    let refused = match load {
+        AyaLoad::NotLoadable(why) => {
+            // Aya's message comes twice in its chain: once is enough.
+            let key = why.split(": ").take(3).collect::<Vec<_>>().join(": ");
+            *t.not_loadable.entry(key).or_default() += 1;
+            return;
+        }
+        AyaLoad::Refused { errno, .. } if OTHER_CAUSES.contains(&-i64::from(*errno)) => {
+            t.other_cause.push(format!("{name} {prog} (-{errno})"));
+            return;
+        }
+        AyaLoad::Loaded => false,
+        AyaLoad::ApplyRefused(_) | AyaLoad::Refused { .. } | AyaLoad::NoAttachTarget(_) => true,
+    };
+    match (verdict.as_str(), refused) {
+        ("unknown", _) => t.unknown += 1,
+        ("ok", false) => t.ok += 1,
+        ("fails", true) => t.fails += 1,
+        (v, _) => {
+            let what = match load {
+                AyaLoad::Loaded => "loaded".to_string(),
+                AyaLoad::ApplyRefused(e) => format!("core apply refused: {e}"),
+                AyaLoad::Refused { errno, why } => format!("refused (-{errno}): {why}"),
+                AyaLoad::NoAttachTarget(e) => format!("no attach target: {e}"),
+                AyaLoad::NotLoadable(e) => e.clone(),
+            };
+            t.disagree.push(format!(
+                "{name} {prog}: core check says {v}{} but btfkit + Aya {what}",
+                if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reasons})")
+                },
+            ))
+        }
+    }
+}
+
 /// The kernel's config where libbpf reads it (`/boot/config-RELEASE`)
 /// while `f` runs: libbpf reads it for the objects' `.kconfig` externs,
 /// even weak ones (its in-memory config option does not stop that).
@@ -166,35 +248,40 @@ pub(crate) fn check(plan: &Plan) -> Outcome {
 
 fn compare_all(plan: &Plan) -> Outcome {
     let mut t = Tally::default();
+    let mut aya = Tally::default();
     for object in &plan.check_objects {
         let loads = libbpf_loads(plan, object)?;
         let verdicts = verdicts(plan, object)?;
         for (prog, load) in &loads {
             compare(&mut t, object, prog, load, verdicts.get(prog));
         }
+        for (prog, load) in &aya_loads::loads(object)? {
+            compare_aya(&mut aya, object, prog, load, verdicts.get(prog));
+        }
     }
     let summary = format!(
-        "{} programs agree with the verifier ({} ok, {} fail), {} unknown, {} other causes{}; kconfig {}",
-        t.ok + t.fails,
-        t.ok,
-        t.fails,
-        t.unknown,
-        t.other_cause.len(),
-        if t.other_cause.is_empty() {
-            String::new()
+        "{}; {}; kconfig {}",
+        t.summary("libbpf"),
+        aya.summary("btfkit + Aya"),
+        if plan.kconfig.is_some() {
+            "given"
         } else {
-            format!(" ({})", t.other_cause.join(", "))
-        },
-        if plan.kconfig.is_some() { "given" } else { "unknown" }
+            "unknown"
+        }
     );
-    if !t.disagree.is_empty() {
+    let disagree: Vec<&String> = t.disagree.iter().chain(&aya.disagree).collect();
+    if !disagree.is_empty() {
         return Err(format!(
             "{} disagreements: {}; {summary}",
-            t.disagree.len(),
-            t.disagree.join(" | ")
+            disagree.len(),
+            disagree
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
         ));
     }
-    if t.ok == 0 || t.fails == 0 {
+    if t.ok == 0 || t.fails == 0 || aya.ok == 0 || aya.fails == 0 {
         return Err(format!("nothing on one side to compare: {summary}"));
     }
     Ok(summary)
