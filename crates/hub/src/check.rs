@@ -16,6 +16,7 @@
 //! without a config) reach one, and is *ok* otherwise.
 
 mod facts;
+mod helper_types;
 mod isa;
 
 use std::collections::{HashMap, HashSet};
@@ -145,6 +146,8 @@ pub enum ReasonKind {
     RelocError,
     /// A helper missing from `enum bpf_func_id`.
     Helper,
+    /// A helper the program's type can never call.
+    HelperProgType,
     /// A kfunc missing from the kernel's BTF.
     Kfunc,
     /// A map type missing from `enum bpf_map_type`.
@@ -169,6 +172,7 @@ impl ReasonKind {
             ReasonKind::Poisoned => "poisoned",
             ReasonKind::RelocError => "relocation_error",
             ReasonKind::Helper => "helper",
+            ReasonKind::HelperProgType => "helper_prog_type",
             ReasonKind::Kfunc => "kfunc",
             ReasonKind::MapType => "map_type",
             ReasonKind::ProgType => "prog_type",
@@ -501,6 +505,9 @@ enum Site {
     /// Poisoned by relocation report #i (None: poisoned, origin unknown).
     Poison(Option<usize>),
     Helper(String),
+    /// A helper some program types can never call (helper id): a reason
+    /// only for programs of those types that reach it.
+    RestrictedHelper(i32),
     Kfunc(String),
     MapType {
         map: String,
@@ -637,7 +644,8 @@ impl<'a> ObjectRun<'a> {
         });
         if has_site {
             let r = analyze(self.layout, &self.insns, entry, &self.env, self.limits);
-            self.flow_reasons(&r, &mut reasons);
+            let prog_type = flow::secdef::sec_def(&main.section_name).map(|d| d.prog_type);
+            self.flow_reasons(&r, prog_type, &mut reasons);
         }
         reasons.dedup();
         let verdict = if reasons
@@ -718,7 +726,7 @@ impl<'a> ObjectRun<'a> {
         out
     }
 
-    fn flow_reasons(&mut self, r: &FlowResult, out: &mut Vec<Reason>) {
+    fn flow_reasons(&mut self, r: &FlowResult, prog_type: Option<&str>, out: &mut Vec<Reason>) {
         let mut sites: Vec<(u32, Reach)> = r.sites.iter().map(|(a, r)| (*a, *r)).collect();
         sites.sort();
         for (a, reach) in sites {
@@ -727,6 +735,23 @@ impl<'a> ObjectRun<'a> {
             let Some(site) = self.env.sites.get(&a) else {
                 continue;
             };
+            if let Site::RestrictedHelper(id) = site {
+                let version = self.facts.insn_set.map(|s| s.version());
+                let Some(t) = prog_type.filter(|t| helper_types::refuses(t, *id, version)) else {
+                    continue;
+                };
+                let msg = format!(
+                    "helper {} cannot be called by {t} programs{}",
+                    helper_name(*id),
+                    if helper_types::refuses(t, *id, None) {
+                        ""
+                    } else {
+                        " of this kernel's version"
+                    }
+                );
+                out.push(self.at(a, ReasonKind::HelperProgType, msg, reach));
+                continue;
+            }
             let (kind, msg) = self.site_message(site);
             out.push(self.at(a, kind, msg, reach));
         }
@@ -773,6 +798,13 @@ impl<'a> ObjectRun<'a> {
                 ReasonKind::Helper,
                 format!("helper {name} is not in enum bpf_func_id"),
             ),
+            Site::RestrictedHelper(id) => (
+                ReasonKind::HelperProgType,
+                format!(
+                    "helper {} (some program types cannot call it)",
+                    helper_name(*id)
+                ),
+            ),
             Site::Kfunc(name) => (
                 ReasonKind::Kfunc,
                 format!("weak kfunc {name} is not in the kernel's BTF (its call is poisoned)"),
@@ -799,6 +831,14 @@ impl<'a> ObjectRun<'a> {
             conditional: reach == Reach::Config,
         }
     }
+}
+
+/// A helper's name from linux/bpf.h (`#id` when newer than the table).
+fn helper_name(id: i32) -> String {
+    btfkit_core::bpf_tables::HELPERS
+        .iter()
+        .find(|(v, _)| *v as i64 == id as i64)
+        .map_or_else(|| format!("#{id}"), |(_, n)| n.to_string())
 }
 
 /// Whether `a` is in one of the half-open `ranges`.
@@ -851,6 +891,8 @@ fn find_sites(
             }
         } else if let Some(name) = facts.missing_helper(insn.imm) {
             sites.insert(addr, Site::Helper(name));
+        } else if helper_types::restricted(insn.imm) {
+            sites.insert(addr, Site::RestrictedHelper(insn.imm));
         }
     }
     for (addr, map) in layout.map_loads() {

@@ -202,6 +202,33 @@ int BPF_PROG(kfunc_guarded, struct task_struct *parent, struct task_struct *chil
 	return 0;
 }
 
+/* A helper BPF_PROG_TYPE_TRACING programs may call (since 5.12) and raw
+ * tracepoints never, in a subprogram both variants share, as libbpf-tools'
+ * tcppktlat has it: the enum guard is true on every kernel, so the
+ * raw_tp program is refused everywhere, the tp_btf one before 5.12. */
+struct sock;
+
+static __noinline __u64 sock_cookie(struct sock *sk)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_socket_cookie))
+		return bpf_get_socket_cookie(sk);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(cookie_btf, struct sock *sk)
+{
+	OUT(13, sock_cookie(sk));
+	return 0;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(cookie_raw, struct sock *sk)
+{
+	OUT(14, sock_cookie(sk));
+	return 0;
+}
+
 /* Not loaded unless userspace enables it. */
 SEC("?tp/sched/sched_process_exec")
 int optional_unguarded(void *ctx)

@@ -49,6 +49,12 @@ impl InsnSet {
         Some(InsnSet { version })
     }
 
+    /// The kernel's version (`major << 16 | minor << 8 | patch`), where
+    /// it can be trusted.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
     /// What `insn` needs that this kernel lacks.
     pub fn missing(&self, insn: &Insn) -> Option<Missing> {
         let (what, since) = atomic_needs(insn)?;
