@@ -358,6 +358,12 @@ pub fn find_member(
     deb: &Path,
     want: impl Fn(&str) -> bool,
 ) -> Result<Option<String>, HarnessError> {
+    Ok(members(deb, want)?.into_iter().next())
+}
+
+/// Every regular file of a package's data whose path `want`s, in the
+/// package's order.
+pub fn members(deb: &Path, want: impl Fn(&str) -> bool) -> Result<Vec<String>, HarnessError> {
     let out = Command::new("dpkg-deb")
         .arg("--contents")
         .arg(deb)
@@ -377,8 +383,9 @@ pub fn find_member(
         .lines()
         .filter(|l| l.starts_with('-')) // regular files only
         .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| want(p))
-        .map(str::to_string))
+        .filter(|p| want(p))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Writes one member of a package's data to `to` (atomically).

@@ -34,7 +34,13 @@ pub const CHECKS: &[&str] = &[
     "uprobe-v1",
     "uprobe-v2",
     "core-check-verifier",
+    "core-check-tools",
 ];
+
+/// The check that runs every tool of Debian's libbpf-tools (57 objects,
+/// ~340 programs, each loaded twice: minutes per guest under emulation),
+/// in the default matrix only on the kernels [`Plan`]s name for it.
+pub const TOOLS_CHECK: &str = "core-check-tools";
 
 /// What one guest is to check, and where its inputs are (guest paths).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -61,8 +67,13 @@ pub struct Plan {
     /// The uprobe demo's application, versions 1 and 2.
     pub apps: [String; 2],
     /// Objects whose programs `core check --btf` judges and libbpf loads
-    /// one by one (the verifier's ground truth).
+    /// one by one (the verifier's ground truth): the check suites and five
+    /// real tools.
     pub check_objects: Vec<String>,
+    /// Every libbpf-tools object, for the same comparison
+    /// ([`TOOLS_CHECK`]).
+    #[serde(default)]
+    pub tool_objects: Vec<String>,
     /// libbpf's loader of single programs (testdata/oracle/load_programs.c).
     pub load_programs: String,
     /// The kernel's `.config` (for `.kconfig` externs), where its package

@@ -43,11 +43,29 @@ pub struct Common {
     pub host_btfkit: PathBuf,
     /// The checks to run.
     pub checks: Vec<String>,
+    /// Packages whose guests also run [`btfkit_vmtest::TOOLS_CHECK`]
+    /// (`None`: as `checks` says, everywhere).
+    pub tools_kernels: Option<Vec<String>>,
     /// Deliberate breakage (`bad-init`, `wrong-btf`).
     pub inject: Vec<String>,
 }
 
 impl Common {
+    /// The checks a kernel's guest runs.
+    pub fn checks_for(&self, package: &str) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| {
+                c.as_str() != btfkit_vmtest::TOOLS_CHECK
+                    || self
+                        .tools_kernels
+                        .as_ref()
+                        .is_none_or(|ks| ks.iter().any(|k| k == package))
+            })
+            .cloned()
+            .collect()
+    }
+
     fn btfkit(&self, args: &[&str]) -> Result<String, HarnessError> {
         let out = Command::new(&self.host_btfkit)
             .args(args)
@@ -123,6 +141,8 @@ fn wrong_key(k: &Kernel) -> &'static str {
 pub struct Prepared {
     /// The initramfs.
     pub initrd: PathBuf,
+    /// The checks its guest runs.
+    pub checks: Vec<String>,
     /// Whether the bundle rung uses the built-in bundle.
     pub builtin_bundle: bool,
 }
@@ -211,14 +231,26 @@ pub fn prepare(
             check_objects.push(guest);
         }
     }
+    let checks = common.checks_for(&k.package);
+    let all_tools = checks.iter().any(|c| c == btfkit_vmtest::TOOLS_CHECK);
+    let mut tool_objects = Vec::new();
     for obj in &inputs.tool_objects {
         let name = obj
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("tool.bpf.o");
+        let named = crate::tools::NAMED
+            .iter()
+            .any(|t| name.strip_suffix(".bpf.o") == Some(t));
+        if !named && !all_tools {
+            continue;
+        }
         let guest = format!("/vmtest/tools/{name}");
         fs.copy(&guest, obj, 0o644)?;
-        check_objects.push(guest);
+        if named {
+            check_objects.push(guest.clone());
+        }
+        tool_objects.push(guest);
     }
     let kconfig = match &fetched.config {
         Some(c) => {
@@ -229,7 +261,7 @@ pub fn prepare(
     };
     let plan = Plan {
         key,
-        checks: common.checks.clone(),
+        checks: checks.clone(),
         os_id: "debian".into(),
         os_version: version,
         bundle,
@@ -239,6 +271,7 @@ pub fn prepare(
         kernel_object: "/vmtest/kernel.bpf.o".into(),
         apps: ["/vmtest/app-v1".into(), "/vmtest/app-v2".into()],
         check_objects,
+        tool_objects,
         load_programs: "/vmtest/load_programs".into(),
         kconfig,
         inject: common.inject.clone(),
@@ -255,6 +288,7 @@ pub fn prepare(
     write_atomic(&initrd, &fs.to_cpio())?;
     Ok(Prepared {
         initrd,
+        checks,
         builtin_bundle: builtin,
     })
 }

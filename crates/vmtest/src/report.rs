@@ -167,22 +167,27 @@ pub fn print(guests: &[Guest], accel: Accel) -> bool {
     failed == 0
 }
 
-/// The results as a Markdown table (for the README).
+/// The results as a Markdown table (for the README); a check a guest did
+/// not run is `-`.
 pub fn markdown(guests: &[Guest], accel: Accel) -> String {
-    let checks: Vec<&str> = guests
-        .first()
-        .map(|g| g.rows.iter().map(|r| r.check.as_str()).collect())
-        .unwrap_or_default();
+    let checks: Vec<&str> = btfkit_vmtest::CHECKS
+        .iter()
+        .copied()
+        .filter(|c| guests.iter().any(|g| g.rows.iter().any(|r| r.check == *c)))
+        .collect();
     let mut out = format!(
         "| kernel | arch | BTF bundle | {} | time ({accel:?}) |\n|---|---|---|{}---|\n",
         checks.join(" | "),
         "---|".repeat(checks.len())
     );
     for g in guests {
-        let cells: Vec<&str> = g
-            .rows
+        let cells: Vec<&str> = checks
             .iter()
-            .map(|r| if r.pass { "pass" } else { "**FAIL**" })
+            .map(|c| match g.rows.iter().find(|r| r.check == *c) {
+                Some(r) if r.pass => "pass",
+                Some(_) => "**FAIL**",
+                None => "-",
+            })
             .collect();
         out.push_str(&format!(
             "| {} | {} | {} | {} | {:.0} s |\n",

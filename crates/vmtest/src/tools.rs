@@ -1,9 +1,9 @@
-//! BPF objects of real tools: the five libbpf-based tools whose `core
-//! check` verdicts cried wolf (bindsnoop, biopattern, runqlat, runqlen,
-//! runqslower), as Debian builds them (`libbpf-tools` of trixie, one
-//! package per architecture). Each tool embeds its object (a libbpf skeleton), found
-//! in the binary by its ELF header (machine EM_BPF) and cut at the end of
-//! its section header table.
+//! BPF objects of real tools: every libbpf-based tool of Debian's
+//! `libbpf-tools` (trixie, one package per architecture; 57 tools, among
+//! them the five whose `core check` verdicts once cried wolf: bindsnoop,
+//! biopattern, runqlat, runqlen, runqslower). Each tool embeds its object
+//! (a libbpf skeleton), found in the binary by its ELF header (machine
+//! EM_BPF) and cut at the end of its section header table.
 
 use std::path::{Path, PathBuf};
 
@@ -11,14 +11,19 @@ use crate::apt::Apt;
 use crate::kernel::{self, Arch};
 use crate::HarnessError;
 
-/// The tools named by the `core check` issue.
-const TOOLS: &[&str] = &[
+/// The tools every guest's `core-check-verifier` runs (the others run in
+/// `core-check-tools`).
+pub const NAMED: &[&str] = &[
     "bindsnoop",
     "biopattern",
     "runqlat",
     "runqlen",
     "runqslower",
 ];
+
+/// Where the tools are in the package: `/usr/sbin/NAME-libbpf` (the
+/// per-filesystem names are symlinks to shared tools, not listed).
+const TOOL_SUFFIX: &str = "-libbpf";
 
 const EM_BPF: u16 = 247;
 
@@ -50,34 +55,47 @@ fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The tools' objects for `arch`, extracted once into `dir`.
+/// The tools' objects for `arch`, extracted once into `dir` (a `done`
+/// file lists them once every one is written).
 pub fn objects(apt: &Apt, arch: Arch, dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
-    let outs: Vec<PathBuf> = TOOLS
-        .iter()
-        .map(|t| dir.join(format!("{t}.bpf.o")))
-        .collect();
-    if outs.iter().all(|p| p.exists()) {
-        return Ok(outs);
+    let done = dir.join("objects.list");
+    if let Ok(list) = std::fs::read_to_string(&done) {
+        let outs: Vec<PathBuf> = list.lines().map(|l| dir.join(l)).collect();
+        if !outs.is_empty() && outs.iter().all(|p| p.exists()) {
+            return Ok(outs);
+        }
     }
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
     // A stable release's build: the same objects run after run.
     let deb = apt.download_from("libbpf-tools", arch.debian(), Some(TOOLS_SUITE))?;
-    for (tool, out) in TOOLS.iter().zip(&outs) {
-        let member = kernel::find_member(&deb, |p| p.ends_with(&format!("/{tool}-libbpf")))?
-            .ok_or_else(|| HarnessError::Tool {
-                tool: "libbpf-tools".into(),
-                detail: format!("no {tool}-libbpf in {}", deb.display()),
-            })?;
-        let bin = dir.join(format!("{tool}-libbpf"));
-        kernel::extract_member(&deb, &member, &bin)?;
+    let members = kernel::members(&deb, |p| p.ends_with(TOOL_SUFFIX))?;
+    if members.is_empty() {
+        return Err(HarnessError::Tool {
+            tool: "libbpf-tools".into(),
+            detail: format!("no *{TOOL_SUFFIX} program in {}", deb.display()),
+        });
+    }
+    let mut names = Vec::new();
+    for member in &members {
+        let tool = member
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(TOOL_SUFFIX))
+            .unwrap_or(member);
+        let bin = dir.join(format!("{tool}{TOOL_SUFFIX}"));
+        kernel::extract_member(&deb, member, &bin)?;
         let data = std::fs::read(&bin).map_err(|e| HarnessError::io(&bin, e))?;
         let obj = embedded_object(&data).ok_or_else(|| HarnessError::Elf {
             path: bin.clone(),
             detail: "not exactly one embedded BPF object".into(),
         })?;
-        crate::prepare::write_atomic(out, obj)?;
+        let name = format!("{tool}.bpf.o");
+        crate::prepare::write_atomic(&dir.join(&name), obj)?;
+        std::fs::remove_file(&bin).map_err(|e| HarnessError::io(&bin, e))?;
+        names.push(name);
     }
-    Ok(outs)
+    crate::prepare::write_atomic(&done, format!("{}\n", names.join("\n")).as_bytes())?;
+    Ok(names.iter().map(|n| dir.join(n)).collect())
 }
 
 #[cfg(test)]

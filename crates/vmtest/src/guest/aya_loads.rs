@@ -1,23 +1,41 @@
-//! The second loader of the verifier comparison: btfkit + Aya. Each
-//! program is relocated alone by `btfkit core apply --program` against the
-//! kernel's own BTF (btfkit's engine, libbpf's decisions) and the applied
-//! object is loaded by Aya with no CO-RE left to do; then only that
-//! program is loaded into the kernel.
+//! The second loader of the verifier comparison: btfkit + Aya, as a Rust
+//! tool would combine them. Each program is relocated alone against the
+//! kernel's own BTF by btfkit's library (what `btfkit core apply
+//! --program` does: libbpf's decisions, CO-RE records unhooked), the
+//! applied object is loaded by Aya with no CO-RE left to do, and only that
+//! program is loaded into the kernel. The kernel's BTF is parsed once for
+//! all of them.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use aya::programs::Program;
 use aya::{Btf, EbpfLoader};
-use btfkit_core::BpfObject;
+use btfkit_core::{relocate_with, BpfObject, Detail, RelocateOptions, Target};
 
-use crate::{BTFKIT, SYSFS_BTF};
+use crate::SYSFS_BTF;
+
+/// The kernel's BTF, read and parsed once: btfkit's view and Aya's.
+pub(crate) struct KernelBtf {
+    raw: Vec<u8>,
+    aya: Btf,
+}
+
+impl KernelBtf {
+    pub(crate) fn read() -> Result<KernelBtf, String> {
+        let raw = btfkit_btf::load::load_btf_file(SYSFS_BTF).map_err(|e| e.to_string())?;
+        let aya = Btf::from_sys_fs().map_err(|e| format!("{SYSFS_BTF}: {e}"))?;
+        Ok(KernelBtf {
+            raw: raw.to_vec(),
+            aya,
+        })
+    }
+}
 
 /// One program through btfkit + Aya.
 pub(crate) enum AyaLoad {
     /// Loaded and verified.
     Loaded,
-    /// `core apply` refused: a relocation of the program fails (libbpf
+    /// btfkit refused to apply: a relocation of the program fails (libbpf
     /// fails such a load before the kernel sees it).
     ApplyRefused(String),
     /// The kernel refused the program (errno and the log's last line).
@@ -31,37 +49,39 @@ pub(crate) enum AyaLoad {
 }
 
 /// Each main program of `object` through btfkit + Aya.
-pub(crate) fn loads(object: &str) -> Result<BTreeMap<String, AyaLoad>, String> {
+pub(crate) fn loads(object: &str, kernel: &KernelBtf) -> Result<BTreeMap<String, AyaLoad>, String> {
     let bytes = std::fs::read(object).map_err(|e| format!("{object}: {e}"))?;
     let obj = BpfObject::parse(&bytes).map_err(|e| format!("{object}: {e}"))?;
-    let kernel_btf = Btf::from_sys_fs().map_err(|e| format!("{SYSFS_BTF}: {e}"))?;
+    let kbtf = btfkit_btf::Btf::parse(&kernel.raw).map_err(|e| format!("{SYSFS_BTF}: {e}"))?;
+    let target = Target::new(&kbtf);
     let mut out = BTreeMap::new();
     for p in obj.programs().iter().filter(|p| !p.is_subprog) {
-        let load = load_one(object, &p.name, &p.section_name, &kernel_btf);
+        let load = match apply_one(&obj, &target, &p.name) {
+            Ok(applied) => load_one(&applied, &p.name, &p.section_name, &kernel.aya),
+            Err(e) => AyaLoad::ApplyRefused(e),
+        };
         out.insert(p.name.clone(), load);
     }
     Ok(out)
 }
 
-fn load_one(object: &str, program: &str, section: &str, kernel_btf: &Btf) -> AyaLoad {
-    let applied = "/tmp/aya-applied.o";
-    let res = Command::new(BTFKIT)
-        .args(["core", "apply", object, "--btf", SYSFS_BTF])
-        .args(["--program", program, "-o", applied])
-        .output();
-    match res {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            return AyaLoad::ApplyRefused(String::from_utf8_lossy(&o.stderr).trim().to_string())
-        }
-        Err(e) => return AyaLoad::NotLoadable(format!("{BTFKIT}: {e}")),
-    }
-    let bytes = match std::fs::read(applied) {
-        Ok(b) => b,
-        Err(e) => return AyaLoad::NotLoadable(format!("{applied}: {e}")),
+/// The object with `program`'s relocations applied, as `core apply
+/// --program` writes it.
+fn apply_one(obj: &BpfObject<'_>, target: &Target<'_>, program: &str) -> Result<Vec<u8>, String> {
+    let opts = RelocateOptions {
+        include_non_autoload: true,
+        only_programs: Some(vec![program.to_string()]),
     };
+    let rel = relocate_with(obj, target, &opts, Detail::default());
+    if let Some(e) = rel.failures().next() {
+        return Err(e.to_string());
+    }
+    Ok(btfkit_core::apply::write_relocated(obj, &rel, true))
+}
+
+fn load_one(bytes: &[u8], program: &str, section: &str, kernel_btf: &Btf) -> AyaLoad {
     // No target BTF for Aya: the object has no CO-RE relocation left.
-    let mut ebpf = match EbpfLoader::new().btf(None).load(&bytes) {
+    let mut ebpf = match EbpfLoader::new().btf(None).load(bytes) {
         Ok(e) => e,
         Err(e) => return AyaLoad::NotLoadable(format!("Aya: {}", chain(&e))),
     };

@@ -41,6 +41,7 @@ fn run_check(name: &str, plan: &Plan, suite: &mut suite::Suite) -> Outcome {
         "uprobe-v1" => uprobe::check(&plan.apps[0]),
         "uprobe-v2" => uprobe::check(&plan.apps[1]),
         "core-check-verifier" => verdicts::check(plan),
+        "core-check-tools" => verdicts::check_tools(plan),
         other => Err(format!("unknown check {other:?}")),
     }
 }

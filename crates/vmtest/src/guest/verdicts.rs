@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::time::Instant;
 
 use btfkit_vmtest::Plan;
 use serde_json::Value;
@@ -243,31 +244,54 @@ fn with_system_config<T>(plan: &Plan, f: impl FnOnce() -> Result<T, String>) -> 
 
 /// The check: zero disagreements, and something compared.
 pub(crate) fn check(plan: &Plan) -> Outcome {
-    with_system_config(plan, || compare_all(plan))
+    with_system_config(plan, || compare_all(plan, &plan.check_objects))
 }
 
-fn compare_all(plan: &Plan) -> Outcome {
+/// The same over every libbpf-tools object.
+pub(crate) fn check_tools(plan: &Plan) -> Outcome {
+    if plan.tool_objects.is_empty() {
+        return Err("no libbpf-tools objects in the plan".into());
+    }
+    with_system_config(plan, || compare_all(plan, &plan.tool_objects))
+}
+
+fn compare_all(plan: &Plan, objects: &[String]) -> Outcome {
     let mut t = Tally::default();
     let mut aya = Tally::default();
-    for object in &plan.check_objects {
-        let loads = libbpf_loads(plan, object)?;
+    let kernel = aya_loads::KernelBtf::read()?;
+    // Seconds spent: core check, libbpf's loads, btfkit + Aya's loads.
+    let mut secs = [0f64; 3];
+    for object in objects {
+        let start = Instant::now();
         let verdicts = verdicts(plan, object)?;
+        secs[0] += start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let loads = libbpf_loads(plan, object)?;
+        secs[1] += start.elapsed().as_secs_f64();
         for (prog, load) in &loads {
             compare(&mut t, object, prog, load, verdicts.get(prog));
         }
-        for (prog, load) in &aya_loads::loads(object)? {
+        let start = Instant::now();
+        let aya_loads = aya_loads::loads(object, &kernel)?;
+        secs[2] += start.elapsed().as_secs_f64();
+        for (prog, load) in &aya_loads {
             compare_aya(&mut aya, object, prog, load, verdicts.get(prog));
         }
     }
     let summary = format!(
-        "{}; {}; kconfig {}",
+        "{}; {}; kconfig {}; {} objects in {:.0} s (core check {:.0} s, libbpf {:.0} s, btfkit + Aya {:.0} s)",
         t.summary("libbpf"),
         aya.summary("btfkit + Aya"),
         if plan.kconfig.is_some() {
             "given"
         } else {
             "unknown"
-        }
+        },
+        objects.len(),
+        secs.iter().sum::<f64>(),
+        secs[0],
+        secs[1],
+        secs[2],
     );
     let disagree: Vec<&String> = t.disagree.iter().chain(&aya.disagree).collect();
     if !disagree.is_empty() {
