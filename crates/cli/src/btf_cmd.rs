@@ -226,7 +226,9 @@ fn encode_cmd(a: EncodeArgs) -> Result<()> {
         OutFormat::Raw => bytes,
         OutFormat::Elf => btfkit_btf::wrap_in_elf(&bytes, Endian::Little),
     };
-    std::fs::write(&a.output, out).with_context(|| format!("{}", a.output.display()))?;
+    let mut inputs = vec![a.input.as_path()];
+    inputs.extend(a.base.as_deref());
+    crate::output::write(&a.output, &out, &inputs)?;
     let skipped: usize = stats.skipped.values().sum();
     let mut line = format!(
         "{}: {} units, {} types ({} before dedup), {} functions",
@@ -255,7 +257,6 @@ fn encode_cmd(a: EncodeArgs) -> Result<()> {
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<()> {
-    use anyhow::Context;
     let base_bytes = load::load_btf_file(&a.base)?;
     let base = parse_file(&base_bytes, None, &a.base)?;
     let extra_bytes: Vec<_> = a
@@ -269,7 +270,9 @@ fn merge_cmd(a: MergeArgs) -> Result<()> {
         .map(|(b, p)| parse_file(b, None, p))
         .collect::<Result<_>>()?;
     let (bytes, added) = btfkit_encode::merge(&base, &extras)?;
-    std::fs::write(&a.output, bytes).with_context(|| format!("{}", a.output.display()))?;
+    let mut inputs = vec![a.base.as_path()];
+    inputs.extend(a.extras.iter().map(PathBuf::as_path));
+    crate::output::write(&a.output, &bytes, &inputs)?;
     eprintln!(
         "{}: {} types of the base, {added} more from {} BTF(s)",
         a.output.display(),

@@ -97,8 +97,9 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
                 bail!("{}: {e}", a.target.object.display());
             }
             let bytes = btfkit_core::apply::write_relocated(obj, rel, !a.keep_core_relos);
-            btfkit_hub::build::write_atomic(&a.output, &bytes)
-                .with_context(|| format!("{}", a.output.display()))?;
+            let mut inputs = vec![a.target.object.as_path()];
+            inputs.extend(a.target.target.inputs());
+            crate::output::write(&a.output, &bytes, &inputs)?;
             let patched = rel
                 .reports
                 .iter()

@@ -57,7 +57,9 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
         _ => None,
     };
     validate(&e.btf, base.as_ref()).with_context(|| format!("{}", a.input.display()))?;
-    std::fs::write(&a.output, &e.btf).with_context(|| format!("{}", a.output.display()))?;
+    let mut inputs = vec![a.input.as_path()];
+    inputs.extend(a.base.as_deref());
+    crate::output::write(&a.output, &e.btf, &inputs)?;
     eprintln!(
         "{}: {} bytes of BTF via {}",
         a.output.display(),

@@ -89,7 +89,9 @@ fn min(a: MinArgs) -> Result<()> {
             OutFormat::Raw => out.btf,
             OutFormat::Elf => btfkit_btf::wrap_in_elf(&out.btf, btfkit_btf::Endian::Little),
         };
-        std::fs::write(&a.output, &bytes).with_context(|| format!("{}", a.output.display()))?;
+        let mut inputs: Vec<&std::path::Path> = a.objects.iter().map(PathBuf::as_path).collect();
+        inputs.extend(a.target.inputs());
+        crate::output::write(&a.output, &bytes, &inputs)?;
         eprintln!(
             "{}: {} types, {} bytes, for {} relocations of {} object(s)",
             a.output.display(),

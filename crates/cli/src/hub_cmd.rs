@@ -130,7 +130,7 @@ pub fn run(cmd: HubCommand) -> Result<()> {
             let btf = b
                 .get(&e)
                 .with_context(|| format!("{}: {}", a.bundle.display(), a.key))?;
-            std::fs::write(&a.output, btf).with_context(|| format!("{}", a.output.display()))?;
+            crate::output::write(&a.output, &btf, &[&a.bundle])?;
             Ok(())
         }
         HubCommand::Verify(a) => {
@@ -160,6 +160,11 @@ fn open<'a>(data: &'a [u8], path: &std::path::Path) -> Result<Bundle<'a>> {
 }
 
 fn build_cmd(a: BuildArgs) -> Result<()> {
+    // Refused before the work, not after: a bundle written over a kernel
+    // tarball would replace it.
+    crate::output::refuse_inside(&a.output, &a.archive)?;
+    let inputs: Vec<&std::path::Path> = a.objects.iter().map(PathBuf::as_path).collect();
+    crate::output::refuse_inputs(&a.output, &inputs)?;
     let bytes = a
         .objects
         .iter()
@@ -176,8 +181,10 @@ fn build_cmd(a: BuildArgs) -> Result<()> {
     let report = build(&a.archive, &objects, &opts)?;
     eprintln!("{}", report.summary());
     match &report.bundle {
-        Some(b) => btfkit_hub::build::write_atomic(&a.output, b)
-            .with_context(|| format!("{}", a.output.display()))?,
+        Some(b) => {
+            let inputs: Vec<&std::path::Path> = a.objects.iter().map(PathBuf::as_path).collect();
+            crate::output::write(&a.output, b, &inputs)?
+        }
         None => bail!(
             "{} of {} kernels failed; no bundle written (--keep-going writes the others)",
             report.failed().count(),

@@ -7,6 +7,7 @@ mod core_cmd;
 mod extract_cmd;
 mod gen_cmd;
 mod hub_cmd;
+mod output;
 mod resolve_cmd;
 mod target;
 mod trace_cmd;

@@ -129,7 +129,7 @@ pub fn run(a: ResolveArgs) -> Result<()> {
         Err(e) => bail!("{e}"),
     };
     if let Some(out) = &a.output {
-        std::fs::write(out, &*r.bytes).with_context(|| format!("{}", out.display()))?;
+        crate::output::write(out, &r.bytes, &[])?;
     }
     Ok(())
 }

@@ -22,6 +22,16 @@ pub struct TargetBtfArgs {
     pub modules: Vec<PathBuf>,
 }
 
+impl TargetBtfArgs {
+    /// The files these arguments read.
+    pub fn inputs(&self) -> Vec<&Path> {
+        let mut v = vec![self.btf.as_path()];
+        v.extend(self.base.as_deref());
+        v.extend(self.modules.iter().map(PathBuf::as_path));
+        v
+    }
+}
+
 fn parse_btf<'a>(bytes: &'a [u8], base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
     Ok(Btf::parse_any(bytes, base).map_err(|e| e.in_file(path))?)
 }

@@ -497,3 +497,90 @@ fn hub_commands_reject_bad_bundles_in_one_line() {
     ]);
     assert!(err.contains("junk.bundle") || err.contains("nope"), "{err}");
 }
+
+/// Outputs never replace inputs (issue 17 #3, #3b): `gen min` and `core
+/// apply` given their own input as output, `hub build` an output inside
+/// the archive it reads, `hub get` its bundle — each refused in one line
+/// naming both, the input untouched.
+#[test]
+fn outputs_never_replace_inputs() {
+    let Some(k) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = dir.path().join("6.1.btf");
+    std::fs::write(&kernel, k.raw_bytes()).unwrap();
+    let kernel_s = kernel.to_str().unwrap();
+    let before = std::fs::read(&kernel).unwrap();
+    let objs = suite_objects();
+    let obj = objs
+        .iter()
+        .find(|o| o.ends_with("/kernel.bpf.o"))
+        .unwrap()
+        .as_str();
+    let err = fails(&["gen", "min", obj, "--btf", kernel_s, "-o", kernel_s]);
+    assert!(
+        err.contains("refusing to overwrite an input") && err.contains("6.1.btf"),
+        "{err}"
+    );
+    // Another path to the same file counts too.
+    let link = dir.path().join("link.btf");
+    std::os::unix::fs::symlink(&kernel, &link).unwrap();
+    let err = fails(&[
+        "gen",
+        "min",
+        obj,
+        "--btf",
+        kernel_s,
+        "-o",
+        link.to_str().unwrap(),
+    ]);
+    assert!(err.contains("refusing to overwrite an input"), "{err}");
+    let obj_copy = dir.path().join("copy.bpf.o");
+    std::fs::copy(obj, &obj_copy).unwrap();
+    let oc = obj_copy.to_str().unwrap();
+    let err = fails(&["core", "apply", oc, "--btf", kernel_s, "-o", oc]);
+    assert!(err.contains("refusing to overwrite an input"), "{err}");
+    assert_eq!(std::fs::read(&kernel).unwrap(), before);
+    assert_eq!(
+        std::fs::read(&obj_copy).unwrap(),
+        std::fs::read(obj).unwrap()
+    );
+    // hub build: not inside the archive it reads.
+    let a = dir.path().join("archive");
+    let tarball = put(
+        &a,
+        "debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz",
+        &std::fs::read(&k.archive).unwrap(),
+    );
+    let t = tarball.to_str().unwrap();
+    let err = fails(&[
+        "hub",
+        "build",
+        "--archive",
+        a.to_str().unwrap(),
+        obj,
+        "-o",
+        t,
+    ]);
+    assert!(err.contains("inside the archive"), "{err}");
+    assert_eq!(
+        std::fs::read(&tarball).unwrap(),
+        std::fs::read(&k.archive).unwrap()
+    );
+    // hub get: not over the bundle.
+    let bundle = dir.path().join("b.bundle");
+    let b = bundle.to_str().unwrap();
+    ok(&[
+        "hub",
+        "build",
+        "--archive",
+        a.to_str().unwrap(),
+        obj,
+        "-o",
+        b,
+    ]);
+    let err = fails(&["hub", "get", b, "debian/12/x86_64/6.1.0-56-amd64", "-o", b]);
+    assert!(err.contains("refusing to overwrite an input"), "{err}");
+    ok(&["hub", "verify", b]);
+}
