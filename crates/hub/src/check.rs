@@ -25,7 +25,7 @@ use std::path::Path;
 use btfkit_btf::{Btf, ParseOptions};
 use btfkit_bundle::Bundle;
 use btfkit_core::flow::{
-    self, analyze, Bindings, Env, ExternKind, FlowResult, FuncInfo, Limits, LoadConfig,
+    self, analyze, Bindings, CtxFault, Env, ExternKind, FlowResult, FuncInfo, Limits, LoadConfig,
     ProgramLayout, Reach, Val,
 };
 use btfkit_core::insn::{Insn, BPF_CALL, BPF_JMP, POISON_HELPER};
@@ -158,6 +158,9 @@ pub enum ReasonKind {
     AttachTarget,
     /// An instruction newer than the kernel's verifier (by its version).
     InsnSet,
+    /// A context load the verifier refuses: through a moved context
+    /// pointer, or past the attach target's arguments.
+    CtxAccess,
     /// The code is malformed where it is reached.
     Malformed,
     /// The analysis ran out of its work budget.
@@ -178,6 +181,7 @@ impl ReasonKind {
             ReasonKind::ProgType => "prog_type",
             ReasonKind::AttachTarget => "attach_target",
             ReasonKind::InsnSet => "instruction_set",
+            ReasonKind::CtxAccess => "ctx_access",
             ReasonKind::Malformed => "malformed",
             ReasonKind::Budget => "budget",
             ReasonKind::Kernel => "kernel",
@@ -642,10 +646,16 @@ impl<'a> ObjectRun<'a> {
             let i = self.env.site_addrs.partition_point(|&a| a < lo);
             self.env.site_addrs.get(i).is_some_and(|&a| a < hi)
         });
-        if has_site {
-            let r = analyze(self.layout, &self.insns, entry, &self.env, self.limits);
+        let ctx = self.facts.ctx_args(&main.section_name);
+        if has_site || ctx.is_some() {
+            let env = ProgramEnv {
+                kernel: &self.env,
+                ctx_size: ctx.as_ref().map(|c| c.size()),
+            };
+            let r = analyze(self.layout, &self.insns, entry, &env, self.limits);
             let prog_type = flow::secdef::sec_def(&main.section_name).map(|d| d.prog_type);
             self.flow_reasons(&r, prog_type, &mut reasons);
+            self.ctx_reasons(&r, ctx.as_ref(), &mut reasons);
         }
         reasons.dedup();
         let verdict = if reasons
@@ -766,6 +776,26 @@ impl<'a> ObjectRun<'a> {
                     r.steps
                 ),
             ));
+        }
+    }
+
+    fn ctx_reasons(&self, r: &FlowResult, ctx: Option<&facts::CtxArgs>, out: &mut Vec<Reason>) {
+        for (a, fault, reach) in &r.ctx_faults {
+            let msg = match (fault, ctx) {
+                (CtxFault::Modified { off }, _) => {
+                    format!("loads through the context pointer moved by {off} (dereference of modified ctx ptr)")
+                }
+                (CtxFault::BeyondArgs { off }, Some(c)) => format!(
+                    "reads ctx[{}] but the kernel's {} has {} argument{}{}",
+                    off / 8,
+                    c.target,
+                    c.args,
+                    if c.args == 1 { "" } else { "s" },
+                    if c.retval { " and a return value" } else { "" }
+                ),
+                (CtxFault::BeyondArgs { off }, None) => format!("reads ctx at {off}"),
+            };
+            out.push(self.at(*a, ReasonKind::CtxAccess, msg, *reach));
         }
     }
 
@@ -922,6 +952,30 @@ struct KernelEnv<'a> {
     site_addrs: Vec<u32>,
     site_bits: Vec<bool>,
     missing_kfuncs: HashSet<u32>,
+}
+
+/// The kernel's environment as one program sees it: its context's size.
+struct ProgramEnv<'a> {
+    kernel: &'a KernelEnv<'a>,
+    ctx_size: Option<i64>,
+}
+
+impl Env for ProgramEnv<'_> {
+    fn load(&self, region: u32, off: i64, size: u32) -> Val {
+        self.kernel.load(region, off, size)
+    }
+
+    fn extern_addr(&self, ext: u32) -> Val {
+        self.kernel.extern_addr(ext)
+    }
+
+    fn is_site(&self, addr: u32) -> bool {
+        self.kernel.is_site(addr)
+    }
+
+    fn ctx_size(&self) -> Option<i64> {
+        self.ctx_size
+    }
 }
 
 impl Env for KernelEnv<'_> {

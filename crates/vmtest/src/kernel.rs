@@ -171,7 +171,7 @@ pub fn series_of(release: &str) -> String {
 }
 
 /// Numbers of a release, for ordering (`6.12.118+deb13` → [6, 12, 118, 13]).
-fn version_key(release: &str) -> Vec<u64> {
+pub fn version_key(release: &str) -> Vec<u64> {
     release
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())

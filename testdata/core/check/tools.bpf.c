@@ -229,6 +229,29 @@ int BPF_PROG(cookie_raw, struct sock *sk)
 	return 0;
 }
 
+/* A BTF-typed program reads its attach target's arguments (here parent
+ * and child) and nothing past them, never through a moved context
+ * pointer: what biosnoop's and bitesize's block_rq_* programs hit on
+ * Debian's 5.10, whose tracepoint had lost an argument their version
+ * check expected. */
+SEC("tp_btf/sched_process_fork")
+int ctx_beyond_args(unsigned long long *ctx)
+{
+	OUT(15, ctx[2]);
+	return 0;
+}
+
+/* The offset computed from the version, as clang emits bitesize's: the
+ * pointer moves by 8 before 5.11 (refused), by 0 after. */
+SEC("tp_btf/sched_process_fork")
+int ctx_moved_by_version(unsigned long long *ctx)
+{
+	int old = LINUX_KERNEL_VERSION < KERNEL_VERSION(5, 11, 0);
+
+	OUT(16, *(unsigned long long *)((char *)ctx + 8 * old));
+	return 0;
+}
+
 /* Not loaded unless userspace enables it. */
 SEC("?tp/sched/sched_process_exec")
 int optional_unguarded(void *ctx)

@@ -55,8 +55,9 @@ fn expected(program: &str, v: (u32, u32)) -> &'static str {
     match program {
         "boottime_unguarded" | "optional_unguarded" if !old => "fails",
         "helper_unguarded" | "fentry_kernel_clone" | "kfunc_guarded" if old => "fails",
-        "fentry_do_fork" | "cookie_raw" => "fails",
+        "fentry_do_fork" | "cookie_raw" | "ctx_beyond_args" => "fails",
         "cookie_btf" if v < (5, 12) => "fails",
+        "ctx_moved_by_version" if v < (5, 11) => "fails",
         "rodata_knob" if old => "unknown",
         _ => "ok",
     }
@@ -72,7 +73,7 @@ fn check_suite_verdicts_on_the_corpus() {
     let kconfig = check_obj("kconfig.bpf.o");
     let v = verdicts(&[&tools, &kconfig, "--archive", archive.to_str().unwrap()]);
     let kernels = tu::corpus_kernels();
-    assert_eq!(v.len(), kernels.len() * 17, "{v:#?}");
+    assert_eq!(v.len(), kernels.len() * 19, "{v:#?}");
     for ((prog, key), line) in &v {
         let want = match prog.as_str() {
             "kconfig_guard" => "unknown", // no config: CONFIG_SCHED_CORE unknown
@@ -120,6 +121,20 @@ fn check_suite_verdicts_on_the_corpus() {
             r["message"].as_str().unwrap().contains("get_socket_cookie"),
             "{r}"
         );
+    }
+    // Context reads past the attach target's arguments, and through a
+    // context pointer moved by a version-dependent offset (5.10 only).
+    for (prog, key, what) in [
+        (
+            "ctx_beyond_args",
+            k61,
+            "reads ctx[2] but the kernel's sched_process_fork has 2 arguments",
+        ),
+        ("ctx_moved_by_version", k510, "moved by 8"),
+    ] {
+        let r = &v[&(prog.into(), key.into())]["reasons"][0];
+        assert_eq!(r["kind"], "ctx_access", "{prog} on {key}: {r}");
+        assert!(r["message"].as_str().unwrap().contains(what), "{r}");
     }
     let attach = &v[&("fentry_do_fork".into(), k61.into())]["reasons"][0];
     assert_eq!(attach["kind"], "attach_target");

@@ -36,11 +36,13 @@ pub enum Val {
     Stack(i64),
     /// Address `off` of a region of [`ProgramLayout::regions`].
     Data(u32, i64),
+    /// The program's context (its `r1` at entry) plus `off`.
+    Ctx(i64),
 }
 
 impl Val {
     fn is_ptr(self) -> bool {
-        matches!(self, Val::Stack(_) | Val::Data(..))
+        matches!(self, Val::Stack(_) | Val::Data(..) | Val::Ctx(_))
     }
 }
 
@@ -77,6 +79,17 @@ impl std::fmt::Display for Malformed {
     }
 }
 
+/// A load from the program's context the verifier refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CtxFault {
+    /// Through a context pointer moved by `off` (refused for every
+    /// program type: "dereference of modified ctx ptr").
+    Modified { off: i64 },
+    /// At byte `off`, past the arguments the kernel's prototype of the
+    /// attach target gives a BTF-typed program ([`Env::ctx_size`]).
+    BeyondArgs { off: i64 },
+}
+
 /// Bounds on the work per program.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -108,6 +121,12 @@ pub trait Env {
     /// Whether reaching `addr` fails the load (a poisoned instruction, a
     /// helper the kernel lacks, ...): recorded when reached.
     fn is_site(&self, addr: u32) -> bool;
+    /// Bytes of context a BTF-typed program (fentry, fexit, tp_btf, lsm)
+    /// may read: 8 per argument of its attach target's prototype (and
+    /// the return value where it can read it). `None`: not checked.
+    fn ctx_size(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// What the interpretation found.
@@ -117,6 +136,8 @@ pub struct FlowResult {
     pub sites: HashMap<u32, Reach>,
     /// Malformed code reached: where, what, how.
     pub malformed: Vec<(u32, Malformed, Reach)>,
+    /// Context loads the verifier refuses, reached: where, what, how.
+    pub ctx_faults: Vec<(u32, CtxFault, Reach)>,
     /// The step budget ran out: what was found so far is incomplete.
     pub exhausted: bool,
     pub steps: u64,
@@ -126,6 +147,17 @@ impl FlowResult {
     fn reach(&mut self, addr: u32, r: Reach) {
         let e = self.sites.entry(addr).or_insert(r);
         *e = (*e).max(r);
+    }
+
+    fn ctx_fault(&mut self, addr: u32, f: CtxFault, r: Reach) {
+        match self
+            .ctx_faults
+            .iter_mut()
+            .find(|(a, x, _)| *a == addr && *x == f)
+        {
+            Some(e) => e.2 = e.2.max(r),
+            None => self.ctx_faults.push((addr, f, r)),
+        }
     }
 
     fn malformed(&mut self, addr: u32, m: Malformed, r: Reach) {
@@ -276,7 +308,9 @@ pub fn analyze(
         ctx_ids: HashMap::from([(Vec::new(), 0)]),
         out: FlowResult::default(),
     };
-    m.propagate(0, entry, State::entry(false));
+    let mut start = State::entry(false);
+    start.regs[1] = Val::Ctx(0);
+    m.propagate(0, entry, start);
     m.run();
     m.out
 }
@@ -559,6 +593,10 @@ impl Machine<'_> {
         let v = match st.regs[insn.src_reg as usize] {
             Val::Stack(o) => st.stack_load(o.wrapping_add(insn.off as i64), size),
             Val::Data(r, o) => self.env.load(r, o.wrapping_add(insn.off as i64), size),
+            Val::Ctx(o) => {
+                self.ctx_load(pc, o, insn.off as i64, st);
+                Val::Top
+            }
             _ => Val::Top,
         };
         let v = match v {
@@ -572,6 +610,23 @@ impl Machine<'_> {
         };
         st.regs[insn.dst_reg as usize] = v;
         Next::Fall(1)
+    }
+
+    /// Checks a load at `insn_off` from the context pointer moved by
+    /// `moved`, as the verifier does: the pointer itself unmoved, and for
+    /// BTF-typed programs the offset within the prototype's arguments.
+    fn ctx_load(&mut self, pc: u32, moved: i64, insn_off: i64, st: &State) {
+        let fault = if moved != 0 {
+            Some(CtxFault::Modified { off: moved })
+        } else {
+            self.env
+                .ctx_size()
+                .filter(|&size| insn_off >= size)
+                .map(|_| CtxFault::BeyondArgs { off: insn_off })
+        };
+        if let Some(f) = fault {
+            self.out.ctx_fault(pc, f, st.reach());
+        }
     }
 
     fn store(&mut self, pc: u32, insn: Insn, st: &mut State) -> Next {
@@ -712,6 +767,8 @@ fn alu_val(op: u8, is64: bool, off: i16, dst: Val, src: Val) -> Val {
             Val::Data(r, ptr_add(op == SUB, o, c))
         }
         (ADD, Val::Const(c), Val::Stack(o)) if is64 => Val::Stack(ptr_add(false, o, c)),
+        (ADD | SUB, Val::Ctx(o), Val::Const(c)) if is64 => Val::Ctx(ptr_add(op == SUB, o, c)),
+        (ADD, Val::Const(c), Val::Ctx(o)) if is64 => Val::Ctx(ptr_add(false, o, c)),
         (_, Val::Const(a), Val::Const(b)) => Val::Const(alu_const(op, is64, off, a, b)),
         (_, Val::Const(_) | Val::Cfg, Val::Const(_) | Val::Cfg) => Val::Cfg,
         _ => Val::Top,

@@ -29,7 +29,7 @@ pub mod layout;
 pub mod secdef;
 
 pub use inputs::{kernel_version_of, rodata_names, Bindings, Kconfig, KconfigValue, LoadConfig};
-pub use interp::{analyze, Env, FlowResult, Limits, Malformed, Reach, Val};
+pub use interp::{analyze, CtxFault, Env, FlowResult, Limits, Malformed, Reach, Val};
 pub use layout::{
     btf_map_types, Extern, ExternKind, FuncInfo, LayoutError, LdRef, ProgramLayout, Region,
 };

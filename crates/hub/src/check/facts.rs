@@ -129,6 +129,66 @@ impl<'t> TargetFacts<'t> {
     }
 }
 
+/// What a BTF-typed program's context holds on this kernel: its attach
+/// target's arguments (8 bytes each) and, for fexit, fmod_ret and lsm,
+/// the return value after them.
+#[derive(Clone, Debug)]
+pub(super) struct CtxArgs {
+    /// The function or tracepoint, for messages.
+    pub target: String,
+    pub args: u32,
+    pub retval: bool,
+}
+
+impl CtxArgs {
+    /// Bytes of context the program may read.
+    pub fn size(&self) -> i64 {
+        8 * (i64::from(self.args) + i64::from(self.retval))
+    }
+}
+
+impl TargetFacts<'_> {
+    /// The context of a program in `section` when it is BTF-typed and its
+    /// attach target's prototype is in the kernel's BTF (`tp_btf`:
+    /// `btf_trace_X`, a pointer to a prototype whose first parameter is
+    /// the tracepoint's own data; `fentry`/`fexit`/`fmod_ret`/`lsm`: the
+    /// function).
+    pub fn ctx_args(&self, section: &str) -> Option<CtxArgs> {
+        let def = btfkit_core::flow::secdef::sec_def(section)?;
+        let t = def.attach?;
+        let prefix = section.split('/').next().unwrap_or("");
+        let (btfs, kind, skip, retval, target) = match t.kind {
+            btfkit_core::flow::secdef::AttachKind::Typedef => {
+                let name = t.name.strip_prefix("btf_trace_")?.to_string();
+                (&self.trace_btfs, Kind::Typedef, 1, false, name)
+            }
+            btfkit_core::flow::secdef::AttachKind::Func => {
+                let retval = ["fexit", "fmod_ret", "lsm"].contains(&prefix);
+                if !["fentry", "fexit", "fmod_ret", "lsm"].contains(&prefix) {
+                    return None;
+                }
+                (&self.func_btfs, Kind::Func, 0, retval, t.name.clone())
+            }
+        };
+        let args = btfs.iter().find_map(|b| {
+            let id = b.find_by_name_kind(&t.name, kind).into_iter().next()?;
+            let mut ty = b.type_by_id(b.type_by_id(id).ok()?.ref_type()?).ok()?;
+            if kind == Kind::Typedef {
+                if ty.kind() != Kind::Ptr {
+                    return None;
+                }
+                ty = b.type_by_id(ty.ref_type()?).ok()?;
+            }
+            (ty.kind() == Kind::FuncProto).then(|| ty.vlen().checked_sub(skip))?
+        })?;
+        Some(CtxArgs {
+            target,
+            args,
+            retval,
+        })
+    }
+}
+
 /// Whether one of `btfs` has a type of `kind` named `name` among its own
 /// types (a split BTF's base is searched as a BTF of its own).
 fn has_named(btfs: &[&Btf<'_>], name: &str, kind: Kind) -> bool {
