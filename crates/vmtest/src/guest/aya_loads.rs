@@ -135,14 +135,8 @@ fn load_one(bytes: &[u8], program: &str, section: &str, kernel_btf: &Btf) -> Aya
 
 /// An error with its sources, on one line.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cur = c.source();
-    }
-    text.lines()
+    crate::error_chain(e)
+        .lines()
         .next()
         .unwrap_or("")
         .chars()

@@ -225,13 +225,7 @@ fn attach(ebpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<(),
 
 /// The end of a load error (a verifier log's last lines say why).
 fn verifier_tail(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cur = c.source();
-    }
+    let text = crate::error_chain(e);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(4)..].join(" | ")
 }
