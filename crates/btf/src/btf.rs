@@ -153,6 +153,7 @@ impl<'a> Btf<'a> {
         if let Some(index) = scanned.index {
             let _ = names.set(index);
         }
+        let shapes = scanned.shapes;
         let btf = Btf {
             data,
             header,
@@ -182,6 +183,7 @@ impl<'a> Btf<'a> {
         if btf.base.is_some() {
             btf.check_base_match()?;
         }
+        crate::validate::validate(&btf, &shapes, opts.threads)?;
         Ok(btf)
     }
 

@@ -33,6 +33,11 @@ use crate::Error;
 /// Deepest nesting of types followed before giving up.
 const MAX_DEPTH: u32 = 2048;
 
+/// The largest gap in a struct written as unnamed bitfields: 64 KiB,
+/// 8,192 lines of `long: 64;`. Real kernels' largest is under a page
+/// (members aligned to 4 KiB).
+pub const MAX_PADDING_BYTES: u64 = 64 << 10;
+
 /// Why a header could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,6 +50,10 @@ pub enum CDumpError {
     Cycle { id: u32, chain: String },
     #[error("types nested more than {MAX_DEPTH} deep at [{id}]")]
     TooDeep { id: u32 },
+    /// A gap in a struct too large to write as unnamed bitfields (one
+    /// line per `long` of padding).
+    #[error("type [{id}]: {bytes} bytes of padding {place}, more than the {MAX_PADDING_BYTES} a header is written with")]
+    PaddingTooLarge { id: u32, place: String, bytes: u64 },
     #[error("no type named {name:?}{}", near_list(near))]
     UnknownType { name: String, near: Vec<String> },
     #[error("writing the header: {0}")]
@@ -1135,8 +1144,25 @@ impl<'a, 'b> Dumper<'a, 'b> {
     }
 
     /// Unnamed bitfields filling bits `from..to`, none crossing a unit
-    /// of its own type.
-    fn padding(&self, mut from: u64, to: u64, lvl: usize, s: &mut String) {
+    /// of its own type. `place` says where the gap is, for the error when
+    /// it is larger than [`MAX_PADDING_BYTES`]: each `long` of padding is
+    /// a line, and hostile BTF can claim gigabytes.
+    fn padding(
+        &self,
+        id: TypeId,
+        place: impl FnOnce() -> String,
+        (mut from, to): (u64, u64),
+        lvl: usize,
+        s: &mut String,
+    ) -> Result<(), CDumpError> {
+        let bytes = to.saturating_sub(from) / 8;
+        if bytes > MAX_PADDING_BYTES {
+            return Err(CDumpError::PaddingTooLarge {
+                id: id.0,
+                place: place(),
+                bytes,
+            });
+        }
         let long_bits = self.ptr_size as u64 * 8;
         while from < to {
             let gap = to - from;
@@ -1154,6 +1180,7 @@ impl<'a, 'b> Dumper<'a, 'b> {
             let _ = writeln!(s, "{ty}: {bits};");
             from += bits;
         }
+        Ok(())
     }
 
     /// `struct NAME { ... }` (or anonymous) at indentation `lvl`.
@@ -1218,7 +1245,8 @@ impl<'a, 'b> Dumper<'a, 'b> {
                             format!("member {name:?} overlaps the one before"),
                         ));
                     }
-                    self.padding(cur, off, lvl + 1, s);
+                    let place = || format!("before member {name:?}");
+                    self.padding(id, place, (cur, off), lvl + 1, s)?;
                 }
             } else if off != 0 {
                 return Err(Self::unrepresentable(
@@ -1250,11 +1278,13 @@ impl<'a, 'b> Dumper<'a, 'b> {
                 // anonymous struct of unnamed bitfields (no alignment).
                 indent(s, lvl + 1);
                 s.push_str("struct {\n");
-                self.padding(0, size_bits, lvl + 2, s);
+                let place = || "after the last member".to_string();
+                self.padding(id, place, (0, size_bits), lvl + 2, s)?;
                 indent(s, lvl + 1);
                 s.push_str("};\n");
             } else {
-                self.padding(cur, size_bits, lvl + 1, s);
+                let place = || "after the last member".to_string();
+                self.padding(id, place, (cur, size_bits), lvl + 1, s)?;
             }
         }
         indent(s, lvl);

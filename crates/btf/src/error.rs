@@ -46,10 +46,22 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("empty input")]
     Empty,
+    /// An input path names something other than a regular file.
+    #[error("{kind}, not a regular file")]
+    NotRegularFile { kind: &'static str },
+    /// An input is larger than its kind allows (see `input::Limit`).
+    #[error("{what} larger than {max} bytes")]
+    InputTooLarge { what: &'static str, max: u64 },
     #[error("at offset 0: bad magic {found:#06x}, not BTF (expected 0xeb9f in either byte order)")]
     BadMagic { found: u16 },
     #[error("at offset 2: unsupported BTF version {version}")]
     BadVersion { version: u8 },
+    /// Header flags: none is defined.
+    #[error("at offset 3: header flags {flags:#04x} set, but no BTF flag is defined")]
+    UnsupportedFlags { flags: u8 },
+    /// The magic's byte order and the header's disagree.
+    #[error("at offset 4: header length {hdr_len} in the magic's byte order, {swapped} in the other: the magic does not match the byte order of the rest")]
+    MixedByteOrder { hdr_len: u32, swapped: u32 },
     #[error("truncated header: need {need} bytes at offset 0, input has {have}")]
     TruncatedHeader { need: usize, have: usize },
     #[error(
@@ -132,6 +144,15 @@ pub enum Error {
         expected: &'static str,
         found: Kind,
     },
+    /// A type breaks one of the kernel's BTF rules (see `validate`).
+    #[error("type id {id} at offset {offset:#x} ({kind} {name:?}): {reason}")]
+    InvalidType {
+        id: TypeId,
+        offset: usize,
+        kind: Kind,
+        name: String,
+        reason: String,
+    },
     #[error("type id {id}: size overflows")]
     SizeOverflow { id: TypeId },
     #[error("split BTF does not match its base: {reason}")]
@@ -142,6 +163,20 @@ pub enum Error {
     NoBtfSection,
     #[error("archive: {0}")]
     Archive(String),
+    /// A tarball holds no member the BTF could be (see
+    /// `load::tar_btf_member`).
+    #[error("{}", if *regular == 0 { "tarball has no regular file".to_string() } else { format!("tarball has {regular} files and none of them is a .btf file") })]
+    TarNoBtf { regular: usize },
+    /// A tarball holds two `.btf` members.
+    #[error("tarball has two .btf members, {first:?} and {second:?}: which is the kernel's is ambiguous")]
+    TarAmbiguous { first: String, second: String },
+    /// A tar member's size runs past the end of the archive.
+    #[error("tar member {member:?} claims {size} bytes, more than the {len}-byte archive holds")]
+    TarMemberTruncated {
+        member: String,
+        size: u64,
+        len: usize,
+    },
     #[error("builder: {0}")]
     Build(String),
 }

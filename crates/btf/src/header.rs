@@ -109,8 +109,21 @@ impl Header {
             return Err(Error::BadVersion { version });
         }
         let flags = data[3];
+        // No flag is defined; the kernel refuses any.
+        if flags != 0 {
+            return Err(Error::UnsupportedFlags { flags });
+        }
         let word = |off: usize| endian.u32(data[off..off + 4].try_into().expect("4 bytes"));
         let hdr_len = word(4);
+        // A header length that is only sensible in the other byte order:
+        // the magic and the rest disagree (a hand-edited or mis-converted
+        // file), which a length check would report as a huge truncation.
+        let swapped = hdr_len.swap_bytes();
+        if hdr_len > HEADER_LEN_LAYOUT
+            && (swapped == HEADER_LEN_CLASSIC || swapped == HEADER_LEN_LAYOUT)
+        {
+            return Err(Error::MixedByteOrder { hdr_len, swapped });
+        }
         if hdr_len < HEADER_LEN_CLASSIC
             || (hdr_len > HEADER_LEN_CLASSIC && hdr_len < HEADER_LEN_LAYOUT)
         {

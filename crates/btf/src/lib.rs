@@ -24,6 +24,7 @@ mod elf;
 mod error;
 mod header;
 mod index;
+pub mod input;
 pub mod ir;
 mod kind;
 mod layout;
@@ -32,6 +33,7 @@ mod query;
 mod scan;
 mod stat;
 mod types;
+mod validate;
 
 pub use btf::{Btf, ParseOptions};
 pub use builder::{BtfBuilder, MemberSpec, StringTable};

@@ -3,11 +3,12 @@
 //! content, not by name.
 
 use std::fs::File;
-use std::io::Read;
-use std::ops::Deref;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::{Deref, Range};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::input::{self, Limit};
 
 /// `f_type` of sysfs.
 const SYSFS_MAGIC: i64 = 0x6265_6572;
@@ -58,32 +59,52 @@ fn map_sysfs(file: &File) -> Option<memmap2::Mmap> {
 }
 
 /// Reads a file as [`BtfBytes`]: mapped when it is sysfs BTF, otherwise
-/// read; xz and tar are unpacked as by [`read_btf_file`].
+/// read; xz and tar are unpacked as by [`read_btf_file`]. Only regular
+/// files are read, up to [`Limit::Btf`] (an ELF file, which may carry
+/// DWARF besides its `.BTF`, up to [`Limit::Large`]).
 pub fn load_btf_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
     let path = path.as_ref();
     let io_err = |e| Error::Io(e).in_file(path);
-    let mut file = File::open(path).map_err(io_err)?;
+    let mut file = input::open(path)?;
     if let Some(m) = map_sysfs(&file) {
         if m.starts_with(&[0x9f, 0xeb]) || m.starts_with(&[0xeb, 0x9f]) {
             return Ok(BtfBytes::Mapped(m));
         }
     }
-    let mut data = Vec::new();
-    file.read_to_end(&mut data).map_err(io_err)?;
+    let mut magic = [0u8; 4];
+    let n = read_prefix(&mut file, &mut magic).map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let limit = if crate::elf::is_elf(&magic[..n]) {
+        Limit::Large
+    } else {
+        Limit::Btf
+    };
+    let data = input::read_opened(file, path, limit)?;
     Ok(BtfBytes::Owned(unpack(data).map_err(|e| e.in_file(path))?))
+}
+
+/// Fills as much of `buf` as the file has.
+fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// The bytes of a file as they are, without unpacking: a regular file is
 /// mapped read-only, so only the pages a reader touches are read in (a
 /// 15 MB BPF object of which CO-RE needs the BTF sections and the
-/// relocated instructions costs that much memory, not the whole file);
-/// anything else (a pipe, a device) is read.
+/// relocated instructions costs that much memory, not the whole file).
+/// Anything but a regular file is refused (see [`input`]).
 pub fn map_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
     let path = path.as_ref();
-    let io_err = |e| Error::Io(e).in_file(path);
-    let mut file = File::open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if meta.is_file() && meta.len() > 0 {
+    let file = input::open(path)?;
+    let meta = file.metadata().map_err(|e| Error::Io(e).in_file(path))?;
+    if meta.len() > 0 {
         // SAFETY: `&[u8]` over a mapping needs the mapped bytes to stay as
         // they are while the `Mmap` lives. The mapping is private and
         // read-only, so nothing in this process can change them; only a
@@ -98,9 +119,8 @@ pub fn map_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
             return Ok(BtfBytes::Mapped(m));
         }
     }
-    let mut data = Vec::new();
-    file.read_to_end(&mut data).map_err(io_err)?;
-    Ok(BtfBytes::Owned(data))
+    // Empty as stat says (procfs), or the mapping was refused: read it.
+    Ok(BtfBytes::Owned(input::read_opened(file, path, Limit::Large)?))
 }
 
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -124,7 +144,11 @@ pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
         data
     };
     if is_tar(&data) {
-        return first_tar_member(&data);
+        let range = tar_btf_member(&data)?;
+        let mut data = data;
+        data.truncate(range.end);
+        data.drain(..range.start);
+        return Ok(data);
     }
     Ok(data)
 }
@@ -196,32 +220,53 @@ fn is_tar(data: &[u8]) -> bool {
     data.len() >= 512 && &data[257..262] == b"ustar"
 }
 
-/// The first regular file in a tar archive (btfhub tarballs hold one
-/// `<release>.btf`).
-fn first_tar_member(data: &[u8]) -> Result<Vec<u8>> {
+/// Where the BTF is in a btfhub tarball: the one regular member whose
+/// name ends in `.btf` (btfhub packs `<release>.btf` alone), or the only
+/// regular member when none does. This is the rule every reader of
+/// tarballs follows (`btf` commands, `--btf`, `hub build`). Two `.btf`
+/// members, or several members none of which is `.btf`, are an error
+/// rather than a guess; so is an empty tarball.
+pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
+    let tar_err = |e: std::io::Error| Error::Archive(format!("tar: {e}"));
     let mut ar = tar::Archive::new(data);
-    let entries = ar
-        .entries()
-        .map_err(|e| Error::Archive(format!("tar: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| Error::Archive(format!("tar: {e}")))?;
+    let mut regular = 0usize;
+    let mut only: Option<(String, Range<usize>)> = None;
+    let mut btf: Option<(String, Range<usize>)> = None;
+    for entry in ar.entries().map_err(tar_err)? {
+        let entry = entry.map_err(tar_err)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let size = entry.size();
-        if size > data.len() as u64 {
-            return Err(Error::Archive(format!(
-                "tar: member claims {size} bytes, archive has {}",
-                data.len()
-            )));
+        regular += 1;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        // A plain member's data is contiguous after its header.
+        let (start, size) = (entry.raw_file_position(), entry.size());
+        let range = start
+            .checked_add(size)
+            .filter(|&end| end <= data.len() as u64)
+            .map(|end| start as usize..end as usize)
+            .ok_or_else(|| Error::TarMemberTruncated {
+                member: name.clone(),
+                size,
+                len: data.len(),
+            })?;
+        if name.ends_with(".btf") {
+            if let Some((first, _)) = &btf {
+                return Err(Error::TarAmbiguous {
+                    first: first.clone(),
+                    second: name,
+                });
+            }
+            btf = Some((name, range));
+        } else if regular == 1 {
+            only = Some((name, range));
         }
-        let mut out = Vec::with_capacity(size as usize);
-        entry
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Archive(format!("tar: {e}")))?;
-        return Ok(out);
     }
-    Err(Error::Archive("tar: no regular file inside".into()))
+    match (btf, only) {
+        (Some((_, range)), _) => Ok(range),
+        (None, Some((_, range))) if regular == 1 => Ok(range),
+        _ => Err(Error::TarNoBtf { regular }),
+    }
 }
 
 #[cfg(test)]

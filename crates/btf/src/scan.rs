@@ -17,9 +17,10 @@ use std::sync::mpsc;
 use crate::btf::Btf;
 use crate::error::{Error, Result};
 use crate::index::{hash_cstr, NameIndex};
-use crate::kind::{info_kind, info_vlen};
+use crate::kind::{info_kind, info_vlen, INFO_KFLAG};
 use crate::layout::KindLayout;
 use crate::types::{le32, TypeId, TYPE_HEADER_SIZE};
+use crate::validate::Shape;
 
 /// How the scan decodes one kind: record size, and where string offsets
 /// and type ids are (as masks, so the loops have no per-kind branches).
@@ -38,6 +39,11 @@ pub(crate) struct ScanKind {
     elem_str_mask: u32,
     elem_id_pos: u8,
     elem_id_mask: u32,
+    /// Where the [`Shape`] takes its `word` from (8: the third header
+    /// word; an array's element type at 12).
+    shape_word_pos: u8,
+    /// Where the [`Shape`] takes its `extra` from, or 0 for the vlen.
+    shape_extra_pos: u8,
 }
 
 impl ScanKind {
@@ -52,6 +58,8 @@ impl ScanKind {
         elem_str_mask: 0,
         elem_id_pos: 0,
         elem_id_mask: 0,
+        shape_word_pos: 8,
+        shape_extra_pos: 0,
     };
 
     const fn plain(info_sz: u8, third_is_id: bool) -> ScanKind {
@@ -93,10 +101,15 @@ impl ScanKind {
 
 const BUILTIN: [ScanKind; 128] = {
     let mut t = [ScanKind::INVALID; 128];
-    t[1] = ScanKind::plain(4, false); // int
+    t[1] = ScanKind {
+        shape_extra_pos: 12, // the int data
+        ..ScanKind::plain(4, false)
+    }; // int
     t[2] = ScanKind::plain(0, true); // ptr
     t[3] = ScanKind {
         array: true,
+        shape_word_pos: 12,  // element type
+        shape_extra_pos: 20, // element count
         ..ScanKind::plain(12, false)
     };
     t[4] = ScanKind::with_elems(12, Some(0), Some(4), false); // struct
@@ -109,7 +122,10 @@ const BUILTIN: [ScanKind; 128] = {
     t[11] = ScanKind::plain(0, true); // restrict
     t[12] = ScanKind::plain(0, true); // func (its vlen is the linkage)
     t[13] = ScanKind::with_elems(8, Some(0), Some(4), true); // func_proto
-    t[14] = ScanKind::plain(4, true); // var
+    t[14] = ScanKind {
+        shape_extra_pos: 12, // the linkage
+        ..ScanKind::plain(4, true)
+    }; // var
     t[15] = ScanKind::with_elems(12, None, Some(0), false); // datasec
     t[16] = ScanKind::plain(0, false); // float
     t[17] = ScanKind::plain(4, true); // decl_tag
@@ -152,6 +168,8 @@ pub(crate) struct ScanInput<'x> {
 /// Result of the walk.
 pub(crate) struct Scanned {
     pub(crate) offs: Vec<u32>,
+    /// Per record, what validation needs of it (`validate`).
+    pub(crate) shapes: Vec<Shape>,
     pub(crate) max_str: u32,
     pub(crate) max_id: u32,
     /// None when the caller asked for no index.
@@ -172,8 +190,12 @@ impl ScanInput<'_> {
     /// and type id any record holds. `emit` receives each completed chunk
     /// of offsets. The reference checks ride along with the serial walk:
     /// they are independent of the chain from one record to the next, so
-    /// the CPU overlaps them with it almost for free.
-    fn scan(&self, mut emit: impl FnMut(usize, &[u32])) -> Result<(Vec<u32>, u32, u32)> {
+    /// the CPU overlaps them with it almost for free; so does gathering
+    /// each record's [`Shape`] for validation.
+    fn scan(
+        &self,
+        mut emit: impl FnMut(usize, &[u32]),
+    ) -> Result<(Vec<u32>, Vec<Shape>, u32, u32)> {
         let types = self.types;
         // Every record is at least 12 bytes, so a non-empty section has a
         // last word.
@@ -181,6 +203,7 @@ impl ScanInput<'_> {
         // Records are at least 12 bytes: a guess that rarely reallocates
         // and never exceeds what the input justifies.
         let mut offs: Vec<u32> = Vec::with_capacity(types.len() / 24 + 1);
+        let mut shapes: Vec<Shape> = Vec::with_capacity(types.len() / 24 + 1);
         let (mut max_str, mut max_id) = (0u32, 0u32);
         let mut off = 0usize;
         while off < types.len() {
@@ -233,6 +256,13 @@ impl ScanInput<'_> {
                     max_id = max_id.max(le32(types, tp + j * es) & k.elem_id_mask);
                 }
             }
+            let extra = le32(types, off + k.shape_extra_pos as usize);
+            shapes.push(Shape {
+                kind,
+                odd: vlen != 0 || info & INFO_KFLAG != 0,
+                word: le32(types, off + k.shape_word_pos as usize),
+                extra: if k.shape_extra_pos != 0 { extra } else { vlen },
+            });
             offs.push(off as u32);
             off += size as usize;
             if offs.len() % CHUNK == 0 {
@@ -244,7 +274,7 @@ impl ScanInput<'_> {
         if rest < offs.len() {
             emit(rest, &offs[rest..]);
         }
-        Ok((offs, max_str, max_id))
+        Ok((offs, shapes, max_str, max_id))
     }
 
     fn truncated(&self, idx: usize, off: usize, need: u64, vlen: u32, avail: usize) -> Error {
@@ -314,10 +344,11 @@ impl ScanInput<'_> {
     pub(crate) fn run(&self, threads: usize, index: bool) -> Result<Scanned> {
         let mut names = Vec::new();
         if !index || threads < 2 || self.types.len() < PARALLEL_MIN_BYTES {
-            let (offs, max_str, max_id) = self.scan(|_, _| {})?;
+            let (offs, shapes, max_str, max_id) = self.scan(|_, _| {})?;
             let index = index.then(|| self.index_names(&offs));
             return Ok(Scanned {
                 offs,
+                shapes,
                 max_str,
                 max_id,
                 index,
@@ -342,9 +373,10 @@ impl ScanInput<'_> {
             });
             drop(tx);
             let index = helper.join().expect("name hashing thread panicked");
-            let (offs, max_str, max_id) = scanned?;
+            let (offs, shapes, max_str, max_id) = scanned?;
             Ok(Scanned {
                 offs,
+                shapes,
                 max_str,
                 max_id,
                 index: Some(index),

@@ -324,51 +324,88 @@ fn vlen_running_past_the_end() {
     assert!(matches!(e, Error::TypeTruncated { .. }), "{e}");
 }
 
+/// The parse error of `data`, which must be an `InvalidType` of type
+/// `id` whose reason contains `says`.
+fn invalid_type(data: &[u8], id: u32, says: &str) {
+    let e = Btf::parse(data).unwrap_err();
+    match &e {
+        Error::InvalidType {
+            id: got, reason, ..
+        } => {
+            assert_eq!(got.0, id, "{e}");
+            assert!(reason.contains(says), "{e}");
+        }
+        _ => panic!("expected an invalid type {id}: {e}"),
+    }
+}
+
 #[test]
 fn reference_cycles_are_errors_not_hangs() {
-    let mut b = BtfBuilder::new();
     // [1] typedef a -> [2] const -> [3] typedef b -> [1]
+    let mut b = BtfBuilder::new();
     b.add_typedef("a", TypeId(2)).unwrap();
     b.add_const(TypeId(3)).unwrap();
     b.add_typedef("b", TypeId(1)).unwrap();
-    // [4] struct loop { struct loop self; } (invalid C, valid bytes)
-    b.add_struct(
-        "loop",
-        4,
-        &[MemberSpec {
-            name: "self",
-            type_id: TypeId(4),
-            bit_offset: 0,
-            bitfield_size: 0,
-        }],
-    )
-    .unwrap();
-    // [5] array of itself
-    b.add_array(TypeId(5), TypeId(5), 2).unwrap();
-    let d = b.finish();
-    let btf = Btf::parse(&d).unwrap();
-    for id in [1, 2, 3] {
-        let e = btf.resolve_size(TypeId(id)).unwrap_err();
-        assert!(matches!(e, Error::ReferenceCycle { .. }), "{e}");
-        assert!(matches!(
-            btf.skip_mods_and_typedefs(TypeId(id)),
-            Err(Error::ReferenceCycle { .. })
-        ));
-        assert!(matches!(
-            btf.align_of(TypeId(id)),
-            Err(Error::ReferenceCycle { .. })
-        ));
+    invalid_type(&b.finish(), 1, "reference cycle");
+    // [2] struct loop { struct loop self; } (invalid C, valid bytes), and
+    // through a typedef and an array of one element.
+    for wrap in [false, true] {
+        let mut b = BtfBuilder::new();
+        b.add_int("int", 4, 1).unwrap();
+        let inner = if wrap { TypeId(4) } else { TypeId(2) };
+        b.add_struct(
+            "loop",
+            4,
+            &[MemberSpec {
+                name: "self",
+                type_id: inner,
+                bit_offset: 0,
+                bitfield_size: 0,
+            }],
+        )
+        .unwrap();
+        if wrap {
+            b.add_typedef("loop_t", TypeId(2)).unwrap();
+            b.add_array(TypeId(3), TypeId(1), 1).unwrap();
+        }
+        invalid_type(&b.finish(), 2, "contains itself by value");
     }
-    assert!(matches!(
-        btf.align_of(TypeId(4)),
-        Err(Error::ReferenceCycle { .. })
-    ));
-    assert!(matches!(btf.find_member(TypeId(4), "x"), Ok(None)));
-    assert!(matches!(
-        btf.resolve_size(TypeId(5)),
-        Err(Error::ReferenceCycle { .. } | Error::SizeOverflow { .. })
-    ));
-    tu::exercise(&btf);
+    // Two structs holding each other through a flexible array.
+    let mut b = BtfBuilder::new();
+    b.add_int("int", 4, 1).unwrap();
+    let m = |t| {
+        [
+            MemberSpec {
+                name: "x",
+                type_id: TypeId(1),
+                bit_offset: 0,
+                bitfield_size: 0,
+            },
+            MemberSpec {
+                name: "tail",
+                type_id: TypeId(t),
+                bit_offset: 32,
+                bitfield_size: 0,
+            },
+        ]
+    };
+    b.add_struct("a", 4, &m(4)).unwrap(); // [2]
+    b.add_struct("b", 4, &m(5)).unwrap(); // [3]
+    b.add_array(TypeId(3), TypeId(1), 0).unwrap(); // [4] struct b[0]
+    b.add_array(TypeId(2), TypeId(1), 0).unwrap(); // [5] struct a[0]
+    // Reported where the walk closes the loop: b's tail leads back to a.
+    invalid_type(&b.finish(), 3, "contains itself by value");
+    // [1] an array of itself.
+    let mut b = BtfBuilder::new();
+    b.add_array(TypeId(1), TypeId(1), 2).unwrap();
+    invalid_type(&b.finish(), 1, "reference cycle");
+    // A chain of 100,000 typedefs is fine (and costs once).
+    let mut b = BtfBuilder::new();
+    let mut t = b.add_int("int", 4, 1).unwrap();
+    for i in 0..100_000 {
+        t = b.add_typedef(&format!("t{i}"), t).unwrap();
+    }
+    Btf::parse(&b.finish()).unwrap();
 }
 
 /// Found by the fuzzer: an int of size 2^32-1 as a legacy bitfield member

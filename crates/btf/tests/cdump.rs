@@ -247,3 +247,43 @@ fn corpus_headers_reproduce_every_layout() {
         }
     });
 }
+
+/// Issue 17 row 1: a struct of 4 GiB with a member at bit 2^32-1 is
+/// sound BTF by the kernel's rules, but its padding would be 67 million
+/// lines of `long: 64;`. The dump refuses it, naming the type and the
+/// member, instead of allocating gigabytes.
+#[test]
+fn gigabytes_of_padding_are_an_error() {
+    use btfkit_btf::cdump::CDumpError;
+    use btfkit_btf::{BtfBuilder, MemberSpec};
+    let build = |size: u32, at: u32| {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, btfkit_btf::INT_SIGNED).unwrap();
+        let m = [MemberSpec {
+            name: "far",
+            type_id: int,
+            bit_offset: at,
+            bitfield_size: 0,
+        }];
+        b.add_struct("huge", size, &m).unwrap();
+        b.finish()
+    };
+    let data = build(u32::MAX, u32::MAX - 31);
+    let btf = Btf::parse(&data).unwrap();
+    let e = dump_c(&btf, &CDumpOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, CDumpError::PaddingTooLarge { id: 2, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("before member \"far\""), "{e}");
+    // Trailing padding too.
+    let data = build(u32::MAX, 0);
+    let btf = Btf::parse(&data).unwrap();
+    let e = dump_c(&btf, &CDumpOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("after the last member"), "{e}");
+    // A page of padding (members aligned to 4 KiB) is written.
+    let data = build(8192, 4096 * 8);
+    let btf = Btf::parse(&data).unwrap();
+    let header = dump_c(&btf, &CDumpOptions::default()).unwrap();
+    assert!(header.contains("long: 64;"), "{header}");
+}

@@ -155,7 +155,7 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
         BtfCommand::Merge(a) => merge_cmd(a),
         // Raw and JSON dumps look no name up: skip building the name index.
         BtfCommand::Dump(a) => with_btf_opts(&a.input, !matches!(a.format, DumpFormat::C), |btf| {
-            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
             if !a.types.is_empty() && !matches!(a.format, DumpFormat::C) {
                 anyhow::bail!("--type selects types of a C header: use it with --format c");
             }
@@ -178,7 +178,7 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
         }),
         BtfCommand::Stat(a) => with_btf_opts(&a.input, true, |btf| {
             let stats = btf.stats();
-            let mut out = io::stdout().lock();
+            let mut out = crate::output::stdout();
             if a.json {
                 writeln!(out, "{}", stats_json(&a.input.file, &stats))?;
             } else {
@@ -306,7 +306,7 @@ fn diff_cmd(a: DiffArgs) -> Result<()> {
                 }
             }
             let d = btfkit_btf::diff::diff(ba, bb, &a.types)?;
-            let mut out = io::stdout().lock();
+            let mut out = crate::output::stdout();
             if a.json {
                 writeln!(out, "{}", d.to_json())?;
             } else if a.types.is_empty() {

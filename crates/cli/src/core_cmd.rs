@@ -1,6 +1,6 @@
 //! `btfkit core ...`: CO-RE relocation of BPF objects.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -79,7 +79,7 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
     match cmd {
         CoreCommand::Check(a) => crate::check_cmd::run(a),
         CoreCommand::Explain(a) => with_relocated(&a.target, true, |obj, target, rel| {
-            let mut out = BufWriter::new(io::stdout().lock());
+            let mut out = BufWriter::new(crate::output::stdout());
             for r in &rel.reports {
                 if a.json {
                     writeln!(out, "{}", report_json(r, target))?;

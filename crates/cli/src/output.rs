@@ -21,6 +21,32 @@ pub enum OutputError {
     },
 }
 
+/// Standard output whose write errors say where they happened ("standard
+/// output: No space left on device"), keeping their kind (a closed pipe
+/// is still recognized as one).
+pub struct Stdout(std::io::StdoutLock<'static>);
+
+/// [`Stdout`], locked for the command's whole output.
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+fn on_stdout(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("standard output: {e}"))
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(on_stdout)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf).map_err(on_stdout)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(on_stdout)
+    }
+}
+
 /// Refuses `output` when it is the same file as one of `inputs` (by
 /// device and inode, so another path to the same file counts too).
 pub fn refuse_inputs(output: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
