@@ -143,6 +143,9 @@ pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
     } else {
         data
     };
+    if is_empty_tar(&data) {
+        return Err(Error::TarNoBtf { regular: 0 });
+    }
     if is_tar(&data) {
         let range = tar_btf_member(&data)?;
         let mut data = data;
@@ -216,21 +219,25 @@ fn read_varint(b: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// A tar archive without members: only its end marker, two or more
+/// blocks of zeros (no BTF or ELF file starts with a zero byte).
+fn is_empty_tar(data: &[u8]) -> bool {
+    data.len() >= 1024 && data.len() % 512 == 0 && data.iter().all(|&b| b == 0)
+}
+
 fn is_tar(data: &[u8]) -> bool {
     data.len() >= 512 && &data[257..262] == b"ustar"
 }
 
 /// Where the BTF is in a btfhub tarball: the one regular member whose
-/// name ends in `.btf` (btfhub packs `<release>.btf` alone), or the only
-/// regular member when none does. This is the rule every reader of
-/// tarballs follows (`btf` commands, `--btf`, `hub build`). Two `.btf`
-/// members, or several members none of which is `.btf`, are an error
-/// rather than a guess; so is an empty tarball.
+/// name ends in `.btf` (btfhub packs `<release>.btf` alone). This is the
+/// rule every reader of tarballs follows (`btf` commands, `--btf`, `hub
+/// build`). Two `.btf` members, members none of which is `.btf`, and an
+/// empty tarball are errors rather than a guess.
 pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
     let tar_err = |e: std::io::Error| Error::Archive(format!("tar: {e}"));
     let mut ar = tar::Archive::new(data);
     let mut regular = 0usize;
-    let mut only: Option<(String, Range<usize>)> = None;
     let mut btf: Option<(String, Range<usize>)> = None;
     for entry in ar.entries().map_err(tar_err)? {
         let entry = entry.map_err(tar_err)?;
@@ -258,15 +265,9 @@ pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
                 });
             }
             btf = Some((name, range));
-        } else if regular == 1 {
-            only = Some((name, range));
         }
     }
-    match (btf, only) {
-        (Some((_, range)), _) => Ok(range),
-        (None, Some((_, range))) if regular == 1 => Ok(range),
-        _ => Err(Error::TarNoBtf { regular }),
-    }
+    btf.map(|(_, range)| range).ok_or(Error::TarNoBtf { regular })
 }
 
 #[cfg(test)]

@@ -4,15 +4,16 @@
 //! (C dumps, dedup, CO-RE, minimization) sees only sound BTF.
 //!
 //! What is checked, per kind:
-//! - INT: no vlen or kind_flag; only the kernel's encodings (none, signed,
-//!   char, bool); offset + bits ≤ 128 and within the type's size.
+//! - INT: no vlen or kind_flag; no encoding bits beyond signed, char and
+//!   bool; offset + bits ≤ 128 and within the type's size.
 //! - STRUCT/UNION: no void member; struct members in non-decreasing
 //!   offset order, union members at offset 0; every member inside its
 //!   struct (bitfields by their storage bits, the rest by their type's
 //!   size); members whose type has no size (a forward declaration, a
 //!   function) refused; a bitfield only of an int or enum, no wider than
 //!   it; no struct containing itself by value.
-//! - ENUM/ENUM64: size 1, 2, 4 or 8.
+//! - ENUM/ENUM64: size 1, 2, 4 or 8 (or 0 for a declaration without
+//!   values).
 //! - ARRAY: total size within `u32`.
 //! - modifiers, typedefs, arrays: no reference cycle.
 //! - FUNC: linkage static, global or extern, pointing to a FUNC_PROTO.
@@ -170,7 +171,9 @@ fn kind_under_chain(btf: &Btf<'_>, shapes: &[Shape], mut id: u32) -> Kind {
 fn check_alone(shape: Shape) -> Option<String> {
     match shape.kind {
         INT => check_int(shape),
-        ENUM | ENUM64 if !matches!(shape.word, 1 | 2 | 4 | 8) => {
+        // Size 0 only for a declaration without values (clang writes
+        // `enum e;` used as an incomplete type so).
+        ENUM | ENUM64 if !matches!((shape.word, shape.extra), (1 | 2 | 4 | 8, _) | (0, 0)) => {
             Some(format!("size {} is not 1, 2, 4 or 8", shape.word))
         }
         // Static, global or extern (extern only in objects: libbpf
@@ -193,7 +196,10 @@ fn check_int(shape: Shape) -> Option<String> {
         Some(format!(
             "{bits} bits at offset {offset} do not fit in {size} bytes"
         ))
-    } else if !matches!(encoding, 0 | 1 | 2 | 4) {
+    } else if encoding & !7 != 0 {
+        // The kernel takes one of signed, char and bool; libbpf's writer
+        // (`btf__add_int`) also combinations of them, harmless to every
+        // reader: only unknown bits are refused.
         Some(format!("unknown encoding {encoding:#x}"))
     } else {
         None

@@ -75,6 +75,28 @@ pub fn normalize_arch(arch: &str) -> &str {
     }
 }
 
+/// Why `s` cannot be one component of a kernel key, `None` when it can.
+/// Keys name archive folders and files (`<distro>/<version>/<arch>/
+/// <release>`), and a host's release is also part of probed paths
+/// (`/boot/config-<release>`), so a component must not step out of its
+/// folder: not empty, not `.` or `..`, no `/`; and no control characters
+/// (NUL ends a path, a newline splits every line-based report). Applied
+/// where keys are made: archives and `hub add` (btfkit-hub), host facts
+/// (btfkit-resolver).
+pub fn key_component_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("it is empty")
+    } else if s == "." || s == ".." {
+        Some("it is a path step")
+    } else if s.contains('/') {
+        Some("it contains '/'")
+    } else if s.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    }
+}
+
 /// A kernel's key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {

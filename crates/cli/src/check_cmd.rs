@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use btfkit_btf::input::{self, Limit};
 use btfkit_core::flow::{rodata_names, Kconfig, LoadConfig};
 use btfkit_core::BpfObject;
 use btfkit_hub::check::{
@@ -108,9 +109,8 @@ pub fn run(a: CheckArgs) -> Result<()> {
 
 fn options(a: &CheckArgs, objects: &[CheckObject<'_>]) -> Result<CheckOptions> {
     let kconfig = match &a.kconfig {
-        Some(p) => Some(Kconfig::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?,
-        )),
+        // The error names the file.
+        Some(p) => Some(Kconfig::parse(&input::read_text(p, Limit::Config)?)),
         None => None,
     };
     let known: Vec<String> = objects.iter().flat_map(|o| rodata_names(&o.obj)).collect();
@@ -147,7 +147,7 @@ fn run_kernels(
         return Ok(check_archive(dir, objects, a.jobs, opts)?);
     }
     if let Some(path) = &a.bundle {
-        let data = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let data = input::read(path, Limit::Large)?;
         let bundle =
             btfkit_bundle::Bundle::parse(&data).with_context(|| format!("{}", path.display()))?;
         return Ok(check_bundle(&bundle, objects, opts));
@@ -180,7 +180,7 @@ fn running_release(btf: &Path) -> Option<String> {
     if !btf.starts_with("/sys/kernel/btf") {
         return None;
     }
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    input::read_text(Path::new("/proc/sys/kernel/osrelease"), Limit::Text)
         .ok()
         .map(|s| s.trim().to_string())
 }

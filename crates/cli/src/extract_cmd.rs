@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use btfkit_btf::input::{self, Limit};
 use btfkit_btf::{load, Btf};
 use btfkit_bundle::Key;
+use btfkit_hub::archive::check_key_component;
 use btfkit_hub::extract::{btfhub_tarball, extract, guess_distro, validate, Extracted};
 use clap::Args;
 
@@ -44,9 +46,11 @@ pub struct AddArgs {
     release: Option<String>,
 }
 
-fn read_extract(input: &Path) -> Result<Extracted> {
-    let data = std::fs::read(input).with_context(|| format!("{}", input.display()))?;
-    extract(&data).with_context(|| format!("{}", input.display()))
+/// Reads a kernel image or package (a regular file only, as every input;
+/// the error names the file) and extracts its BTF.
+fn read_extract(path: &Path) -> Result<Extracted> {
+    let data = input::read(path, Limit::Large)?;
+    extract(&data).with_context(|| format!("{}", path.display()))
 }
 
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
@@ -78,36 +82,78 @@ fn release_from_name(p: &Path) -> Option<String> {
         .map(|r| r.trim_end_matches(".gz").to_string())
 }
 
+/// The key flags, each checked to be one folder or file name before
+/// anything is read or created.
+fn key_flags(a: &AddArgs) -> Result<()> {
+    let flags = [
+        ("--distro", &a.distro),
+        ("--version", &a.version),
+        ("--arch", &a.arch),
+        ("--release", &a.release),
+    ];
+    for (flag, value) in flags {
+        if let Some(v) = value {
+            check_key_component(flag, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A key component: the flag when given, else what the input says. One
+/// the input gives is checked too (a package can name itself anything).
+fn pick(
+    input: &Path,
+    flag: &Option<String>,
+    from_input: Option<String>,
+    what: &str,
+) -> Result<String> {
+    if let Some(v) = flag {
+        return Ok(v.clone());
+    }
+    match from_input.filter(|s| !s.is_empty()) {
+        Some(v) => {
+            check_key_component(&format!("{}: its {what}", input.display()), &v)
+                .map_err(|e| anyhow::anyhow!("{e}; pass --{what}"))?;
+            Ok(v)
+        }
+        None => bail!("{}: cannot tell the {what}; pass --{what}", input.display()),
+    }
+}
+
+/// The archive key of an extracted input.
+fn key_of(a: &AddArgs, input: &Path, e: &Extracted) -> Result<Key> {
+    let pkg = e.package.clone().unwrap_or_default();
+    let guessed = e.package.as_ref().and_then(guess_distro);
+    let distro = pick(
+        input,
+        &a.distro,
+        guessed.as_ref().map(|g| g.0.clone()),
+        "distro",
+    )?;
+    let version = pick(
+        input,
+        &a.version,
+        guessed.as_ref().map(|g| g.1.clone()),
+        "version",
+    )?;
+    let pkg_arch = Some(pkg.architecture).filter(|s| !s.is_empty());
+    let arch = pick(input, &a.arch, pkg_arch.or(e.arch.clone()), "arch")?;
+    let pkg_release = Some(pkg.release).filter(|s| !s.is_empty());
+    let release = pick(
+        input,
+        &a.release,
+        pkg_release.or_else(|| release_from_name(input)),
+        "release",
+    )?;
+    Ok(Key::new(&distro, &version, &arch, &release))
+}
+
 pub fn add(a: AddArgs) -> Result<()> {
+    key_flags(&a)?;
     for input in &a.inputs {
         let e = read_extract(input)?;
         validate(&e.btf, None).with_context(|| format!("{}", input.display()))?;
-        let pkg = e.package.clone().unwrap_or_default();
-        let guessed = e.package.as_ref().and_then(guess_distro);
-        let pick =
-            |flag: &Option<String>, from_pkg: Option<String>, what: &str| -> Result<String> {
-                match flag.clone().or(from_pkg).filter(|s| !s.is_empty()) {
-                    Some(v) => Ok(v),
-                    None => bail!("{}: cannot tell the {what}; pass --{what}", input.display()),
-                }
-            };
-        let distro = pick(&a.distro, guessed.as_ref().map(|g| g.0.clone()), "distro")?;
-        let version = pick(&a.version, guessed.as_ref().map(|g| g.1.clone()), "version")?;
-        let arch = pick(
-            &a.arch,
-            Some(pkg.architecture.clone())
-                .filter(|s| !s.is_empty())
-                .or(e.arch.clone()),
-            "arch",
-        )?;
-        let release = pick(
-            &a.release,
-            Some(pkg.release.clone())
-                .filter(|s| !s.is_empty())
-                .or_else(|| release_from_name(input)),
-            "release",
-        )?;
-        let key = Key::new(&distro, &version, &arch, &release);
+        let key = key_of(&a, input, &e)?;
         let dir = a
             .archive
             .join(&key.distro)

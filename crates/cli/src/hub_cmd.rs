@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use btfkit_btf::input::{self, Limit};
 use btfkit_bundle::{Bundle, Codec};
 use btfkit_hub::{build, parse_objects, BuildOptions};
 use clap::{Args, Subcommand};
@@ -151,8 +152,9 @@ pub fn run(cmd: HubCommand) -> Result<()> {
     }
 }
 
+/// A bundle's bytes: a regular file only (the error names the file).
 fn read(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("{}", path.display()))
+    Ok(input::read(path, Limit::Large)?)
 }
 
 fn open<'a>(data: &'a [u8], path: &std::path::Path) -> Result<Bundle<'a>> {

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use btfkit_btf::input::{self, Limit};
 use btfkit_resolver::{
     Kconfig, KernelInfo, Outcome, ResolveError, ResolvedBtf, Resolver, Source, Step,
 };
@@ -77,7 +78,8 @@ fn steps_json(steps: &[Step]) -> Value {
 
 pub fn run(a: ResolveArgs) -> Result<()> {
     let bundle = match &a.bundle {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
+        // The error names the file.
+        Some(p) => Some(input::read(p, Limit::Large)?),
         None => None,
     };
     let resolver = Resolver::new()
@@ -100,6 +102,7 @@ pub fn run(a: ResolveArgs) -> Result<()> {
                 "options": k.len(),
                 "values": btfkit_resolver::report::KEY_OPTIONS.iter().map(|o| (o.to_string(), json!(k.get(o).map(|v| v.to_string())))).collect::<serde_json::Map<_, _>>(),
                 "diagnostics": k.diagnostics.iter().map(|d| json!({"line": d.line, "message": d.message})).collect::<Vec<_>>(),
+                "unreadable_lines": k.unreadable_lines,
             }),
             Err(e) => json!({ "error": e }),
         };

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use btfkit_btf::input::{self, Limit};
 use btfkit_tracer::{AttachChoice, BufferChoice, Filters, OutputFormat, TraceOptions};
 use clap::{Args, ValueEnum};
 
@@ -90,7 +91,8 @@ pub fn run(a: TraceArgs) -> Result<()> {
         None => None,
     };
     let bundle = match &a.bundle {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
+        // The error names the file.
+        Some(p) => Some(input::read(p, Limit::Large)?),
         None => None,
     };
     let opts = TraceOptions {

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use btfkit_btf::input::{self, Limit};
+use btfkit_btf::load::{decompress_xz, tar_btf_member};
 use btfkit_btf::{Btf, ParseOptions};
 use btfkit_bundle::BundleBuilder;
 use btfkit_core::{BpfObject, Target};
 use btfkit_gen::{MinOptions, Minimizer};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::archive::{scan, tree_path, ArchiveKernel, Packing, Rejected};
+use crate::archive::{scan_archive, tree_path, ArchiveKernel, Packing, Rejected, Scan};
 use crate::HubError;
 
 /// Build knobs.
@@ -53,6 +55,8 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// The bundle, unless failures stopped the build.
     pub bundle: Option<Vec<u8>>,
+    /// Symlinks to folders in the archive, which are not followed.
+    pub dir_links: Vec<PathBuf>,
 }
 
 impl BuildReport {
@@ -91,6 +95,12 @@ impl BuildReport {
                 f.outcome.as_ref().expect_err("failed")
             ));
         }
+        for l in &self.dir_links {
+            s.push_str(&format!(
+                "\n  skipped {}: a symlink to a folder, not followed",
+                l.display()
+            ));
+        }
         s
     }
 }
@@ -108,7 +118,8 @@ impl Cache {
     }
 
     fn get(&self, hash: u128) -> Option<Vec<u8>> {
-        let mut data = std::fs::read(self.path(hash)).ok()?;
+        // Regular files only: a FIFO planted in the cache must not hang.
+        let mut data = input::read(&self.path(hash), Limit::Large).ok()?;
         let body = data.len().checked_sub(16)?;
         let sum = u128::from_le_bytes(data[body..].try_into().ok()?);
         if xxh3_128(&data[..body]) != sum {
@@ -129,45 +140,6 @@ impl Cache {
             let _ = std::fs::remove_file(&tmp);
         }
     }
-}
-
-/// The `.btf` member of a btfhub tarball.
-fn btf_member_of_tar(tar_bytes: &[u8]) -> Result<Range<usize>, String> {
-    let mut ar = tar::Archive::new(tar_bytes);
-    let entries = ar.entries().map_err(|e| format!("tar: {e}"))?;
-    let mut regular = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("tar: {e}"))?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        regular += 1;
-        let is_btf = entry
-            .path()
-            .ok()
-            .is_some_and(|p| p.extension().is_some_and(|e| e == "btf"));
-        if !is_btf {
-            continue;
-        }
-        // A plain member's data is contiguous after its header: used in
-        // place, not copied out of the decompressed archive.
-        let (start, size) = (entry.raw_file_position(), entry.size());
-        return start
-            .checked_add(size)
-            .filter(|&end| end <= tar_bytes.len() as u64)
-            .map(|end| start as usize..end as usize)
-            .ok_or_else(|| {
-                format!(
-                    "tar: member claims {size} bytes at {start} in a {}-byte archive",
-                    tar_bytes.len()
-                )
-            });
-    }
-    Err(if regular == 0 {
-        "tarball is empty".into()
-    } else {
-        "tarball has no .btf file".into()
-    })
 }
 
 /// A kernel's BTF: `bytes[range]` (the member of a decompressed tarball,
@@ -193,10 +165,12 @@ pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<KernelBtf, String> {
     load_kernel(k, None).map(|(raw, _, _)| raw)
 }
 
-/// Reads a kernel's full BTF (decompressing as its packing says).
+/// Reads a kernel's full BTF (decompressing as its packing says). The
+/// archive file is read as any input is: a regular file only, of at most
+/// [`Limit::Btf`] bytes; its tarball member is the one every reader picks
+/// ([`btfkit_btf::load::tar_btf_member`]).
 fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u64, bool), String> {
-    let data =
-        std::fs::read(&k.path).map_err(|e| format!("cannot read {}: {e}", k.path.display()))?;
+    let data = input::read(&k.path, Limit::Btf).map_err(|e| format!("cannot read {e}"))?;
     let bytes_in = data.len() as u64;
     let hash = xxh3_128(&data);
     if let Some(raw) = cache.and_then(|c| c.get(hash)) {
@@ -204,12 +178,11 @@ fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u
     }
     let raw = match k.packing {
         Packing::Raw => KernelBtf::whole(data),
-        Packing::Xz => {
-            KernelBtf::whole(btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?)
-        }
+        Packing::Xz => KernelBtf::whole(decompress_xz(&data).map_err(|e| e.to_string())?),
         Packing::TarXz => {
-            let bytes = btfkit_btf::load::decompress_xz(&data).map_err(|e| e.to_string())?;
-            let range = btf_member_of_tar(&bytes)?;
+            let bytes = decompress_xz(&data).map_err(|e| e.to_string())?;
+            // The member is used in place, not copied out of the archive.
+            let range = tar_btf_member(&bytes).map_err(|e| e.to_string())?;
             KernelBtf { bytes, range }
         }
     };
@@ -315,7 +288,11 @@ pub fn build(
             archive.display()
         )));
     }
-    let (kernels, rejected) = scan(archive);
+    let Scan {
+        kernels,
+        rejected,
+        dir_links,
+    } = scan_archive(archive);
     let cache = match &opts.cache {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -426,6 +403,7 @@ pub fn build(
         kernels: results,
         elapsed: start.elapsed(),
         bundle,
+        dir_links,
     })
 }
 

@@ -527,14 +527,17 @@ pub fn guess_distro(info: &PackageInfo) -> Option<(String, String)> {
 /// Writes `btf` as `<release>.btf` inside an xz-compressed tar, the btfhub
 /// archive format.
 pub fn btfhub_tarball(release: &str, btf: &[u8]) -> Result<Vec<u8>, HubError> {
+    // The member is named after the release: it must be one file name.
+    crate::archive::check_key_component("release", release)?;
+    let member = format!("{release}.btf");
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(btf.len() as u64);
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_cksum();
-    tar.append_data(&mut h, format!("{release}.btf"), btf)
-        .map_err(|e| err(format!("tar: {e}")))?;
+    tar.append_data(&mut h, &member, btf)
+        .map_err(|e| err(format!("tar member {member}: {e}")))?;
     let tar = tar.into_inner().map_err(|e| err(format!("tar: {e}")))?;
     let mut out = Vec::new();
     let mut enc = liblzma::read::XzEncoder::new(&tar[..], 9);

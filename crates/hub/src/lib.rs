@@ -20,4 +20,13 @@ pub enum HubError {
     Object(String),
     #[error("{0}")]
     Extract(String),
+    /// A distro, version, arch or release that cannot be one folder or
+    /// file name of an archive (see `btfkit_bundle::key_component_problem`).
+    #[error("{origin} {value:?} is not a valid key component: {problem}")]
+    KeyComponent {
+        /// Where the value came from: a flag (`--release`), or an input.
+        origin: String,
+        value: String,
+        problem: &'static str,
+    },
 }

@@ -2,7 +2,10 @@
 //! `BTFKIT_HOST_ROOT`), and what kernel and distribution it runs.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+use btfkit_btf::input::{self, Limit};
 
 /// A BTF file to use instead of anything else; an unusable one is an error.
 pub const ENV_BTF_FILE: &str = "BTFKIT_BTF_FILE";
@@ -97,7 +100,7 @@ impl Host {
             Err(e) => (None, Some(e)),
         };
         let signature_path = self.path("/proc/version_signature");
-        let version_signature = std::fs::read_to_string(&signature_path)
+        let version_signature = input::read_text(&signature_path, Limit::Text)
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
@@ -117,7 +120,10 @@ impl Host {
     }
 
     /// os-release: the override, else the host's `/etc/os-release`, else
-    /// its `/usr/lib/os-release`. Errors say which files were tried.
+    /// its `/usr/lib/os-release`. Each is read as a regular file of at
+    /// most [`Limit::Text`]; an `ID` or `VERSION_ID` that cannot be part
+    /// of a bundle key makes the file unusable. Errors say which files
+    /// were tried.
     pub fn os_release(&self) -> Result<OsRelease, String> {
         let candidates: Vec<PathBuf> = match &self.settings.osrelease_file {
             Some(p) => vec![p.clone()],
@@ -128,30 +134,120 @@ impl Host {
         };
         let mut why = Vec::new();
         for p in &candidates {
-            match std::fs::read(p) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let fields = parse_os_release(&text);
-                    let id = fields.get("ID").cloned().unwrap_or_default().to_lowercase();
-                    if id.is_empty() {
-                        why.push(format!("{}: no ID", p.display()));
-                        continue;
-                    }
-                    return Ok(OsRelease {
-                        version_id: fields
-                            .get("VERSION_ID")
-                            .cloned()
-                            .unwrap_or_default()
-                            .to_lowercase(),
-                        pretty_name: fields.get("PRETTY_NAME").cloned(),
-                        id,
-                        path: p.clone(),
-                    });
-                }
-                Err(e) => why.push(format!("{}: {e}", p.display())),
+            match input::read_text(p, Limit::Text) {
+                Ok(text) => match os_release_of(&text, p) {
+                    Ok(os) => return Ok(os),
+                    Err(e) => why.push(e),
+                },
+                // The error names the file.
+                Err(e) => why.push(e.to_string()),
             }
         }
         Err(why.join("; "))
+    }
+
+    /// Checks that the kernel release and machine can be parts of paths
+    /// (`/boot/config-<release>`) and bundle keys; the error names the
+    /// variable that set a bad one.
+    pub fn check_facts(&self, info: &KernelInfo) -> Result<(), HostFactError> {
+        self.check_release(&info.release)?;
+        let origin = match self.settings.machine {
+            Some(_) => FactOrigin::Env(ENV_MACHINE),
+            None => FactOrigin::Uname("machine"),
+        };
+        check_fact(origin, "machine", &info.machine)
+    }
+
+    /// Checks a kernel release as [`Host::check_facts`] does. An empty
+    /// release passes: it is a fact of its own (no release), which the
+    /// rungs that need one report.
+    pub fn check_release(&self, release: &str) -> Result<(), HostFactError> {
+        if release.is_empty() {
+            return Ok(());
+        }
+        let origin = match self.settings.kernel_release {
+            Some(_) => FactOrigin::Env(ENV_KERNEL_RELEASE),
+            None => FactOrigin::Uname("release"),
+        };
+        check_fact(origin, "kernel release", release)
+    }
+}
+
+/// The distribution an os-release file names; an error (naming the file)
+/// when it has no `ID`, or an `ID`/`VERSION_ID` no bundle key can hold.
+fn os_release_of(text: &str, path: &Path) -> Result<OsRelease, String> {
+    let fields = parse_os_release(text);
+    let field = |k: &str| fields.get(k).cloned().unwrap_or_default().to_lowercase();
+    let (id, version_id) = (field("ID"), field("VERSION_ID"));
+    if id.is_empty() {
+        return Err(format!("{}: no ID", path.display()));
+    }
+    let checks = [
+        ("ID", "distro ID", &id),
+        ("VERSION_ID", "version", &version_id),
+    ];
+    for (name, what, value) in checks {
+        // No VERSION_ID is a rolling release, not an error.
+        if name == "VERSION_ID" && value.is_empty() {
+            continue;
+        }
+        let origin = FactOrigin::File {
+            path: path.to_path_buf(),
+            field: name,
+        };
+        check_fact(origin, what, value).map_err(|e| e.to_string())?;
+    }
+    Ok(OsRelease {
+        version_id,
+        pretty_name: fields.get("PRETTY_NAME").cloned(),
+        id,
+        path: path.to_path_buf(),
+    })
+}
+
+fn check_fact(origin: FactOrigin, what: &'static str, value: &str) -> Result<(), HostFactError> {
+    match btfkit_bundle::key_component_problem(value) {
+        None => Ok(()),
+        Some(problem) => Err(HostFactError {
+            origin,
+            what,
+            value: value.to_string(),
+            problem,
+        }),
+    }
+}
+
+/// Where a host fact came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FactOrigin {
+    /// An environment variable (`BTFKIT_KERNEL_RELEASE`).
+    Env(&'static str),
+    /// A field of uname (`release`, `machine`).
+    Uname(&'static str),
+    /// A field of a file (os-release's `ID`).
+    File { path: PathBuf, field: &'static str },
+}
+
+/// A host fact that cannot be part of a path or a bundle key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct HostFactError {
+    pub origin: FactOrigin,
+    /// What the fact is (`kernel release`).
+    pub what: &'static str,
+    pub value: String,
+    /// Why it is refused (see `btfkit_bundle::key_component_problem`).
+    pub problem: &'static str,
+}
+
+impl fmt::Display for HostFactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = &self.value;
+        match &self.origin {
+            FactOrigin::Env(var) => write!(f, "{var}={v:?}")?,
+            FactOrigin::Uname(field) => write!(f, "uname {field} {v:?}")?,
+            FactOrigin::File { path, field } => write!(f, "{}: {field}={v:?}", path.display())?,
+        }
+        write!(f, " is not a valid {}: {}", self.what, self.problem)
     }
 }
 
@@ -288,6 +384,57 @@ mod tests {
         assert_eq!(f["NAME"], "Debian GNU/Linux");
         assert_eq!(f["PRETTY_NAME"], "A \"quoted\" name");
         assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn facts_that_would_leave_a_path_are_refused_naming_their_origin() {
+        let host = |release: Option<&str>, machine: Option<&str>| {
+            Host::new(Settings {
+                kernel_release: release.map(String::from),
+                machine: machine.map(String::from),
+                ..Settings::default()
+            })
+        };
+        let h = host(Some("../../../../etc/passwd"), None);
+        let e = h.check_facts(&h.kernel_info()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "BTFKIT_KERNEL_RELEASE=\"../../../../etc/passwd\" is not a valid kernel release: it contains '/'"
+        );
+        let h = host(Some("6.1.0\n"), None);
+        let e = h.check_facts(&h.kernel_info()).unwrap_err();
+        assert_eq!(e.problem, "it contains a control character");
+        let h = host(Some("6.1.0-56-amd64"), Some(".."));
+        let e = h.check_facts(&h.kernel_info()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "BTFKIT_MACHINE=\"..\" is not a valid machine: it is a path step"
+        );
+        // An empty release is no release (the rungs say so), not an error.
+        let h = host(Some(""), Some("x86_64"));
+        assert_eq!(h.check_facts(&h.kernel_info()), Ok(()));
+        let h = host(None, None);
+        assert_eq!(h.check_facts(&h.kernel_info()), Ok(()));
+    }
+
+    #[test]
+    fn os_release_ids_that_cannot_be_keys_make_it_unusable() {
+        let p = Path::new("/x/os-release");
+        let os = os_release_of("ID=Debian\nVERSION_ID=12\n", p).unwrap();
+        assert_eq!((os.id.as_str(), os.version_id.as_str()), ("debian", "12"));
+        assert_eq!(os_release_of("ID=arch\n", p).unwrap().version_id, "");
+        assert_eq!(
+            os_release_of("ID=\"../x\"\n", p).unwrap_err(),
+            "/x/os-release: ID=\"../x\" is not a valid distro ID: it contains '/'"
+        );
+        assert_eq!(
+            os_release_of("ID=debian\nVERSION_ID=..\n", p).unwrap_err(),
+            "/x/os-release: VERSION_ID=\"..\" is not a valid version: it is a path step"
+        );
+        assert_eq!(
+            os_release_of("NAME=x\n", p).unwrap_err(),
+            "/x/os-release: no ID"
+        );
     }
 
     #[test]

@@ -6,10 +6,20 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use btfkit_btf::input::{self, Limit};
+
 use crate::host::Host;
 
-/// Largest kernel config accepted once decompressed.
-const MAX_CONFIG: u64 = 64 << 20;
+/// Largest kernel config accepted, as read and once decompressed.
+const MAX_CONFIG: u64 = Limit::Config.max_bytes();
+
+/// Diagnostics kept: a garbage file has as many as it has lines, and
+/// the first few say what is wrong.
+const MAX_DIAGNOSTICS: usize = 100;
+
+/// Bytes of a line quoted in a diagnostic: a garbage config may be one
+/// line of megabytes.
+const QUOTE_MAX: usize = 80;
 
 /// One option's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +62,10 @@ pub struct Kconfig {
     /// Where it was read from.
     pub source: PathBuf,
     values: BTreeMap<String, KconfigValue>,
+    /// The first [`MAX_DIAGNOSTICS`] lines that could not be read.
     pub diagnostics: Vec<KconfigDiagnostic>,
+    /// How many lines could not be read, kept or not.
+    pub unreadable_lines: usize,
 }
 
 /// Why no kernel config could be read.
@@ -70,6 +83,28 @@ fn number(s: &str) -> Option<u64> {
         neg.parse::<u64>().ok().map(|n| n.wrapping_neg())
     } else {
         s.parse().ok()
+    }
+}
+
+/// `s` quoted and escaped as `{:?}` does, cut after about
+/// [`QUOTE_MAX`] bytes with a note of how many more there were.
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in s.char_indices() {
+        if out.len() >= QUOTE_MAX {
+            return format!("{out}\"... ({} more bytes)", s.len() - i);
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    out
+}
+
+/// An option name (letters, digits, `_`) cut after [`QUOTE_MAX`] bytes.
+fn clip(name: &str) -> String {
+    match name.get(..QUOTE_MAX) {
+        Some(head) if head.len() < name.len() => format!("{head}..."),
+        _ => name.to_string(),
     }
 }
 
@@ -98,10 +133,13 @@ impl Kconfig {
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             let mut bad = |message: String| {
-                k.diagnostics.push(KconfigDiagnostic {
-                    line: i + 1,
-                    message,
-                })
+                k.unreadable_lines += 1;
+                if k.diagnostics.len() < MAX_DIAGNOSTICS {
+                    k.diagnostics.push(KconfigDiagnostic {
+                        line: i + 1,
+                        message,
+                    })
+                }
             };
             if line.is_empty() {
                 continue;
@@ -117,14 +155,14 @@ impl Kconfig {
                 continue;
             }
             let Some((name, value)) = line.split_once('=') else {
-                bad(format!("no '=' in {line:?}"));
+                bad(format!("no '=' in {}", quote(line)));
                 continue;
             };
             if !name.starts_with("CONFIG_")
                 || name.len() == "CONFIG_".len()
                 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
-                bad(format!("not an option name: {name:?}"));
+                bad(format!("not an option name: {}", quote(name)));
                 continue;
             }
             let v = match value {
@@ -134,14 +172,18 @@ impl Kconfig {
                 v if v.starts_with('"') => match unquote(v) {
                     Some(s) => KconfigValue::Str(s),
                     None => {
-                        bad(format!("{name}: unterminated or malformed string {v}"));
+                        bad(format!(
+                            "{}: unterminated or malformed string {}",
+                            clip(name),
+                            quote(v)
+                        ));
                         continue;
                     }
                 },
                 v => match number(v) {
                     Some(n) => KconfigValue::Number(n),
                     None => {
-                        bad(format!("{name}: invalid value {v:?}"));
+                        bad(format!("{}: invalid value {}", clip(name), quote(v)));
                         continue;
                     }
                 },
@@ -174,14 +216,12 @@ impl Kconfig {
         Ok(Kconfig::parse(&text, source))
     }
 
-    /// Reads a config file (plain or gzip).
+    /// Reads a config file (plain or gzip): a regular file of at most
+    /// [`Limit::Config`] bytes (see `btfkit_btf::input`; `/proc/config.gz`
+    /// reports size 0 and is read to its end all the same).
     pub fn read(path: &Path) -> Result<Kconfig, KconfigError> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| KconfigError(format!("{}: {e}", path.display())))?;
-        let mut data = Vec::new();
-        f.take(MAX_CONFIG + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| KconfigError(format!("{}: {e}", path.display())))?;
+        // The error names the file.
+        let data = input::read(path, Limit::Config).map_err(|e| KconfigError(e.to_string()))?;
         Kconfig::from_bytes(&data, path)
     }
 
@@ -193,8 +233,14 @@ impl Kconfig {
         }
         let mut tried = Vec::new();
         let mut candidates = vec![host.path("/proc/config.gz")];
-        if !release.is_empty() {
-            candidates.push(host.path(&format!("/boot/config-{release}")));
+        // A release that is not one path component is never part of a
+        // path probed (`BTFKIT_KERNEL_RELEASE=../../etc/passwd`).
+        match host.check_release(release) {
+            Ok(()) if !release.is_empty() => {
+                candidates.push(host.path(&format!("/boot/config-{release}")));
+            }
+            Ok(()) => {}
+            Err(e) => tried.push(format!("/boot/config-<release> not tried: {e}")),
         }
         for p in candidates {
             match Kconfig::read(&p) {
@@ -273,6 +319,39 @@ CONFIG_N=n
         assert_eq!(lines, [12, 13, 14, 15], "{:?}", k.diagnostics);
         assert!(k.diagnostics[1].message.contains("CONFIG_BADNUM"));
         assert_eq!(k.len(), 9);
+    }
+
+    #[test]
+    fn garbage_is_quoted_briefly_and_counted() {
+        let line = "G".repeat(1 << 20);
+        let k = Kconfig::parse(&line, "x");
+        assert_eq!(k.unreadable_lines, 1);
+        let m = &k.diagnostics[0].message;
+        assert!(m.len() < 120, "{m}");
+        assert!(m.starts_with("no '=' in \"GGG"), "{m}");
+        assert!(
+            m.ends_with(&format!("... ({} more bytes)", (1 << 20) - 79)),
+            "{m}"
+        );
+        // Escapes count towards the quote's length.
+        let k = Kconfig::parse(&"\u{1}".repeat(10_000), "x");
+        assert!(k.diagnostics[0].message.len() < 120, "{:?}", k.diagnostics);
+        // A long valid name with a bad value is cut too.
+        let name = format!("CONFIG_{}", "A".repeat(10_000));
+        let k = Kconfig::parse(&format!("{name}=\"open"), "x");
+        assert!(k.diagnostics[0].message.len() < 200, "{:?}", k.diagnostics);
+        // Every bad line counts; the first hundred are kept.
+        let k = Kconfig::parse(&"x\n".repeat(1000), "x");
+        assert_eq!((k.unreadable_lines, k.diagnostics.len()), (1000, 100));
+        assert_eq!(k.diagnostics[99].line, 100);
+    }
+
+    #[test]
+    fn special_and_missing_files_are_refused_naming_them() {
+        let e = Kconfig::read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.0, "/dev/zero: a character device, not a regular file");
+        let e = Kconfig::read(Path::new("/nonexistent/config")).unwrap_err();
+        assert!(e.0.starts_with("/nonexistent/config: "), "{e}");
     }
 
     #[test]

@@ -5,11 +5,12 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use btfkit_btf::input::{self, Limit};
 use btfkit_btf::load::{load_btf_file, BtfBytes};
 use btfkit_btf::Btf;
 use btfkit_bundle::Bundle;
 
-use crate::host::{Host, KernelInfo, Settings};
+use crate::host::{Host, HostFactError, KernelInfo, Settings};
 
 /// libbpf's vmlinux locations when sysfs has none (`%r` is the release),
 /// searched in this order; each holds an ELF with `.BTF` (or raw BTF).
@@ -139,6 +140,15 @@ pub enum ResolveError {
         host: Box<KernelInfo>,
         steps: Vec<Step>,
     },
+    /// A host fact (release, machine) that cannot be part of a path or a
+    /// bundle key: nothing is probed with it. The message is the fact's
+    /// own (not repeated as a cause).
+    #[error("{error}")]
+    HostFact {
+        error: Box<HostFactError>,
+        host: Box<KernelInfo>,
+        steps: Vec<Step>,
+    },
     /// Every rung failed.
     #[error("no BTF for kernel {release:?} ({arch}): {}", summary(steps))]
     NotFound {
@@ -162,13 +172,17 @@ impl ResolveError {
     /// The rungs tried before giving up.
     pub fn steps(&self) -> &[Step] {
         match self {
-            ResolveError::EnvFile { steps, .. } | ResolveError::NotFound { steps, .. } => steps,
+            ResolveError::EnvFile { steps, .. }
+            | ResolveError::HostFact { steps, .. }
+            | ResolveError::NotFound { steps, .. } => steps,
         }
     }
 
     pub fn host(&self) -> &KernelInfo {
         match self {
-            ResolveError::EnvFile { host, .. } | ResolveError::NotFound { host, .. } => host,
+            ResolveError::EnvFile { host, .. }
+            | ResolveError::HostFact { host, .. }
+            | ResolveError::NotFound { host, .. } => host,
         }
     }
 }
@@ -229,6 +243,13 @@ impl<'b> Resolver<'b> {
     /// Walks the ladder.
     pub fn resolve(&self) -> Result<ResolvedBtf, ResolveError> {
         let info = self.host.kernel_info();
+        if let Err(error) = self.host.check_facts(&info) {
+            return Err(ResolveError::HostFact {
+                error: Box::new(error),
+                host: Box::new(info),
+                steps: Vec::new(),
+            });
+        }
         let mut steps = Vec::new();
         let mut warnings = Vec::new();
         let mut chosen: Option<(BtfBytes, Source)> = None;
@@ -521,23 +542,46 @@ fn load_checked(path: &Path) -> Result<BtfBytes, String> {
 
 /// Raw BTF (or a compressed btfhub file) read whole, or the `.BTF`
 /// section of an ELF read alone — a vmlinux with debug info is hundreds of
-/// megabytes, of which only the BTF is wanted.
+/// megabytes, of which only the BTF is wanted. Only regular files are
+/// read (see `btfkit_btf::input`), the BTF up to [`Limit::Btf`]. Errors
+/// do not name the file: the step (or `ResolveError::EnvFile`) does.
 fn read_btf_of_file(path: &Path) -> Result<BtfBytes, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut f = input::open(path).map_err(without_path)?;
     let mut magic = [0u8; 4];
     let n = f.read(&mut magic).map_err(|e| e.to_string())?;
     if n == 4 && magic == *b"\x7fELF" {
-        use object::{Object, ObjectSection};
-        let cache = object::ReadCache::new(f);
-        let elf = object::File::parse(&cache).map_err(|e| format!("ELF: {e}"))?;
-        let section = elf
-            .section_by_name(".BTF")
-            .ok_or_else(|| "ELF without a .BTF section".to_string())?;
-        let data = section.data().map_err(|e| format!("ELF .BTF: {e}"))?;
-        return Ok(BtfBytes::Owned(data.to_vec()));
+        return elf_btf(f);
     }
     drop(f);
-    load_btf_file(path).map_err(|e| e.to_string())
+    load_btf_file(path).map_err(without_path)
+}
+
+/// An error's message without the file it names.
+fn without_path(e: btfkit_btf::Error) -> String {
+    match e {
+        btfkit_btf::Error::File { inner, .. } => inner.to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// The `.BTF` section of an ELF file, refused when it claims more than
+/// [`Limit::Btf`] (it is read whole).
+fn elf_btf(f: std::fs::File) -> Result<BtfBytes, String> {
+    use object::{Object, ObjectSection};
+    let cache = object::ReadCache::new(f);
+    let elf = object::File::parse(&cache).map_err(|e| format!("ELF: {e}"))?;
+    let section = elf
+        .section_by_name(".BTF")
+        .ok_or_else(|| "ELF without a .BTF section".to_string())?;
+    let max = Limit::Btf.max_bytes();
+    if section.size() > max {
+        return Err(format!(
+            "ELF .BTF: {} bytes, more than the {max} a BTF file may hold",
+            section.size()
+        ));
+    }
+    let data = section.data().map_err(|e| format!("ELF .BTF: {e}"))?;
+    Ok(BtfBytes::Owned(data.to_vec()))
 }
 
 /// Checks that bytes start with a BTF header whose sections they hold.

@@ -15,6 +15,12 @@
 //! Host paths are prefixed with `BTFKIT_HOST_ROOT` (a container sees the
 //! host under e.g. `/host`); `BTFKIT_OSRELEASE_FILE` replaces os-release;
 //! `BTFKIT_KERNEL_RELEASE` and `BTFKIT_MACHINE` stand in for uname.
+//! Host facts that become parts of probed paths or bundle keys (release,
+//! machine, os-release `ID`/`VERSION_ID`) must each be one path component
+//! (`btfkit_bundle::key_component_problem`); a bad release or machine is an error
+//! naming its variable, a bad os-release counts as no os-release. Every
+//! file is read as a regular file of bounded size
+//! (`btfkit_btf::input`).
 //! [`Kconfig`] reads the kernel's configuration the way libbpf does.
 //!
 //! Resolution only reads: no file is created, no temporary copy is made.
@@ -25,9 +31,9 @@ mod ladder;
 pub mod report;
 
 pub use host::{
-    kernel_version, parse_os_release, version_code_from_release, version_code_from_signature, Host,
-    KernelInfo, OsRelease, Settings, ENV_BTF_FILE, ENV_HOST_ROOT, ENV_KCONFIG_FILE,
-    ENV_KERNEL_RELEASE, ENV_MACHINE, ENV_OSRELEASE_FILE,
+    kernel_version, parse_os_release, version_code_from_release, version_code_from_signature,
+    FactOrigin, Host, HostFactError, KernelInfo, OsRelease, Settings, ENV_BTF_FILE, ENV_HOST_ROOT,
+    ENV_KCONFIG_FILE, ENV_KERNEL_RELEASE, ENV_MACHINE, ENV_OSRELEASE_FILE,
 };
 pub use kconfig::{Kconfig, KconfigDiagnostic, KconfigError, KconfigValue};
 pub use ladder::{

@@ -132,9 +132,7 @@ pub fn text(
                 } else {
                     format!(
                         ", {} unreadable lines (first: line {}: {})",
-                        k.diagnostics.len(),
-                        k.diagnostics[0].line,
-                        k.diagnostics[0].message
+                        k.unreadable_lines, k.diagnostics[0].line, k.diagnostics[0].message
                     )
                 }
             );
