@@ -1,7 +1,7 @@
 //! `btfkit core check`: which programs of the objects load on which
 //! kernels (see `btfkit_hub::check`).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -186,7 +186,7 @@ fn running_release(btf: &Path) -> Option<String> {
 }
 
 fn report(a: &CheckArgs, objects: &[CheckObject<'_>], kernels: &[KernelCheck]) -> Result<()> {
-    let mut out = BufWriter::new(io::stdout().lock());
+    let mut out = BufWriter::new(crate::output::stdout());
     if a.json && a.relocations {
         writeln!(out, "{}", crate::check_report::json(kernels))?;
     } else if a.json {

@@ -90,7 +90,7 @@ pub fn run(cmd: HubCommand) -> Result<()> {
         HubCommand::Ls(a) => {
             let data = read(&a.bundle)?;
             let b = open(&data, &a.bundle)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::output::stdout();
             for e in b.entries() {
                 let blob = b.blob(e.blob).expect("entries name existing blobs");
                 let codec = match blob.codec {

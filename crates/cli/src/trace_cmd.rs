@@ -117,7 +117,7 @@ pub fn run(a: TraceArgs) -> Result<()> {
         debug: a.debug,
         skip_self_test: a.no_self_test,
     };
-    let stats = btfkit_tracer::run(&opts, &mut std::io::stdout().lock(), &mut std::io::stderr())?;
+    let stats = btfkit_tracer::run(&opts, &mut crate::output::stdout(), &mut std::io::stderr())?;
     eprintln!("btfkit trace: {stats}");
     Ok(())
 }
