@@ -83,11 +83,18 @@ if [ "$fuzz_seconds" != 0 ]; then
     # The check suite's objects, real-tool style, for the flow analysis.
     mkdir -p fuzz/corpus/check
     cp testdata/core/check/*.bpf.o testdata/core/progs/*.bpf.o fuzz/corpus/check/
-    for target in parse parse_split relocate bundle encode check; do
+    # Pairs of BTFs for merge: the dedup worst cases, small.
+    mkdir -p fuzz/corpus/merge
+    cargo build -q --profile ci -p btfkit-btf --example dedup_worst
+    for c in nested_foo chain_value chain_ptr fanout deep_diff ptr_cycle; do
+        target/ci/examples/dedup_worst fuzz-seed "$c" 20 "fuzz/corpus/merge/$c"
+    done
+    for target in parse parse_split relocate bundle encode check cdump merge; do
         seed_dir=corpus/parse
         [ "$target" = bundle ] && seed_dir=corpus/bundle
         [ "$target" = encode ] && seed_dir=corpus/encode
         [ "$target" = check ] && seed_dir=corpus/check
+        [ "$target" = merge ] && seed_dir=corpus/merge
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
         (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \

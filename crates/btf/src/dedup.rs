@@ -19,8 +19,18 @@
 //!
 //! A prefix of the types can be fixed (a base BTF): those keep their ids,
 //! and every other type equal to one of them becomes that one.
+//!
+//! Cost: refinement only looks again at types whose references changed
+//! class, and then only at those references, so N structs that differ
+//! only N levels down cost N rounds of O(1) each, and so does one struct
+//! referring to all N. The contextual resolution of declarations only tries
+//! classes against each other when one of them reaches a declaration
+//! that can stand for another type (or a class it already merged): two
+//! other classes are distinct in the bisimulation and cannot match, and
+//! trying them pairwise was O(N³) on N same-named nested structs
+//! (issue 17; `tests/dedup_worst.rs`, `examples/dedup_worst.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::ir::{IrBtf, IrType};
@@ -35,6 +45,18 @@ pub struct Deduped {
     pub map: Vec<u32>,
     /// Refinement rounds run (for diagnostics).
     pub rounds: usize,
+    /// Steps taken (for diagnostics and tests of the cost): class
+    /// references read while refining, type pairs compared while
+    /// matching through declarations. Grows linearly with the input on
+    /// every shape tested (see `tests/dedup_worst.rs`).
+    pub work: usize,
+}
+
+/// What [`Deduped::rounds`] and [`Deduped::work`] count.
+#[derive(Default)]
+struct Counters {
+    rounds: usize,
+    work: usize,
 }
 
 /// The shallow description of a type: everything but the types it
@@ -161,10 +183,23 @@ fn initial_classes(ir: &IrBtf) -> (Vec<u32>, usize) {
 /// had. Of a class whose looked-at members fall into several groups, the
 /// groups move to new classes, except, when every member was looked at,
 /// the largest, which keeps the class (so its referrers need no look).
-fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
+///
+/// From the second round on, looked-at types are grouped by their change
+/// list (position and new class of each reference that moved in the
+/// last round) rather than by their full signature. That is exact: at
+/// the start of a round the members of a class agree on their
+/// signatures of the round before, and a moved reference's class is
+/// fresh (it appears in no signature of the round before), so two
+/// members have the same signature exactly when they have the same
+/// change list. A round then costs the edges into moved types, not the
+/// full degree of the types looking at them: one struct of N members
+/// pointing to N types that split one per round was O(N²)
+/// (`fanout` in `tests/dedup_worst.rs`).
+fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], count: &mut Counters) {
     let n = ir.types.len();
-    // Who refers to whom, reversed (CSR): a type's signature is that of
-    // the type it stands for.
+    // Who refers to whom, reversed (CSR), with the position of the
+    // reference in the referrer: a type's signature is that of the type
+    // it stands for.
     let mut start = vec![0u32; n + 1];
     for i in 0..n {
         each_ref(&ir.types[alias[i] as usize], alias, |r| {
@@ -175,11 +210,13 @@ fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
         start[i + 1] += start[i];
     }
     let mut fill = start.clone();
-    let mut referrers = vec![0u32; start[n] as usize];
+    let mut referrers = vec![(0u32, 0u32); start[n] as usize];
     for i in 0..n {
+        let mut pos = 0u32;
         each_ref(&ir.types[alias[i] as usize], alias, |r| {
-            referrers[fill[r as usize] as usize] = i as u32;
+            referrers[fill[r as usize] as usize] = (i as u32, pos);
             fill[r as usize] += 1;
+            pos += 1;
         });
     }
     drop(fill);
@@ -197,30 +234,30 @@ fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
             out.push(class[r as usize])
         });
     };
-    let mut dirty: Vec<u32> = (0..n as u32).collect();
-    let mut marked = vec![false; n];
     // Looked-at types: (class, signature hash, type, where its signature
-    // starts in sigbuf).
+    // starts in sigbuf). The signature is the full list of referred
+    // classes in the first round, the change list after.
     let mut keyed: Vec<(u32, u64, u32, u32)> = Vec::new();
     let mut sig = Vec::new();
     let mut sigbuf: Vec<u32> = Vec::new();
+    for i in 0..n as u32 {
+        refs_of(i, &mut sig, class);
+        count.work += sig.len() + 1;
+        let h = hasher.hash_one(&sig);
+        keyed.push((class[i as usize], h, i, sigbuf.len() as u32));
+        sigbuf.extend_from_slice(&sig);
+        sigbuf.push(u32::MAX);
+    }
     // One class's looked-at members, by signature: ((where in sigbuf, its
     // length), members).
     let mut parts: Vec<((usize, usize), Vec<u32>)> = Vec::new();
     let mut changed: Vec<u32> = Vec::new();
     let mut moved: Vec<(u32, u32)> = Vec::new();
-    while !dirty.is_empty() {
-        *rounds += 1;
+    // References into moved types: (referrer, position, new class).
+    let mut edges: Vec<(u32, u32, u32)> = Vec::new();
+    while !keyed.is_empty() {
+        count.rounds += 1;
         // Looked-at types by (class, signature hash).
-        keyed.clear();
-        sigbuf.clear();
-        for &i in &dirty {
-            refs_of(i, &mut sig, class);
-            let h = hasher.hash_one(&sig);
-            keyed.push((class[i as usize], h, i, sigbuf.len() as u32));
-            sigbuf.extend_from_slice(&sig);
-            sigbuf.push(u32::MAX);
-        }
         keyed.sort_unstable();
         changed.clear();
         let mut a = 0;
@@ -240,7 +277,7 @@ fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
                 while k < b && keyed[k].1 == h {
                     let i = keyed[k].2;
                     // The signature as stored, its end marked by MAX (no
-                    // class id reaches it).
+                    // class id or position reaches it).
                     let from = keyed[k].3 as usize;
                     let len = sigbuf[from..].iter().position(|&x| x == u32::MAX).unwrap();
                     let sig = &sigbuf[from..from + len];
@@ -282,30 +319,45 @@ fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], rounds: &mut usize) {
             changed.push(i);
         }
         moved.clear();
-        dirty.clear();
+        // The next round looks at the referrers of moved types, each by
+        // its change list.
+        edges.clear();
         for &t in &changed {
-            for &r in &referrers[start[t as usize] as usize..start[t as usize + 1] as usize] {
-                if !marked[r as usize] {
-                    marked[r as usize] = true;
-                    dirty.push(r);
-                }
+            let c = class[t as usize];
+            for &(r, pos) in &referrers[start[t as usize] as usize..start[t as usize + 1] as usize]
+            {
+                edges.push((r, pos, c));
             }
         }
-        for &r in &dirty {
-            marked[r as usize] = false;
+        edges.sort_unstable();
+        keyed.clear();
+        sigbuf.clear();
+        let mut e = 0;
+        while e < edges.len() {
+            let r = edges[e].0;
+            let from = sigbuf.len();
+            while e < edges.len() && edges[e].0 == r {
+                sigbuf.extend([edges[e].1, edges[e].2]);
+                e += 1;
+            }
+            let len = sigbuf.len() - from;
+            count.work += len / 2 + 1;
+            let h = hasher.hash_one(&sigbuf[from..]);
+            keyed.push((class[r as usize], h, r, from as u32));
+            sigbuf.push(u32::MAX);
         }
     }
 }
 
 /// The coarsest partition of the types, declarations standing for the
 /// types `alias` says.
-fn classify(ir: &IrBtf, shallow_class: &[u32], alias: &[u32], rounds: &mut usize) -> Vec<u32> {
+fn classify(ir: &IrBtf, shallow_class: &[u32], alias: &[u32], count: &mut Counters) -> Vec<u32> {
     let n = ir.types.len();
     let mut class = shallow_class.to_vec();
     for i in 0..n {
         class[i] = class[alias[i] as usize];
     }
-    refine(ir, alias, &mut class, rounds);
+    refine(ir, alias, &mut class, count);
     class
 }
 
@@ -337,6 +389,331 @@ fn is_composite(t: &IrType) -> bool {
     matches!(t, IrType::Struct { .. } | IrType::Union { .. })
 }
 
+/// A bucket of struct and union classes that could match: in order of
+/// first type, and the marked ones (see [`DeclMerge::marked`]) by
+/// position, which are all an unmarked class can match.
+#[derive(Default)]
+struct Bucket {
+    all: Vec<u32>,
+    marked: BTreeMap<u32, u32>,
+}
+
+/// One pass of libbpf's struct deduplication over a partition (see
+/// [`merge_through_declarations`]).
+///
+/// Matching two classes walks both type graphs in step. Most classes
+/// share a bucket with many others that cannot match (N structs `foo`
+/// nested in one another differ only at the bottom and hash alike), and
+/// trying each against each walked O(N) deep: O(N³). What makes the
+/// walk cheap to skip: the partition is the coarsest bisimulation, so a
+/// walk that meets only plain classes (no declaration that could stand
+/// for another type, no class merged by this pass) pairs up equal
+/// classes only, and fails between two distinct ones. So two classes
+/// neither of which reaches such a "tainted" class are never tried;
+/// `marked` (reaches a tainted class) is kept up to date as merges
+/// taint classes, each class marked once.
+struct DeclMerge<'a> {
+    ir: &'a IrBtf,
+    shallow_class: &'a [u32],
+    alias: &'a [u32],
+    class: &'a [u32],
+    /// A type standing for each class.
+    rep: Vec<u32>,
+    /// Classes in order of their first type.
+    order: Vec<u32>,
+    /// Union-find over classes: what each class was merged into.
+    parent: Vec<u32>,
+    /// The classes that refer to each class (CSR: `referrers[start[c]..
+    /// start[c + 1]]`).
+    start: Vec<u32>,
+    referrers: Vec<u32>,
+    /// The class reaches (or is) a declaration that can match another
+    /// class, or a class merged by this pass.
+    marked: Vec<bool>,
+    /// Where a class that went into a bucket is: (bucket, position).
+    slot: FastMap<u32, (u64, u32)>,
+    buckets: FastMap<u64, Bucket>,
+    /// The pairing of the current match: canonical side -> candidate side.
+    hypot: FastMap<u32, u32>,
+    /// Pairs compared.
+    work: usize,
+    bufs: MatchBufs,
+}
+
+/// Pairs to compare; two reference lists.
+type MatchBufs = (Vec<(u32, u32)>, Vec<u32>, Vec<u32>);
+
+impl<'a> DeclMerge<'a> {
+    fn new(ir: &'a IrBtf, shallow_class: &'a [u32], alias: &'a [u32], class: &'a [u32]) -> Self {
+        let classes = class.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+        let mut rep = vec![u32::MAX; classes];
+        let mut order = Vec::new();
+        for (i, &c) in class.iter().enumerate() {
+            if rep[c as usize] == u32::MAX {
+                rep[c as usize] = alias[i];
+                order.push(c);
+            }
+        }
+        let mut m = DeclMerge {
+            ir,
+            shallow_class,
+            alias,
+            class,
+            rep,
+            order,
+            parent: (0..classes as u32).collect(),
+            start: Vec::new(),
+            referrers: Vec::new(),
+            marked: vec![false; classes],
+            slot: FastMap::default(),
+            buckets: FastMap::default(),
+            hypot: FastMap::default(),
+            work: 0,
+            bufs: MatchBufs::default(),
+        };
+        m.build_referrers();
+        m.mark_open_declarations();
+        m
+    }
+
+    fn ty(&self, c: u32) -> &'a IrType {
+        &self.ir.types[self.rep[c as usize] as usize]
+    }
+
+    fn shallow_of(&self, c: u32) -> u32 {
+        self.shallow_class[self.rep[c as usize] as usize]
+    }
+
+    /// The classes `c`'s type refers to, in order.
+    fn refs(&self, c: u32, out: &mut Vec<u32>) {
+        out.clear();
+        each_ref(self.ty(c), self.alias, |r| out.push(self.class[r as usize]));
+    }
+
+    fn find(&mut self, mut c: u32) -> u32 {
+        while self.parent[c as usize] != c {
+            let p = self.parent[c as usize];
+            self.parent[c as usize] = self.parent[p as usize];
+            c = p;
+        }
+        c
+    }
+
+    /// The class graph reversed.
+    fn build_referrers(&mut self) {
+        let mut start = vec![0u32; self.rep.len() + 1];
+        let mut refs = Vec::new();
+        for &c in &self.order {
+            self.refs(c, &mut refs);
+            refs.iter().for_each(|&r| start[r as usize + 1] += 1);
+        }
+        for i in 0..self.rep.len() {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut referrers = vec![0u32; start[self.rep.len()] as usize];
+        for &c in &self.order {
+            self.refs(c, &mut refs);
+            for &r in &refs {
+                referrers[fill[r as usize] as usize] = c;
+                fill[r as usize] += 1;
+            }
+        }
+        self.start = start;
+        self.referrers = referrers;
+    }
+
+    /// Taints the declarations that can match a class other than their
+    /// own: those of a name and kind that has a definition, or more than
+    /// one class of declarations. (A lone declaration of an undefined
+    /// name pairs only with itself.)
+    fn mark_open_declarations(&mut self) {
+        let mut defs: FastMap<DeclKey, u32> = FastMap::default();
+        let mut decls: FastMap<DeclKey, u32> = FastMap::default();
+        for &c in &self.order {
+            let t = self.ty(c);
+            if let Some(k) = definition_key(t) {
+                *defs.entry(k).or_default() += 1;
+            } else if let Some(k) = declaration_key(t) {
+                *decls.entry(k).or_default() += 1;
+            }
+        }
+        for i in 0..self.order.len() {
+            let c = self.order[i];
+            if let Some(k) = declaration_key(self.ty(c)) {
+                if defs.contains_key(&k) || decls[&k] > 1 {
+                    self.taint(c);
+                }
+            }
+        }
+    }
+
+    /// Marks `c` and every class that reaches it (each class once).
+    fn taint(&mut self, c: u32) {
+        if self.marked[c as usize] {
+            return;
+        }
+        self.marked[c as usize] = true;
+        let mut stack = vec![c];
+        while let Some(x) = stack.pop() {
+            if let Some(&(h, pos)) = self.slot.get(&x) {
+                let b = self.buckets.get_mut(&h).expect("bucket of a slot");
+                b.marked.insert(pos, x);
+            }
+            let (a, b) = (self.start[x as usize], self.start[x as usize + 1]);
+            for k in a..b {
+                let r = self.referrers[k as usize];
+                if !self.marked[r as usize] {
+                    self.marked[r as usize] = true;
+                    stack.push(r);
+                }
+            }
+        }
+    }
+
+    /// Which bucket `c` goes into: a hash of its shallow description and
+    /// of what its references lead to, through the same chains of
+    /// pointers, modifiers, typedefs and arrays, up to a type of a
+    /// shallow description or one defining or declaring a name.
+    fn bucket_of(&self, c: u32, refs: &mut Vec<u32>) -> u64 {
+        let hasher = foldhash::fast::FixedState::with_seed(0x6677_6473);
+        let mut h = hasher.build_hasher();
+        self.shallow_of(c).hash(&mut h);
+        self.refs(c, refs);
+        for &r0 in refs.iter() {
+            let mut r = r0;
+            for _ in 0..32 {
+                let t = self.ty(r);
+                if let Some(k) = definition_key(t).or_else(|| declaration_key(t)) {
+                    k.hash(&mut h);
+                    break;
+                }
+                self.shallow_of(r).hash(&mut h);
+                match t {
+                    IrType::Ptr(x)
+                    | IrType::Const(x)
+                    | IrType::Volatile(x)
+                    | IrType::Restrict(x)
+                    | IrType::Typedef { ty: x, .. }
+                    | IrType::TypeTag { ty: x, .. }
+                    | IrType::Array { elem: x, .. } => {
+                        r = self.class[self.alias[*x as usize] as usize]
+                    }
+                    _ => break,
+                }
+            }
+            0xffu8.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Whether `c`'s type graph matches `canon`'s, a declaration matching
+    /// any struct or union of its name and kind; `hypot` is left holding
+    /// the pairing.
+    fn matches(&mut self, c: u32, canon: u32) -> bool {
+        // The buffers are kept across calls (a pass makes many).
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let ok = self.walk(c, canon, &mut bufs);
+        self.bufs = bufs;
+        ok
+    }
+
+    fn walk(&mut self, c: u32, canon: u32, (work, ra, rb): &mut MatchBufs) -> bool {
+        self.hypot.clear();
+        work.clear();
+        work.push((c, canon));
+        while let Some((a, b)) = work.pop() {
+            self.work += 1;
+            let (a, b) = (self.find(a), self.find(b));
+            if a == b {
+                continue;
+            }
+            if let Some(&h) = self.hypot.get(&b) {
+                if h != a {
+                    return false;
+                }
+                continue;
+            }
+            self.hypot.insert(b, a);
+            let (ta, tb) = (self.ty(a), self.ty(b));
+            match (declaration_key(ta), declaration_key(tb)) {
+                (Some(x), None) if definition_key(tb) == Some(x) => continue,
+                (None, Some(x)) if definition_key(ta) == Some(x) => continue,
+                (Some(x), Some(y)) if x == y => continue,
+                (None, None) => {}
+                _ => return false,
+            }
+            if self.shallow_of(a) != self.shallow_of(b) {
+                return false;
+            }
+            self.refs(a, ra);
+            self.refs(b, rb);
+            if ra.len() != rb.len() {
+                return false;
+            }
+            work.extend(ra.iter().copied().zip(rb.iter().copied()));
+        }
+        true
+    }
+
+    /// Makes one everything the last match paired up: a declaration its
+    /// definition, a struct its canonical. Returns whether anything
+    /// merged.
+    fn merge_matched(&mut self) -> bool {
+        let pairs: Vec<(u32, u32)> = self.hypot.iter().map(|(&b, &a)| (b, a)).collect();
+        let mut merged = false;
+        for (b, a) in pairs {
+            let (a, b) = (self.find(a), self.find(b));
+            if a == b {
+                continue;
+            }
+            let (fa, fb) = (
+                declaration_key(self.ty(a)).is_some(),
+                declaration_key(self.ty(b)).is_some(),
+            );
+            let from = if fb && !fa {
+                self.parent[b as usize] = a;
+                b
+            } else if is_composite(self.ty(a)) || fa {
+                self.parent[a as usize] = b;
+                a
+            } else {
+                continue;
+            };
+            self.taint(from);
+            merged = true;
+        }
+        merged
+    }
+
+    /// Tries class `c` against the earlier classes of its bucket (only
+    /// the marked ones when `c` is unmarked: no other can match), merges
+    /// it into the first that matches or else adds it to the bucket.
+    fn place(&mut self, c: u32, refs: &mut Vec<u32>, candidates: &mut Vec<u32>) -> bool {
+        let h = self.bucket_of(c, refs);
+        let bucket = self.buckets.entry(h).or_default();
+        candidates.clear();
+        if self.marked[c as usize] {
+            candidates.extend_from_slice(&bucket.all);
+        } else {
+            candidates.extend(bucket.marked.values());
+        }
+        for &canon in candidates.iter() {
+            if self.matches(c, canon) {
+                return self.merge_matched();
+            }
+        }
+        let bucket = self.buckets.get_mut(&h).expect("bucket");
+        let pos = bucket.all.len() as u32;
+        bucket.all.push(c);
+        if self.marked[c as usize] {
+            bucket.marked.insert(pos, c);
+        }
+        self.slot.insert(c, (h, pos));
+        false
+    }
+}
+
 /// libbpf's struct deduplication on the classes of the partition: the
 /// struct and union classes of equal shallow descriptions, in order,
 /// are each merged into the first earlier one whose type graph they
@@ -348,159 +725,34 @@ fn merge_through_declarations(
     shallow_class: &[u32],
     alias: &mut [u32],
     class: &[u32],
+    work: &mut usize,
 ) -> bool {
-    let n = ir.types.len();
-    let classes = class.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
-    // A type standing for each class.
-    let mut rep = vec![u32::MAX; classes];
-    let mut order = Vec::new();
-    for i in 0..n {
-        let c = class[i] as usize;
-        if rep[c] == u32::MAX {
-            rep[c] = alias[i];
-            order.push(c as u32);
-        }
-    }
-    let mut parent: Vec<u32> = (0..classes as u32).collect();
-    fn find(parent: &mut [u32], mut c: u32) -> u32 {
-        while parent[c as usize] != c {
-            let p = parent[c as usize];
-            parent[c as usize] = parent[p as usize];
-            c = p;
-        }
-        c
-    }
-    let ty = |c: u32| &ir.types[rep[c as usize] as usize];
-    let refs = |c: u32, out: &mut Vec<u32>| {
-        out.clear();
-        each_ref(&ir.types[rep[c as usize] as usize], alias, |r| {
-            out.push(class[r as usize])
-        });
-    };
-    let mut buckets: FastMap<u64, Vec<u32>> = FastMap::default();
-    let hasher = foldhash::fast::FixedState::with_seed(0x6677_6473);
-    let mut hypot: FastMap<u32, u32> = FastMap::default();
-    let mut work: Vec<(u32, u32)> = Vec::new();
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    let shallow_of = |c: u32| shallow_class[rep[c as usize] as usize];
+    let mut m = DeclMerge::new(ir, shallow_class, alias, class);
+    let (mut refs, mut candidates) = (Vec::new(), Vec::new());
     let mut merged = false;
-    for &c in &order {
-        if !is_composite(ty(c)) {
-            continue;
-        }
-        // Only classes that could match through declarations are tried:
-        // those whose references lead, through the same chains of
-        // pointers, modifiers, typedefs and arrays, to types of the same
-        // shallow description or declaring the same name.
-        let mut h = hasher.build_hasher();
-        shallow_of(c).hash(&mut h);
-        refs(c, &mut ra);
-        for &r0 in &ra {
-            let mut r = r0;
-            for _ in 0..32 {
-                let t = ty(r);
-                if let Some(k) = definition_key(t).or_else(|| declaration_key(t)) {
-                    k.hash(&mut h);
-                    break;
-                }
-                shallow_of(r).hash(&mut h);
-                match t {
-                    IrType::Ptr(x)
-                    | IrType::Const(x)
-                    | IrType::Volatile(x)
-                    | IrType::Restrict(x)
-                    | IrType::Typedef { ty: x, .. }
-                    | IrType::TypeTag { ty: x, .. }
-                    | IrType::Array { elem: x, .. } => r = class[alias[*x as usize] as usize],
-                    _ => break,
-                }
-            }
-            0xffu8.hash(&mut h);
-        }
-        let bucket = buckets.entry(h.finish()).or_default();
-        let mut into = None;
-        for &canon in bucket.iter() {
-            hypot.clear();
-            work.clear();
-            work.push((c, canon));
-            let mut equiv = true;
-            while let Some((a, b)) = work.pop() {
-                let (a, b) = (find(&mut parent, a), find(&mut parent, b));
-                if a == b {
-                    continue;
-                }
-                if let Some(&h) = hypot.get(&b) {
-                    if h != a {
-                        equiv = false;
-                        break;
-                    }
-                    continue;
-                }
-                hypot.insert(b, a);
-                let (ta, tb) = (ty(a), ty(b));
-                match (declaration_key(ta), declaration_key(tb)) {
-                    (Some(x), None) if definition_key(tb) == Some(x) => continue,
-                    (None, Some(x)) if definition_key(ta) == Some(x) => continue,
-                    (Some(x), Some(y)) if x == y => continue,
-                    (None, None) => {}
-                    _ => {
-                        equiv = false;
-                        break;
-                    }
-                }
-                if shallow_of(a) != shallow_of(b) {
-                    equiv = false;
-                    break;
-                }
-                refs(a, &mut ra);
-                refs(b, &mut rb);
-                if ra.len() != rb.len() {
-                    equiv = false;
-                    break;
-                }
-                work.extend(ra.iter().copied().zip(rb.iter().copied()));
-            }
-            if equiv {
-                into = Some(canon);
-                break;
-            }
-        }
-        match into {
-            None => bucket.push(c),
-            Some(_) => {
-                // Everything the match paired up becomes one: a
-                // declaration its definition, a struct its canonical.
-                for (&b, &a) in &hypot {
-                    let (a, b) = (find(&mut parent, a), find(&mut parent, b));
-                    if a == b {
-                        continue;
-                    }
-                    let (fa, fb) = (
-                        declaration_key(ty(a)).is_some(),
-                        declaration_key(ty(b)).is_some(),
-                    );
-                    if fb && !fa {
-                        parent[b as usize] = a;
-                    } else if is_composite(ty(a)) || fa {
-                        parent[a as usize] = b;
-                    } else {
-                        continue;
-                    }
-                    merged = true;
-                }
-            }
+    for k in 0..m.order.len() {
+        let c = m.order[k];
+        if is_composite(m.ty(c)) {
+            merged |= m.place(c, &mut refs, &mut candidates);
         }
     }
-    if merged {
-        for i in 0..n {
-            let c = class[i];
-            let f = find(&mut parent, c);
-            if f != c {
-                alias[i] = rep[f as usize];
-            }
+    *work += m.work;
+    if !merged {
+        return false;
+    }
+    let mut redirect = vec![u32::MAX; m.rep.len()];
+    for &c in &m.order.clone() {
+        let f = m.find(c);
+        if f != c {
+            redirect[c as usize] = m.rep[f as usize];
         }
     }
-    merged
+    for (a, &c) in alias.iter_mut().zip(class) {
+        if redirect[c as usize] != u32::MAX {
+            *a = redirect[c as usize];
+        }
+    }
+    true
 }
 
 /// Deduplicates `ir`; its first `fixed` types (after void) keep their ids.
@@ -535,10 +787,10 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
             }
         }
     }
-    let mut rounds = 0;
+    let mut count = Counters::default();
     let mut class;
     loop {
-        class = classify(ir, &shallow_class, &alias, &mut rounds);
+        class = classify(ir, &shallow_class, &alias, &mut count);
         // Names whose definitions are not all one class.
         let mut split: FastMap<DeclKey, bool> = FastMap::default();
         for (i, t) in ir.types.iter().enumerate() {
@@ -568,17 +820,17 @@ pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
     // pointing to a declaration where the other points to a definition
     // are merged, and the declaration becomes that definition.
     for _ in 0..8 {
-        if !merge_through_declarations(ir, &shallow_class, &mut alias, &class) {
+        if !merge_through_declarations(ir, &shallow_class, &mut alias, &class, &mut count.work) {
             break;
         }
-        class = classify(ir, &shallow_class, &alias, &mut rounds);
+        class = classify(ir, &shallow_class, &alias, &mut count);
     }
 
-    quotient(ir, fixed, &alias, &class, rounds)
+    quotient(ir, fixed, &alias, &class, count)
 }
 
 /// The deduplicated BTF of a partition: one type per class.
-fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], rounds: usize) -> Deduped {
+fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], count: Counters) -> Deduped {
     let n = ir.types.len();
     // Output ids: fixed types keep theirs; every other class gets the next
     // id, in order of its first type. A class holding a fixed type maps
@@ -617,7 +869,8 @@ fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], rounds: usiz
     Deduped {
         btf: out,
         map,
-        rounds,
+        rounds: count.rounds,
+        work: count.work,
     }
 }
 

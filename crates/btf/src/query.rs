@@ -23,6 +23,21 @@ pub struct FoundMember {
     pub bitfield_size: u32,
 }
 
+/// The names libbpf takes for `long` when inferring the pointer size.
+pub(crate) const LONG_ALIASES: [&str; 11] = [
+    "long",
+    "long int",
+    "int long",
+    "unsigned long",
+    "long unsigned",
+    "unsigned long int",
+    "unsigned int long",
+    "long unsigned int",
+    "long int unsigned",
+    "int unsigned long",
+    "int long unsigned",
+];
+
 impl<'a> Btf<'a> {
     fn cycle(&self, id: TypeId) -> Error {
         Error::ReferenceCycle {
@@ -67,19 +82,6 @@ impl<'a> Btf<'a> {
     /// The first int (in id order) named like `long` with size 4 or 8:
     /// what libbpf infers the pointer size from.
     pub fn long_type(&self) -> Option<(TypeId, u32)> {
-        const LONG_ALIASES: [&str; 11] = [
-            "long",
-            "long int",
-            "int long",
-            "unsigned long",
-            "long unsigned",
-            "unsigned long int",
-            "unsigned int long",
-            "long unsigned int",
-            "long int unsigned",
-            "int unsigned long",
-            "int long unsigned",
-        ];
         LONG_ALIASES
             .iter()
             .flat_map(|name| self.find_by_name(name))

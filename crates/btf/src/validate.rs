@@ -62,6 +62,7 @@ const PARALLEL_MIN_BYTES: usize = 1 << 20;
 /// section, split between threads.
 pub(crate) fn validate(btf: &Btf<'_>, shapes: &[Shape], threads: usize) -> Result<()> {
     check_names(btf)?;
+    settle_pointer_size(btf, shapes);
     let composites = check_shapes(btf, shapes)?;
     let values = resolve_values(btf, shapes)?;
     let check = RefCheck {
@@ -75,6 +76,28 @@ pub(crate) fn validate(btf: &Btf<'_>, shapes: &[Shape], threads: usize) -> Resul
         check.run(&composites)?
     };
     check_by_value_cycles(btf, &mut tight)
+}
+
+/// Sets the pointer size members of pointer type take (libbpf's rule,
+/// `Btf::pointer_size`) from the shapes: its usual way asks the name
+/// index, which a parse with `lazy_names` has not built, and would build
+/// it for this alone.
+fn settle_pointer_size(btf: &Btf<'_>, shapes: &[Shape]) {
+    if btf.base().is_some() || btf.ptr_size.get().is_some() {
+        return;
+    }
+    let first = btf.first_id().0;
+    let long = shapes.iter().enumerate().find_map(|(i, s)| {
+        let is_long = s.kind == INT
+            && matches!(s.word, 4 | 8)
+            && btf
+                .type_by_id(TypeId(first + i as u32))
+                .ok()
+                .and_then(|t| btf.str_at(t.name_off()).ok())
+                .is_some_and(|n| crate::query::LONG_ALIASES.contains(&n));
+        is_long.then_some(s.word)
+    });
+    let _ = btf.ptr_size.set(long.unwrap_or(8));
 }
 
 // Kind numbers, for the passes that read records raw.
@@ -241,7 +264,7 @@ fn check_names(btf: &Btf<'_>) -> Result<()> {
 struct RefCheck<'r, 'a> {
     btf: &'r Btf<'a>,
     shapes: &'r [Shape],
-    values: &'r [Value],
+    values: &'r ChainValues,
 }
 
 impl RefCheck<'_, '_> {
@@ -335,7 +358,7 @@ impl RefCheck<'_, '_> {
         };
         let shape = self.shapes[i as usize];
         Ok(if is_chain(shape.kind) || shape.kind == ARRAY {
-            self.values[i as usize]
+            self.values.get(i as usize)
         } else {
             terminal_value(self.btf, id, shape)
         })
@@ -536,11 +559,11 @@ fn base_value(btf: &Btf<'_>, id: u32) -> std::result::Result<Value, String> {
 /// iteratively (a chain of any length costs once and cannot overflow the
 /// stack). Reference cycles through typedefs, modifiers and arrays, and
 /// arrays larger than 4 GiB, are errors of the type they are found from.
-fn resolve_values(btf: &Btf<'_>, shapes: &[Shape]) -> Result<Vec<Value>> {
+fn resolve_values(btf: &Btf<'_>, shapes: &[Shape]) -> Result<ChainValues> {
     const BUSY: u8 = 1;
     const DONE: u8 = 2;
     let first = btf.first_id().0;
-    let mut values = vec![Value::default(); shapes.len()];
+    let mut values = ChainValues::new(shapes.len());
     let mut state = vec![0u8; shapes.len()];
     let mut path: Vec<usize> = Vec::new();
     for start in 0..shapes.len() {
@@ -555,7 +578,7 @@ fn resolve_values(btf: &Btf<'_>, shapes: &[Shape]) -> Result<Vec<Value>> {
         let mut value = loop {
             let shape = shapes[i];
             if state[i] == DONE {
-                break values[i];
+                break values.get(i);
             }
             if state[i] == BUSY {
                 let id = first + i as u32;
@@ -601,9 +624,39 @@ fn resolve_values(btf: &Btf<'_>, shapes: &[Shape]) -> Result<Vec<Value>> {
                     ..value
                 };
             }
-            values[p] = value;
+            values.set(p, value);
             state[p] = DONE;
         }
     }
     Ok(values)
+}
+
+/// The values of the typedefs, modifiers and arrays, by type index: a
+/// few percent of a kernel's types, so they are stored densely behind an
+/// index that stays zero (untouched, unallocated pages) for the rest.
+struct ChainValues {
+    /// Per type: 0, or 1 + the position of its value in `values`.
+    slot: Vec<u32>,
+    values: Vec<Value>,
+}
+
+impl ChainValues {
+    fn new(types: usize) -> Self {
+        ChainValues {
+            slot: vec![0; types],
+            values: Vec::new(),
+        }
+    }
+
+    fn get(&self, idx: usize) -> Value {
+        match self.slot[idx] {
+            0 => Value::default(),
+            s => self.values[s as usize - 1],
+        }
+    }
+
+    fn set(&mut self, idx: usize, v: Value) {
+        self.values.push(v);
+        self.slot[idx] = self.values.len() as u32;
+    }
 }
