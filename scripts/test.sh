@@ -97,8 +97,17 @@ if [ "$fuzz_seconds" != 0 ]; then
         [ "$target" = merge ] && seed_dir=corpus/merge
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \
-            -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -print_final_stats=1) 2>&1 | tail -3
+        log=target/fuzz-$target.log
+        mkdir -p target
+        if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seed_dir" -- \
+            -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -print_final_stats=1) >"$log" 2>&1; then
+            # The panic or sanitizer report and the saved input, without
+            # the input's bytes (cargo-fuzz prints them all).
+            grep -E -A3 "panicked at|==ERROR|SUMMARY|Test unit written|Reproduce with" "$log" | cut -c1-300 | head -40
+            echo "fuzz target $target failed (whole log: $log)"
+            exit 1
+        fi
+        tail -3 "$log"
     done
 fi
 echo "all tests passed"

@@ -1014,8 +1014,15 @@ impl<'f, 'a> Worker<'f, 'a> {
                 self.skip("static member");
                 continue;
             }
-            let name = self.intern_name(cx, a.name)?;
             let ty = self.resolve(cx, a.ty, 0)?;
+            // A member BTF cannot type (a C++ pointer to member, a broken
+            // reference) would be a member of type void, which the
+            // kernel refuses; the others keep their offsets without it.
+            if ty == 0 {
+                self.skip("member of a type BTF cannot express");
+                continue;
+            }
+            let name = self.intern_name(cx, a.name)?;
             let byte_off = match a.member_location {
                 None => 0,
                 Some(AttributeValue::Exprloc(expr)) => {

@@ -37,6 +37,15 @@ pub enum EncodeError {
     Btf(#[from] btfkit_btf::Error),
     #[error("base: {0}")]
     Base(String),
+    /// The DWARF describes something the kernel's BTF rules refuse (a
+    /// member outside its struct, a struct holding itself by value, ...):
+    /// no compiler writes it, and the encoder writes no BTF the kernel
+    /// (or btfkit's own parser) would reject.
+    #[error("the DWARF describes types BTF cannot hold: {source}")]
+    Unencodable {
+        #[source]
+        source: btfkit_btf::Error,
+    },
     #[error(
         "base mismatch: the module's struct {type_name} differs from the base's \
          (is the base the BTF of the kernel this module was built for?)"
@@ -187,6 +196,7 @@ pub fn encode(
         check_module_base(b, &d.btf, base_len)?;
     }
     let bytes = d.btf.write(base, base_len)?;
+    Btf::parse_any(&bytes, base).map_err(|source| EncodeError::Unencodable { source })?;
     Ok((bytes, stats))
 }
 

@@ -357,8 +357,10 @@ fn cplusplus_skips_with_counts() {
          struct S { int a; long b; int f(int x) { return a + x; } };\n\
          int S::*pm = &S::a;\n\
          std::nullptr_t np = nullptr;\n\
+         struct T { int S::*pm; int after; };\n\
          S s;\n\
-         int main() { return s.f(1) + (int)(long)np + s.*pm; }\n",
+         T t = { &S::a, 1 };\n\
+         int main() { return s.f(1) + (int)(long)np + s.*pm + s.*t.pm + t.after; }\n",
     )
     .unwrap();
     let bin = dir.path().join("a");
@@ -382,6 +384,23 @@ fn cplusplus_skips_with_counts() {
     let btf = Btf::parse(&bytes).unwrap();
     let s = btf.type_by_id(id_of(&btf, "S", Kind::Struct)).unwrap();
     assert_eq!(s.size(), Some(16));
+    // A member of a type BTF cannot express is left out (a member of
+    // type void is invalid BTF); the next keeps its offset.
+    let t = btf.type_by_id(id_of(&btf, "T", Kind::Struct)).unwrap();
+    let members: Vec<_> = t
+        .members()
+        .unwrap()
+        .iter()
+        .map(|m| (btf.str_at(m.name_off).unwrap().to_string(), m.bit_offset()))
+        .collect();
+    assert_eq!(members, [("after".to_string(), 64)], "{stats:?}");
+    assert!(
+        stats
+            .skipped
+            .get("member of a type BTF cannot express")
+            .is_some_and(|&n| n >= 1),
+        "{stats:?}"
+    );
 }
 
 #[test]
