@@ -140,10 +140,29 @@ mod tests {
     #[test]
     fn special_files_are_refused_by_kind() {
         let e = read(Path::new("/dev/zero"), Limit::Btf).unwrap_err();
-        assert!(matches!(e.root(), Error::NotRegularFile { kind: "a character device" }), "{e}");
-        assert_eq!(e.to_string(), "/dev/zero: a character device, not a regular file");
+        assert!(
+            matches!(
+                e.root(),
+                Error::NotRegularFile {
+                    kind: "a character device"
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: a character device, not a regular file"
+        );
         let e = read(Path::new("/"), Limit::Text).unwrap_err();
-        assert!(matches!(e.root(), Error::NotRegularFile { kind: "a directory" }), "{e}");
+        assert!(
+            matches!(
+                e.root(),
+                Error::NotRegularFile {
+                    kind: "a directory"
+                }
+            ),
+            "{e}"
+        );
         let dir = std::env::temp_dir().join(format!("btfkit-input-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("fifo");
@@ -158,7 +177,10 @@ mod tests {
         .unwrap();
         // Returns at once: the open does not wait for a writer.
         let e = read(&fifo, Limit::Text).unwrap_err();
-        assert!(matches!(e.root(), Error::NotRegularFile { kind: "a FIFO" }), "{e}");
+        assert!(
+            matches!(e.root(), Error::NotRegularFile { kind: "a FIFO" }),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -169,8 +191,14 @@ mod tests {
         let big = dir.join("os-release");
         std::fs::write(&big, vec![b'x'; (64 << 10) + 1]).unwrap();
         let e = read_text(&big, Limit::Text).unwrap_err();
-        assert!(matches!(e.root(), Error::InputTooLarge { max: 65536, .. }), "{e}");
-        assert!(e.to_string().ends_with("text file larger than 65536 bytes"), "{e}");
+        assert!(
+            matches!(e.root(), Error::InputTooLarge { max: 65536, .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with("text file larger than 65536 bytes"),
+            "{e}"
+        );
         std::fs::write(&big, b"ID=debian\n").unwrap();
         assert_eq!(read_text(&big, Limit::Text).unwrap(), "ID=debian\n");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -393,7 +393,7 @@ fn reference_cycles_are_errors_not_hangs() {
     b.add_struct("b", 4, &m(5)).unwrap(); // [3]
     b.add_array(TypeId(3), TypeId(1), 0).unwrap(); // [4] struct b[0]
     b.add_array(TypeId(2), TypeId(1), 0).unwrap(); // [5] struct a[0]
-    // Reported where the walk closes the loop: b's tail leads back to a.
+                                                   // Reported where the walk closes the loop: b's tail leads back to a.
     invalid_type(&b.finish(), 3, "contains itself by value");
     // [1] an array of itself.
     let mut b = BtfBuilder::new();

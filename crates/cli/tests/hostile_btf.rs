@@ -129,11 +129,7 @@ fn a_real_kernel_with_one_member_moved() {
     };
     data[at..at + 4].copy_from_slice(&moved.to_le_bytes());
     let path = file(dir.path(), "moved.btf", &data);
-    every_reader_refuses(
-        &path,
-        dir.path(),
-        &["STRUCT \"task_struct\"", "\"pid\""],
-    );
+    every_reader_refuses(&path, dir.path(), &["STRUCT \"task_struct\"", "\"pid\""]);
 }
 
 /// Row 1: sound by the kernel's rules, but 4 GiB of padding.
