@@ -26,6 +26,16 @@ pub struct ParseOptions {
     /// up lose the overlap with the walk (the parse builds the index on
     /// the second thread), so this is off by default.
     pub lazy_names: bool,
+    /// Check what the types mean with the kernel's rules (members inside
+    /// their structs, INT encodings, no by-value cycles, ...; see the
+    /// `validate` module). On by default: turn it off only for BTF the
+    /// running kernel serves (`/sys/kernel/btf/*`), which is the
+    /// kernel's own description of itself, checked by its BTF verifier
+    /// when it booted or loaded the module, and which btfkit must read
+    /// as the kernel does whatever it holds; [`crate::load::BtfBytes::parse_options`]
+    /// does so. The structural checks (header, bounds, record sizes,
+    /// string offsets and type ids in range) are always made.
+    pub validate: bool,
 }
 
 impl Default for ParseOptions {
@@ -34,6 +44,7 @@ impl Default for ParseOptions {
         ParseOptions {
             threads: cores.min(2),
             lazy_names: false,
+            validate: true,
         }
     }
 }
@@ -183,7 +194,9 @@ impl<'a> Btf<'a> {
         if btf.base.is_some() {
             btf.check_base_match()?;
         }
-        crate::validate::validate(&btf, &shapes, opts.threads)?;
+        if opts.validate {
+            crate::validate::validate(&btf, &shapes, opts.threads)?;
+        }
         Ok(btf)
     }
 

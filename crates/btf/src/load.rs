@@ -9,13 +9,20 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::input::{self, Limit};
+use crate::ParseOptions;
 
 /// `f_type` of sysfs.
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 /// The bytes of a loaded file: read into memory, or mapped read-only (the
-/// kernel's own BTF in sysfs, and objects read by [`map_file`]).
-pub enum BtfBytes {
+/// kernel's own BTF in sysfs, and objects read by [`map_file`]), and
+/// whether the running kernel served them.
+pub struct BtfBytes {
+    data: Data,
+    from_kernel: bool,
+}
+
+enum Data {
     Owned(Vec<u8>),
     Mapped(memmap2::Mmap),
 }
@@ -23,52 +30,97 @@ pub enum BtfBytes {
 impl Deref for BtfBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match self {
-            BtfBytes::Owned(v) => v,
-            BtfBytes::Mapped(m) => m,
+        match &self.data {
+            Data::Owned(v) => v,
+            Data::Mapped(m) => m,
+        }
+    }
+}
+
+impl From<Vec<u8>> for BtfBytes {
+    fn from(v: Vec<u8>) -> Self {
+        BtfBytes {
+            data: Data::Owned(v),
+            from_kernel: false,
         }
     }
 }
 
 impl BtfBytes {
-    pub fn into_vec(self) -> Vec<u8> {
-        match self {
-            BtfBytes::Owned(v) => v,
-            BtfBytes::Mapped(m) => m.to_vec(),
+    fn mapped(m: memmap2::Mmap, from_kernel: bool) -> Self {
+        BtfBytes {
+            data: Data::Mapped(m),
+            from_kernel,
         }
     }
+
+    /// The bytes, copied out of a mapping if need be.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.data {
+            Data::Owned(v) => v,
+            Data::Mapped(m) => m.to_vec(),
+        }
+    }
+
+    /// Whether the running kernel served these bytes: raw BTF read from
+    /// sysfs (`/sys/kernel/btf/vmlinux` or a module's), not a copy of it
+    /// elsewhere.
+    pub fn from_running_kernel(&self) -> bool {
+        self.from_kernel
+    }
+
+    /// How to parse these bytes: [`ParseOptions::default`], without the
+    /// kernel-rule checks ([`ParseOptions::validate`]) for BTF the running
+    /// kernel serves, so that reading the host's BTF, on every tool's
+    /// start-up path, costs what the structural checks cost.
+    pub fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            validate: !self.from_kernel,
+            ..ParseOptions::default()
+        }
+    }
+}
+
+/// Whether a file is on sysfs.
+// `f_type` is an `i64` here but narrower on 32-bit targets.
+#[allow(clippy::unnecessary_cast)]
+fn on_sysfs(file: &File) -> bool {
+    rustix::fs::fstatfs(file).is_ok_and(|st| st.f_type as i64 == SYSFS_MAGIC)
+}
+
+fn is_btf_magic(data: &[u8]) -> bool {
+    data.starts_with(&[0x9f, 0xeb]) || data.starts_with(&[0xeb, 0x9f])
 }
 
 /// Maps a sysfs BTF file (e.g. `/sys/kernel/btf/vmlinux`) instead of
 /// copying it: kernels since 6.16 allow a private read-only mapping of
 /// vmlinux BTF, which costs nothing where a read costs a copy and a page
-/// fault per page. `None` when the file is not on sysfs or the kernel
-/// refuses, so the caller reads it instead.
+/// fault per page. `None` when the kernel refuses, so the caller reads it
+/// instead.
 fn map_sysfs(file: &File) -> Option<memmap2::Mmap> {
-    let st = rustix::fs::fstatfs(file).ok()?;
-    if st.f_type as i64 != SYSFS_MAGIC {
-        return None;
-    }
     // SAFETY: the mapping is private and read-only, so this process cannot
     // change it, and the only other writer could be the file's owner: a
     // sysfs BTF file is the kernel's own type data, which it never changes
     // while the file exists (vmlinux BTF lives as long as the kernel). So
     // the bytes behind the returned slice stay valid and unchanged for the
-    // life of the `Mmap`, which is what `&[u8]` requires.
+    // life of the `Mmap`, which is what `&[u8]` requires. (Only called for
+    // files on sysfs.)
     unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }.ok()
 }
 
 /// Reads a file as [`BtfBytes`]: mapped when it is sysfs BTF, otherwise
 /// read; xz and tar are unpacked as by [`read_btf_file`]. Only regular
 /// files are read, up to [`Limit::Btf`] (an ELF file, which may carry
-/// DWARF besides its `.BTF`, up to [`Limit::Large`]).
+/// DWARF besides its `.BTF`, up to [`Limit::Large`]). Raw BTF from sysfs
+/// is marked as the running kernel's ([`BtfBytes::from_running_kernel`]).
 pub fn load_btf_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
     let path = path.as_ref();
     let io_err = |e| Error::Io(e).in_file(path);
     let mut file = input::open(path)?;
-    if let Some(m) = map_sysfs(&file) {
-        if m.starts_with(&[0x9f, 0xeb]) || m.starts_with(&[0xeb, 0x9f]) {
-            return Ok(BtfBytes::Mapped(m));
+    let sysfs = on_sysfs(&file);
+    if sysfs {
+        if let Some(m) = map_sysfs(&file).filter(|m| is_btf_magic(m)) {
+            return Ok(BtfBytes::mapped(m, true));
         }
     }
     let mut magic = [0u8; 4];
@@ -80,7 +132,10 @@ pub fn load_btf_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
         Limit::Btf
     };
     let data = input::read_opened(file, path, limit)?;
-    Ok(BtfBytes::Owned(unpack(data).map_err(|e| e.in_file(path))?))
+    let from_kernel = sysfs && is_btf_magic(&data);
+    let mut bytes = BtfBytes::from(unpack(data).map_err(|e| e.in_file(path))?);
+    bytes.from_kernel = from_kernel;
+    Ok(bytes)
 }
 
 /// Fills as much of `buf` as the file has.
@@ -116,11 +171,15 @@ pub fn map_file(path: impl AsRef<Path>) -> Result<BtfBytes> {
         // means. It is the contract libbpf and bpftool read objects under
         // too (libelf's `ELF_C_READ_MMAP`).
         if let Ok(m) = unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) } {
-            return Ok(BtfBytes::Mapped(m));
+            return Ok(BtfBytes::mapped(m, false));
         }
     }
     // Empty as stat says (procfs), or the mapping was refused: read it.
-    Ok(BtfBytes::Owned(input::read_opened(file, path, Limit::Large)?))
+    Ok(BtfBytes::from(input::read_opened(
+        file,
+        path,
+        Limit::Large,
+    )?))
 }
 
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -267,7 +326,8 @@ pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
             btf = Some((name, range));
         }
     }
-    btf.map(|(_, range)| range).ok_or(Error::TarNoBtf { regular })
+    btf.map(|(_, range)| range)
+        .ok_or(Error::TarNoBtf { regular })
 }
 
 #[cfg(test)]

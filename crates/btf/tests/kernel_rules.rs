@@ -313,3 +313,59 @@ fn the_whole_corpus_is_valid() {
         Btf::parse_split(&bytes, &base).unwrap_or_else(|e| panic!("{}: {e}", m.name));
     }
 }
+
+/// The running kernel's BTF, read from sysfs, is parsed without the
+/// kernel-rule checks (the kernel checked it, and btfkit reads it as the
+/// kernel does; it is on every tool's start-up path), and passes them
+/// anyway; a copy of the same bytes anywhere else is an ordinary file,
+/// checked in full.
+#[test]
+fn only_the_running_kernels_btf_skips_the_rules() {
+    let sysfs = std::path::Path::new("/sys/kernel/btf/vmlinux");
+    if !sysfs.exists() {
+        tu::missing::<()>("/sys/kernel/btf/vmlinux");
+        return;
+    }
+    let served = btfkit_btf::load::load_btf_file(sysfs).unwrap();
+    assert!(served.from_running_kernel());
+    assert!(!served.parse_options().validate);
+    let trusted = Btf::parse_any_with(&served, None, served.parse_options()).unwrap();
+    let checked = Btf::parse(&served).unwrap();
+    assert_eq!(trusted.len(), checked.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("vmlinux");
+    std::fs::write(&copy, &*served).unwrap();
+    let copied = btfkit_btf::load::load_btf_file(&copy).unwrap();
+    assert!(!copied.from_running_kernel());
+    assert!(copied.parse_options().validate);
+
+    // The options decide: a copy broken past the rules is refused with
+    // them and read without them.
+    let mut broken = copied.to_vec();
+    let (id, member_word) = first_struct_member_offset(&checked);
+    let bits = u32::from_le_bytes(broken[member_word..member_word + 4].try_into().unwrap());
+    put(&mut broken, member_word, bits | 0x7f00_0000);
+    let opts = btfkit_btf::ParseOptions {
+        validate: false,
+        ..Default::default()
+    };
+    assert!(Btf::parse_any_with(&broken, None, opts).is_ok());
+    refused(&broken, id, &["member"]);
+}
+
+/// The first struct with a member at a non-zero offset and no kind_flag:
+/// its id and the byte position of that member's offset word.
+fn first_struct_member_offset(btf: &Btf<'_>) -> (u32, usize) {
+    for t in btf.types() {
+        if t.kind() != Kind::Struct || t.kflag() {
+            continue;
+        }
+        let members = t.members().unwrap();
+        if let Some(i) = (0..members.len()).find(|&i| members.get(i).unwrap().bit_offset() > 0) {
+            let record = btf.record_offset(t.id());
+            return (t.id().0, record + 12 + i * 12 + 8);
+        }
+    }
+    panic!("no struct with a member past offset 0");
+}

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use btfkit_btf::load::BtfBytes;
 use btfkit_btf::{cdump, dump, load, Btf, Endian, ParseOptions, Stats};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -333,30 +334,33 @@ fn with_btf_opts<T>(
     lazy_names: bool,
     f: impl FnOnce(&Btf<'_>) -> Result<T>,
 ) -> Result<T> {
-    let opts = ParseOptions {
-        lazy_names,
-        ..ParseOptions::default()
-    };
     let base_bytes = input.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &input.base) {
-        (Some(b), Some(p)) => Some(parse_file_with(b, None, p, opts)?),
+        (Some(b), Some(p)) => Some(parse_file_with(b, None, p, lazy_names)?),
         _ => None,
     };
     let bytes = load::load_btf_file(&input.file)?;
-    let btf = parse_file_with(&bytes, base.as_ref(), &input.file, opts)?;
+    let btf = parse_file_with(&bytes, base.as_ref(), &input.file, lazy_names)?;
     f(&btf)
 }
 
-fn parse_file<'a>(bytes: &'a [u8], base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
-    parse_file_with(bytes, base, path, ParseOptions::default())
+fn parse_file<'a>(bytes: &'a BtfBytes, base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
+    parse_file_with(bytes, base, path, false)
 }
 
+/// Parses a loaded file with the options its origin calls for
+/// ([`BtfBytes::parse_options`]: the running kernel's BTF is not
+/// re-checked with the kernel's rules).
 fn parse_file_with<'a>(
-    bytes: &'a [u8],
+    bytes: &'a BtfBytes,
     base: Option<&'a Btf<'a>>,
     path: &Path,
-    opts: ParseOptions,
+    lazy_names: bool,
 ) -> Result<Btf<'a>> {
+    let opts = ParseOptions {
+        lazy_names,
+        ..bytes.parse_options()
+    };
     Ok(Btf::parse_any_with(bytes, base, opts).map_err(|e| e.in_file(path))?)
 }
 

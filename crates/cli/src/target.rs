@@ -32,8 +32,14 @@ impl TargetBtfArgs {
     }
 }
 
-fn parse_btf<'a>(bytes: &'a [u8], base: Option<&'a Btf<'a>>, path: &Path) -> Result<Btf<'a>> {
-    Ok(Btf::parse_any(bytes, base).map_err(|e| e.in_file(path))?)
+/// Parses a loaded file with the options its origin calls for
+/// ([`load::BtfBytes::parse_options`]).
+fn parse_btf<'a>(
+    bytes: &'a load::BtfBytes,
+    base: Option<&'a Btf<'a>>,
+    path: &Path,
+) -> Result<Btf<'a>> {
+    Ok(Btf::parse_any_with(bytes, base, bytes.parse_options()).map_err(|e| e.in_file(path))?)
 }
 
 /// A short name for a BTF file: its file name without BTF/compression

@@ -476,7 +476,7 @@ impl<'b> Resolver<'b> {
                 let o = Outcome::Found { size: btf.len() };
                 (
                     step(key.clone(), o),
-                    Some((BtfBytes::Owned(btf), Source::Bundle { key })),
+                    Some((BtfBytes::from(btf), Source::Bundle { key })),
                     warnings,
                 )
             }
@@ -581,7 +581,7 @@ fn elf_btf(f: std::fs::File) -> Result<BtfBytes, String> {
         ));
     }
     let data = section.data().map_err(|e| format!("ELF .BTF: {e}"))?;
-    Ok(BtfBytes::Owned(data.to_vec()))
+    Ok(BtfBytes::from(data.to_vec()))
 }
 
 /// Checks that bytes start with a BTF header whose sections they hold.
