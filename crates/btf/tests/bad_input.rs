@@ -83,13 +83,10 @@ fn sample() -> Vec<u8> {
 fn word(d: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(d[off..off + 4].try_into().unwrap())
 }
-fn put(d: &mut [u8], off: usize, v: u32) {
-    d[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
 
 fn bump(d: &mut [u8], off: usize, delta: i64) {
     let v = word(d, off) as i64 + delta;
-    put(d, off, v as u32);
+    tu::put_u32(d, off, v as u32);
 }
 
 fn err(data: &[u8]) -> Error {
@@ -124,18 +121,18 @@ fn wrong_magic_and_version() {
 #[test]
 fn header_length() {
     let mut d = sample();
-    put(&mut d, 4, 16);
+    tu::put_u32(&mut d, 4, 16);
     assert!(matches!(err(&d), Error::BadHeaderLen { hdr_len: 16 }));
     let mut d = sample();
-    put(&mut d, 4, 28);
+    tu::put_u32(&mut d, 4, 28);
     assert!(matches!(err(&d), Error::BadHeaderLen { hdr_len: 28 }));
     let mut d = sample();
-    put(&mut d, 4, 0xffff_fff0);
+    tu::put_u32(&mut d, 4, 0xffff_fff0);
     assert!(matches!(err(&d), Error::TruncatedHeader { .. }));
     // A longer header whose extra bytes are not zero.
     let mut d = sample();
     let mut longer = d[..24].to_vec();
-    put(&mut longer, 4, 40);
+    tu::put_u32(&mut longer, 4, 40);
     longer.extend_from_slice(&[0; 8]); // layout_off/len = 0
     longer.extend_from_slice(&[0, 0, 7, 0, 0, 0, 0, 0]);
     longer.extend_from_slice(&d[24..]);
@@ -146,7 +143,7 @@ fn header_length() {
 #[test]
 fn sections_outside_or_overlapping() {
     let mut d = sample();
-    put(&mut d, 12, 0x1000_0000); // type_len
+    tu::put_u32(&mut d, 12, 0x1000_0000); // type_len
     let e = err(&d);
     assert!(
         matches!(
@@ -160,7 +157,7 @@ fn sections_outside_or_overlapping() {
     );
     let mut d = sample();
     let type_len = word(&d, 12);
-    put(&mut d, 16, type_len - 8); // str_off inside the type section
+    tu::put_u32(&mut d, 16, type_len - 8); // str_off inside the type section
     let e = err(&d);
     assert!(matches!(e, Error::SectionsOverlap { .. }), "{e}");
     let mut d = sample();
@@ -173,7 +170,7 @@ fn sections_outside_or_overlapping() {
         }
     ));
     let mut d = sample();
-    put(&mut d, 8, 2); // type_off
+    tu::put_u32(&mut d, 8, 2); // type_off
     assert!(matches!(
         err(&d),
         Error::Misaligned {
@@ -194,7 +191,7 @@ fn string_section_damage() {
     d[str_start] = b'x';
     assert!(matches!(err(&d), Error::StringsNoLeadingNul { offset } if offset == str_start));
     let mut d = sample();
-    put(&mut d, 20, 0);
+    tu::put_u32(&mut d, 20, 0);
     assert!(matches!(err(&d), Error::StringsEmpty { .. }));
 }
 
@@ -202,7 +199,7 @@ fn string_section_damage() {
 fn string_offset_out_of_range() {
     let mut d = sample();
     let str_len = word(&d, 20);
-    put(&mut d, 24, str_len + 100); // name of type 1
+    tu::put_u32(&mut d, 24, str_len + 100); // name of type 1
     let e = err(&d);
     assert!(
         matches!(
@@ -222,7 +219,7 @@ fn string_offset_out_of_range() {
 fn type_id_out_of_range() {
     let mut d = sample();
     // Type 2 is the pointer (12 + 16 bytes in): its target.
-    put(&mut d, 24 + 16 + 8, 999);
+    tu::put_u32(&mut d, 24 + 16 + 8, 999);
     let e = err(&d);
     assert!(
         matches!(
@@ -242,7 +239,7 @@ fn type_id_out_of_range() {
 fn unknown_kind_needs_a_layout_entry() {
     let mut d = sample();
     let info = word(&d, 24 + 16 + 4);
-    put(&mut d, 24 + 16 + 4, (info & !(0x7f << 24)) | (42 << 24));
+    tu::put_u32(&mut d, 24 + 16 + 4, (info & !(0x7f << 24)) | (42 << 24));
     let e = err(&d);
     assert!(
         matches!(
@@ -276,12 +273,12 @@ fn unknown_kind_with_a_layout_entry_is_skipped_over() {
     let mut v = d[..layout_off].to_vec();
     v.extend_from_slice(&entries);
     v.extend_from_slice(&d[layout_off + layout_len..]);
-    put(&mut v, 28, entries.len() as u32);
+    tu::put_u32(&mut v, 28, entries.len() as u32);
     bump(&mut v, 16, (entries.len() - layout_len) as i64);
     // The typedef record (12 bytes) has no 4-byte info: insert one.
     let rec = 32 + 16;
     let info = word(&v, rec + 4);
-    put(&mut v, rec + 4, (info & 0x80ff_ffff) | (42 << 24) | 1); // vlen 1
+    tu::put_u32(&mut v, rec + 4, (info & 0x80ff_ffff) | (42 << 24) | 1); // vlen 1
     let mut w = v[..rec + 12].to_vec();
     w.extend_from_slice(&[0xaa; 4]); // info
     w.extend_from_slice(&[0xbb; 8]); // one element
@@ -311,7 +308,7 @@ fn vlen_running_past_the_end() {
     // Type 3 is the struct: 12 + 16 + 12 bytes in.
     let rec = 24 + 16 + 12;
     let info = word(&d, rec + 4);
-    put(&mut d, rec + 4, (info & 0xff00_0000) | 0x00ff_ffff);
+    tu::put_u32(&mut d, rec + 4, (info & 0xff00_0000) | 0x00ff_ffff);
     let e = err(&d);
     assert!(
         matches!(e, Error::TypeTruncated { id: TypeId(3), vlen: 0xff_ffff, offset, .. } if offset == rec),
@@ -426,7 +423,7 @@ fn huge_int_sizes_do_not_overflow() {
     )
     .unwrap();
     let mut d = b.finish();
-    put(&mut d, 24 + 8, u32::MAX); // int size
+    tu::put_u32(&mut d, 24 + 8, u32::MAX); // int size
     let btf = Btf::parse(&d).unwrap();
     let m = btf
         .type_by_id(TypeId(2))
@@ -463,7 +460,7 @@ fn split_btf_on_the_wrong_base() {
     let base_bytes = m.base.raw_bytes();
     let mut shifted = base_bytes.clone();
     let str_len = word(&shifted, 20);
-    put(&mut shifted, 20, str_len - 1);
+    tu::put_u32(&mut shifted, 20, str_len - 1);
     shifted.truncate(shifted.len() - 1);
     let n = shifted.len();
     shifted[n - 1] = 0;

@@ -10,19 +10,6 @@ use btfkit_testutil as tu;
 /// Where the first record of a classic-header BTF starts.
 const TYPES: usize = 24;
 
-fn put(d: &mut [u8], off: usize, v: u32) {
-    d[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn member(name: &str, type_id: TypeId, bit_offset: u32, bitfield_size: u8) -> MemberSpec<'_> {
-    MemberSpec {
-        name,
-        type_id,
-        bit_offset,
-        bitfield_size,
-    }
-}
-
 /// The parse error of `data`: an `InvalidType` of type `id` whose message
 /// contains each of `says`.
 fn refused(data: &[u8], id: u32, says: &[&str]) -> String {
@@ -52,7 +39,13 @@ fn members_must_lie_inside_their_struct() {
     let int = TypeId(1);
     // An int at byte 4 of a 4-byte struct.
     let text = refused(
-        &with_struct(4, &[member("a", int, 0, 0), member("b", int, 32, 0)]),
+        &with_struct(
+            4,
+            &[
+                tu::member_spec("a", int, 0, 0),
+                tu::member_spec("b", int, 32, 0),
+            ],
+        ),
         2,
         &[
             "STRUCT \"s\"",
@@ -63,7 +56,7 @@ fn members_must_lie_inside_their_struct() {
     assert!(text.starts_with("type id 2 at offset 0x28"), "{text}");
     // Row 1c: a bitfield at bit 16777215 of a 4-byte struct.
     refused(
-        &with_struct(4, &[member("f", int, 0x00ff_ffff, 1)]),
+        &with_struct(4, &[tu::member_spec("f", int, 0x00ff_ffff, 1)]),
         2,
         &[
             "member #0 \"f\" at bit 16777215",
@@ -72,12 +65,12 @@ fn members_must_lie_inside_their_struct() {
     );
     // A bitfield crossing the end by one bit.
     refused(
-        &with_struct(4, &[member("f", int, 30, 3)]),
+        &with_struct(4, &[tu::member_spec("f", int, 30, 3)]),
         2,
         &["needs 2 bytes at byte 3"],
     );
     // ... and one ending exactly at it is fine.
-    Btf::parse(&with_struct(4, &[member("f", int, 29, 3)])).unwrap();
+    Btf::parse(&with_struct(4, &[tu::member_spec("f", int, 29, 3)])).unwrap();
 }
 
 /// Row 1b: a real kernel's BTF with one member's offset changed (what
@@ -110,7 +103,7 @@ fn a_real_kernel_with_one_member_moved_is_refused() {
     } else {
         2_130_706_464
     };
-    put(&mut data, at, moved);
+    tu::put_u32(&mut data, at, moved);
     refused(
         &data,
         task.0,
@@ -124,8 +117,8 @@ fn int_encodings_follow_the_kernel() {
         let mut b = BtfBuilder::new();
         b.add_int("int", 4, INT_SIGNED).unwrap();
         let mut d = b.finish();
-        put(&mut d, TYPES + 8, size);
-        put(&mut d, TYPES + 12, data);
+        tu::put_u32(&mut d, TYPES + 8, size);
+        tu::put_u32(&mut d, TYPES + 12, data);
         d
     };
     // Row 8: 255 bits in 4 bytes.
@@ -147,19 +140,23 @@ fn bitfields_follow_the_kernel() {
     let mut b = BtfBuilder::new();
     let int = b.add_int("int", 4, INT_SIGNED).unwrap();
     let ptr = b.add_ptr(int).unwrap();
-    b.add_struct("s", 8, &[member("p", ptr, 0, 3)]).unwrap();
+    b.add_struct("s", 8, &[tu::member_spec("p", ptr, 0, 3)])
+        .unwrap();
     refused(&b.finish(), 3, &["bitfield of PTR type"]);
     // Wider than its int.
     refused(
-        &with_struct(8, &[member("w", TypeId(1), 0, 33)]),
+        &with_struct(8, &[tu::member_spec("w", TypeId(1), 0, 33)]),
         2,
         &["bitfield of 33 bits in a 32-bit int"],
     );
     // A whole struct member must start on a byte.
     let mut b = BtfBuilder::new();
     let int = b.add_int("int", 4, INT_SIGNED).unwrap();
-    let inner = b.add_struct("in", 4, &[member("x", int, 0, 0)]).unwrap();
-    b.add_struct("out", 8, &[member("i", inner, 3, 0)]).unwrap();
+    let inner = b
+        .add_struct("in", 4, &[tu::member_spec("x", int, 0, 0)])
+        .unwrap();
+    b.add_struct("out", 8, &[tu::member_spec("i", inner, 3, 0)])
+        .unwrap();
     refused(&b.finish(), 3, &["not byte aligned"]);
     // Legacy bitfields (no kind_flag: an int narrower than its size).
     let mut b = BtfBuilder::new();
@@ -167,7 +164,10 @@ fn bitfields_follow_the_kernel() {
     b.add_struct(
         "legacy",
         4,
-        &[member("a", narrow, 0, 0), member("b", narrow, 29, 0)],
+        &[
+            tu::member_spec("a", narrow, 0, 0),
+            tu::member_spec("b", narrow, 29, 0),
+        ],
     )
     .unwrap();
     Btf::parse(&b.finish()).unwrap();
@@ -177,26 +177,34 @@ fn bitfields_follow_the_kernel() {
 fn member_order_union_offsets_and_sizeless_types() {
     let int = TypeId(1);
     refused(
-        &with_struct(8, &[member("a", int, 32, 0), member("b", int, 0, 0)]),
+        &with_struct(
+            8,
+            &[
+                tu::member_spec("a", int, 32, 0),
+                tu::member_spec("b", int, 0, 0),
+            ],
+        ),
         2,
         &["comes before the previous member"],
     );
     let mut b = BtfBuilder::new();
     b.add_int("int", 4, INT_SIGNED).unwrap();
-    b.add_union("u", 8, &[member("a", int, 32, 0)]).unwrap();
+    b.add_union("u", 8, &[tu::member_spec("a", int, 32, 0)])
+        .unwrap();
     refused(
         &b.finish(),
         2,
         &["UNION \"u\"", "a union member must be at offset 0"],
     );
     refused(
-        &with_struct(8, &[member("v", TypeId(0), 0, 0)]),
+        &with_struct(8, &[tu::member_spec("v", TypeId(0), 0, 0)]),
         2,
         &["has type void"],
     );
     let mut b = BtfBuilder::new();
     let fwd = b.add_fwd("opaque", false).unwrap();
-    b.add_struct("s", 8, &[member("o", fwd, 0, 0)]).unwrap();
+    b.add_struct("s", 8, &[tu::member_spec("o", fwd, 0, 0)])
+        .unwrap();
     refused(&b.finish(), 2, &["kind FWD has no size"]);
 }
 
@@ -205,7 +213,7 @@ fn other_kinds() {
     let mut b = BtfBuilder::new();
     b.add_enum("e", 4, false, &[("A", 0)]).unwrap();
     let mut d = b.finish();
-    put(&mut d, TYPES + 8, 3);
+    tu::put_u32(&mut d, TYPES + 8, 3);
     refused(&d, 1, &["ENUM \"e\"", "size 3 is not 1, 2, 4 or 8"]);
     // An array of 2^20 arrays of 2^20 ints is over 4 GiB.
     let mut b = BtfBuilder::new();
@@ -267,7 +275,10 @@ fn legitimate_corner_cases_parse() {
     b.add_struct(
         "flex",
         4,
-        &[member("n", int, 0, 0), member("data", flex, 32, 0)],
+        &[
+            tu::member_spec("n", int, 0, 0),
+            tu::member_spec("data", flex, 32, 0),
+        ],
     )
     .unwrap();
     // A declared enum without values (clang writes size 0 for it).
@@ -278,19 +289,22 @@ fn legitimate_corner_cases_parse() {
     b.add_struct(
         "packed",
         5,
-        &[member("c", char_, 0, 0), member("i", int, 8, 0)],
+        &[
+            tu::member_spec("c", char_, 0, 0),
+            tu::member_spec("i", int, 8, 0),
+        ],
     )
     .unwrap();
     // A struct holding another of its own size (atomic_t style), and a
     // struct pointing to itself.
     let wrap = b
-        .add_struct("wrap", 4, &[member("counter", int, 0, 0)])
+        .add_struct("wrap", 4, &[tu::member_spec("counter", int, 0, 0)])
         .unwrap();
-    b.add_struct("holder", 4, &[member("w", wrap, 0, 0)])
+    b.add_struct("holder", 4, &[tu::member_spec("w", wrap, 0, 0)])
         .unwrap();
     let node = b.next_id();
     let ptr = b.add_ptr(TypeId(node.0 + 1)).unwrap();
-    b.add_struct("node", 8, &[member("next", ptr, 0, 0)])
+    b.add_struct("node", 8, &[tu::member_spec("next", ptr, 0, 0)])
         .unwrap();
     let d = b.finish();
     let btf = Btf::parse(&d).unwrap();
@@ -345,7 +359,7 @@ fn only_the_running_kernels_btf_skips_the_rules() {
     let mut broken = copied.to_vec();
     let (id, member_word) = first_struct_member_offset(&checked);
     let bits = u32::from_le_bytes(broken[member_word..member_word + 4].try_into().unwrap());
-    put(&mut broken, member_word, bits | 0x7f00_0000);
+    tu::put_u32(&mut broken, member_word, bits | 0x7f00_0000);
     let opts = btfkit_btf::ParseOptions {
         validate: false,
         ..Default::default()

@@ -7,18 +7,9 @@ mod common;
 
 use std::path::Path;
 
-use btfkit_btf::{Btf, BtfBuilder, Kind, MemberSpec, TypeId, INT_SIGNED};
+use btfkit_btf::{Btf, BtfBuilder, Kind, INT_SIGNED};
 use btfkit_testutil as tu;
 use common::{btfkit, fails};
-
-fn member(name: &str, type_id: TypeId, bit_offset: u32, bitfield_size: u8) -> MemberSpec<'_> {
-    MemberSpec {
-        name,
-        type_id,
-        bit_offset,
-        bitfield_size,
-    }
-}
 
 /// Writes `data` to `dir/name`, returns its path as a string.
 fn file(dir: &Path, name: &str, data: &[u8]) -> String {
@@ -57,7 +48,7 @@ fn a_bitfield_far_outside_its_struct() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = BtfBuilder::new();
     let int = b.add_int("int", 4, INT_SIGNED).unwrap();
-    b.add_struct("s", 4, &[member("f", int, 0x00ff_ffff, 1)])
+    b.add_struct("s", 4, &[tu::member_spec("f", int, 0x00ff_ffff, 1)])
         .unwrap();
     let path = file(dir.path(), "bitfield.btf", &b.finish());
     every_reader_refuses(
@@ -138,8 +129,12 @@ fn gigabytes_of_padding() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = BtfBuilder::new();
     let int = b.add_int("int", 4, INT_SIGNED).unwrap();
-    b.add_struct("huge", u32::MAX, &[member("far", int, u32::MAX - 31, 0)])
-        .unwrap();
+    b.add_struct(
+        "huge",
+        u32::MAX,
+        &[tu::member_spec("far", int, u32::MAX - 31, 0)],
+    )
+    .unwrap();
     let path = file(dir.path(), "huge.btf", &b.finish());
     let err = fails(&["btf", "dump", "--format", "c", &path]);
     assert!(err.contains(&path), "{err}");

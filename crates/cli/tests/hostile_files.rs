@@ -5,10 +5,9 @@
 //! here; every command runs under a deadline, so a hang fails the test
 //! instead of stalling the suite.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use btfkit_testutil as tu;
 
@@ -32,42 +31,12 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// it is still running after [`DEADLINE`].
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_btfkit"));
-    c.args(args).stdin(Stdio::null());
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(args);
     for k in RESOLVER_ENV {
         c.env_remove(k);
     }
     c.envs(env.iter().copied());
-    let mut child = c.spawn().expect("run btfkit");
-    // Drained on threads: a full pipe must not look like a hang.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("btfkit {args:?} {env:?} still running after {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    tu::output_within(&mut c, DEADLINE)
 }
 
 fn text(b: &[u8]) -> String {
@@ -88,13 +57,6 @@ fn fails(args: &[&str], env: &[(&str, &str)]) -> String {
     assert!(!r.status.success(), "btfkit {args:?} succeeded: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     err
-}
-
-fn put(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, bytes).unwrap();
-    p
 }
 
 fn mkfifo(p: &Path) {
@@ -140,7 +102,7 @@ fn archive_symlinks_are_not_followed_out_of_the_archive() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("archive");
     let real = format!("{KEY}.btf.tar.xz");
-    put(&a, &real, &std::fs::read(&k.archive).unwrap());
+    tu::write_under(&a, &real, &std::fs::read(&k.archive).unwrap());
     symlink("../../..", &a.join("debian/12/loop/back"));
     symlink("/etc/passwd", &a.join("debian/12/x86_64/evil.btf"));
     let out = dir.path().join("b.bundle");
@@ -193,7 +155,7 @@ fn hub_add_refuses_key_components_that_leave_the_archive() {
     // The archive sits two folders deep so that `../../x` stays in `dir`.
     let a = dir.path().join("a/b/archive");
     std::fs::create_dir_all(&a).unwrap();
-    let input = put(dir.path(), "in/kernel.btf", b"never read");
+    let input = tu::write_under(dir.path(), "in/kernel.btf", b"never read");
     let escape = dir.path().join("escape");
     let before = tree(dir.path());
     let bad = [
@@ -247,7 +209,7 @@ fn hub_add_refuses_key_components_that_leave_the_archive() {
     let Some(k) = tu::corpus_kernel(KEY) else {
         return;
     };
-    let image = put(dir.path(), "in/vmlinuz-..", &k.raw_bytes());
+    let image = tu::write_under(dir.path(), "in/vmlinuz-..", &k.raw_bytes());
     let before = tree(dir.path());
     let err = fails(
         &[
@@ -374,7 +336,7 @@ fn garbage_kernel_config_is_quoted_briefly() {
     };
     let raw = k.raw_path();
     let dir = tempfile::tempdir().unwrap();
-    let one_line = put(dir.path(), "one-line", &vec![b'G'; 1 << 20]);
+    let one_line = tu::write_under(dir.path(), "one-line", &vec![b'G'; 1 << 20]);
     let env = |p: &Path| {
         [
             ("BTFKIT_BTF_FILE", s(&raw).to_string()),
@@ -401,7 +363,7 @@ fn garbage_kernel_config_is_quoted_briefly() {
     );
     assert!(report.len() < 4096, "{} bytes", report.len());
 
-    let many = put(dir.path(), "many", "x\n".repeat(200_000).as_bytes());
+    let many = tu::write_under(dir.path(), "many", "x\n".repeat(200_000).as_bytes());
     let e = env(&many);
     let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = ok(&["resolve", "--json"], &e);
@@ -424,7 +386,7 @@ fn kernel_release_override_never_leaves_the_host() {
     // <root>/boot/vmlinux-../../../../etc/passwd is <dir>/etc/passwd.
     std::fs::create_dir_all(root.join("boot/vmlinux-..")).unwrap();
     std::fs::create_dir_all(root.join("boot/config-..")).unwrap();
-    put(dir.path(), "etc/passwd", &k.raw_bytes());
+    tu::write_under(dir.path(), "etc/passwd", &k.raw_bytes());
     for probe in ["vmlinux", "config"] {
         let p = root.join(format!("boot/{probe}-../../../../etc/passwd"));
         assert!(p.is_file(), "{} does not lead out", p.display());
@@ -455,23 +417,6 @@ fn kernel_release_override_never_leaves_the_host() {
     );
 }
 
-fn tar_xz(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, name, *data).unwrap();
-    }
-    let tar = tar.into_inner().unwrap();
-    let mut out = Vec::new();
-    let mut enc = liblzma::write::XzEncoder::new(&mut out, 1);
-    std::io::Write::write_all(&mut enc, &tar).unwrap();
-    enc.finish().unwrap();
-    out
-}
-
 /// Row 9. `hub build` and `btf stat` pick a tarball's member by the same
 /// rule: the `.btf` member after 20,000 one-byte ones; two `.btf` members
 /// are an error naming both; an empty tarball is "no regular file" to
@@ -486,13 +431,13 @@ fn tarball_members_are_picked_alike_by_hub_build_and_btf_stat() {
     let names: Vec<String> = (0..20_000).map(|i| format!("pad/{i}")).collect();
     let mut members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
     members.push(("6.1.0-56-amd64.btf", &raw));
-    let padded = tar_xz(&members);
-    let both = tar_xz(&[("a.btf", &raw), ("b.btf", &raw)]);
-    let empty = tar_xz(&[]);
+    let padded = tu::tar_xz(&members);
+    let both = tu::tar_xz(&[("a.btf", &raw), ("b.btf", &raw)]);
+    let empty = tu::tar_xz(&[]);
     let probe = obj("probe.bpf.o");
     let build = |name: &str, tarball: &[u8]| {
         let a = dir.path().join(name);
-        let t = put(&a, &format!("{KEY}.btf.tar.xz"), tarball);
+        let t = tu::write_under(&a, &format!("{KEY}.btf.tar.xz"), tarball);
         let tree = dir.path().join(format!("{name}.tree"));
         let out = dir.path().join(format!("{name}.bundle"));
         let args = [
@@ -512,7 +457,7 @@ fn tarball_members_are_picked_alike_by_hub_build_and_btf_stat() {
     // The padded tarball: both read the real member.
     let (t, r, built) = build("padded", &padded);
     assert!(r.status.success(), "{}", text(&r.stderr));
-    let plain = put(dir.path(), "plain.btf", &raw);
+    let plain = tu::write_under(dir.path(), "plain.btf", &raw);
     let stat = |p: &Path| text(&ok(&["btf", "stat", s(p)], &[]).stdout);
     assert_eq!(stat(&t), stat(&plain).replace(s(&plain), s(&t)));
     let gen = dir.path().join("gen.btf");
@@ -546,7 +491,7 @@ fn tarball_members_are_picked_alike_by_hub_build_and_btf_stat() {
 #[test]
 fn empty_tarball_is_no_regular_file_for_btf_stat_too() {
     let dir = tempfile::tempdir().unwrap();
-    let t = put(dir.path(), "empty.btf.tar.xz", &tar_xz(&[]));
+    let t = tu::write_under(dir.path(), "empty.btf.tar.xz", &tu::tar_xz(&[]));
     let err = fails(&["btf", "stat", s(&t)], &[]);
     assert!(err.contains("tarball has no regular file"), "{err}");
 }

@@ -265,30 +265,6 @@ fn verify_catches_a_flipped_byte_anywhere() {
 
 // --- Bad archives -----------------------------------------------------
 
-fn tar_xz(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, name, *data).unwrap();
-    }
-    let tar = tar.into_inner().unwrap();
-    let mut out = Vec::new();
-    let mut enc = liblzma::write::XzEncoder::new(&mut out, 6);
-    std::io::Write::write_all(&mut enc, &tar).unwrap();
-    enc.finish().unwrap();
-    out
-}
-
-fn put(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 #[test]
 fn bad_archive_entries_fail_per_kernel_with_reasons() {
     let Some(good) = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64") else {
@@ -297,31 +273,31 @@ fn bad_archive_entries_fail_per_kernel_with_reasons() {
     let good = std::fs::read(&good.archive).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("archive");
-    put(&a, "debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz", &good);
-    put(&a, "bad/1/x86_64/empty.btf.tar.xz", &tar_xz(&[]));
-    put(
+    tu::write_under(&a, "debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz", &good);
+    tu::write_under(&a, "bad/1/x86_64/empty.btf.tar.xz", &tu::tar_xz(&[]));
+    tu::write_under(
         &a,
         "bad/1/x86_64/nobtf.btf.tar.xz",
-        &tar_xz(&[("README", b"no btf here")]),
+        &tu::tar_xz(&[("README", b"no btf here")]),
     );
-    put(
+    tu::write_under(
         &a,
         "bad/1/x86_64/corrupt.btf.tar.xz",
         &good[..good.len() / 3],
     );
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0xff;
-    put(&a, "bad/1/x86_64/flipped.btf.tar.xz", &flipped);
-    put(
+    tu::write_under(&a, "bad/1/x86_64/flipped.btf.tar.xz", &flipped);
+    tu::write_under(
         &a,
         "bad/1/x86_64/garbage.btf.tar.xz",
-        &tar_xz(&[("garbage.btf", &[0x5a; 4096])]),
+        &tu::tar_xz(&[("garbage.btf", &[0x5a; 4096])]),
     );
-    put(&a, "bad/1/x86_64/plain.btf", b"\x7fELF but not really");
-    put(&a, "dup/1/aarch64/r1.btf.tar.xz", &good);
-    put(&a, "dup/1/arm64/r1.btf.tar.xz", &good);
-    put(&a, "bad/1/sparc99/r2.btf.tar.xz", &good);
-    put(&a, "too/shallow.btf.tar.xz", &good);
+    tu::write_under(&a, "bad/1/x86_64/plain.btf", b"\x7fELF but not really");
+    tu::write_under(&a, "dup/1/aarch64/r1.btf.tar.xz", &good);
+    tu::write_under(&a, "dup/1/arm64/r1.btf.tar.xz", &good);
+    tu::write_under(&a, "bad/1/sparc99/r2.btf.tar.xz", &good);
+    tu::write_under(&a, "too/shallow.btf.tar.xz", &good);
     std::fs::create_dir_all(a.join("bad/1/x86_64")).unwrap();
     std::os::unix::fs::symlink(
         "/nonexistent/kernel.btf.tar.xz",
@@ -395,7 +371,7 @@ fn cache_skips_decompression_and_changes_nothing() {
         "bclinux/21.10U3/x86_64/4.19.90-2107.6.0.0248.35.oe1.bclinux.x86_64",
     ] {
         let src = corpus.join("archive").join(format!("{key}.btf.tar.xz"));
-        put(
+        tu::write_under(
             &a,
             &format!("{key}.btf.tar.xz"),
             &std::fs::read(src).unwrap(),
@@ -403,9 +379,9 @@ fn cache_skips_decompression_and_changes_nothing() {
     }
     // A plain .btf and a .btf.xz are archive members too.
     let k = tu::corpus_kernel("debian/12/x86_64/6.1.0-56-amd64").unwrap();
-    put(&a, "debian/12/x86_64/6.1.0-56-amd64.btf", &k.raw_bytes());
+    tu::write_under(&a, "debian/12/x86_64/6.1.0-56-amd64.btf", &k.raw_bytes());
     let xz = tu::run_ok(Command::new("xz").args(["-1", "-c"]).arg(k.raw_path()));
-    put(&a, "debian/12/x86_64/6.1.0-56-cloud-amd64.btf.xz", &xz);
+    tu::write_under(&a, "debian/12/x86_64/6.1.0-56-cloud-amd64.btf.xz", &xz);
     let obj = tu::workspace_root().join("testdata/core/progs/probe.bpf.o");
     let cache = dir.path().join("cache");
     let mut outs = Vec::new();
@@ -467,12 +443,12 @@ fn cache_skips_decompression_and_changes_nothing() {
 #[test]
 fn hub_commands_reject_bad_bundles_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let junk = put(
+    let junk = tu::write_under(
         dir.path(),
         "junk.bundle",
         b"not a bundle at all, just bytes",
     );
-    let empty = put(dir.path(), "empty.bundle", b"");
+    let empty = tu::write_under(dir.path(), "empty.bundle", b"");
     for p in [&junk, &empty] {
         fails(&["hub", "ls", s(p)]);
         fails(&["hub", "verify", s(p)]);
@@ -548,7 +524,7 @@ fn outputs_never_replace_inputs() {
     );
     // hub build: not inside the archive it reads.
     let a = dir.path().join("archive");
-    let tarball = put(
+    let tarball = tu::write_under(
         &a,
         "debian/12/x86_64/6.1.0-56-amd64.btf.tar.xz",
         &std::fs::read(&k.archive).unwrap(),

@@ -40,13 +40,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn put(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
-    let p = root.join(rel.trim_start_matches('/'));
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 /// A bundle of the corpus for the probe object, built once per run.
 fn corpus_bundle() -> Option<PathBuf> {
     static B: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -79,7 +72,7 @@ fn fake_debian_host_resolves_from_the_bundle() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    put(
+    tu::write_under(
         root.path(),
         "/etc/os-release",
         b"ID=debian\nVERSION_ID=\"12\"\n",
@@ -92,7 +85,7 @@ fn fake_debian_host_resolves_from_the_bundle() {
             .unwrap();
         e.finish().unwrap();
     }
-    put(root.path(), "/proc/config.gz", &gz);
+    tu::write_under(root.path(), "/proc/config.gz", &gz);
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("resolved.btf");
     let env = [
@@ -184,11 +177,11 @@ fn env_override_must_work_and_failures_are_one_line() {
         .unwrap()
         .contains("config-1.2.3"));
     // A bundle that is not one.
-    let junk = put(root.path(), "/junk.bundle", b"BTFKITBN and then nonsense");
+    let junk = tu::write_under(root.path(), "/junk.bundle", b"BTFKITBN and then nonsense");
     let r = btfkit(&["resolve", "--bundle", s(&junk)], &env, None);
     assert!(String::from_utf8_lossy(&r.stdout).contains("bundle: failed: bundle refused"));
     // A vmlinux that is not BTF.
-    put(root.path(), "/sys/kernel/btf/vmlinux", b"nope");
+    tu::write_under(root.path(), "/sys/kernel/btf/vmlinux", b"nope");
     let r = btfkit(&["resolve", "--json"], &env, None);
     let v = json_of(&r);
     assert_eq!(v["steps"][1]["outcome"], "failed");
@@ -200,12 +193,12 @@ fn resolution_creates_no_file() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    put(
+    tu::write_under(
         root.path(),
         "/etc/os-release",
         b"ID=debian\nVERSION_ID=12\n",
     );
-    put(
+    tu::write_under(
         root.path(),
         "/boot/config-6.1.0-56-amd64",
         b"CONFIG_BPF=y\n",

@@ -20,10 +20,6 @@ fn record_offset(data: &[u8], g: usize, i: usize) -> usize {
     obj.btf_ext_file_offset().unwrap() as usize + grp.offset + i * grp.record_size
 }
 
-fn put(d: &mut [u8], off: usize, v: u32) {
-    d[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-
 fn word(d: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(d[off..off + 4].try_into().unwrap())
 }
@@ -61,7 +57,7 @@ fn corrupt_record_sizes() {
     let size_at = ext_off + hdr_len + core_off;
     for bad in [0u32, 7, 12, 0x1000_0000] {
         let mut d = data.clone();
-        put(&mut d, size_at, bad);
+        tu::put_u32(&mut d, size_at, bad);
         let e = BpfObject::parse(&d).err().expect("must fail");
         assert!(
             matches!(e, ObjectError::Ext { .. }),
@@ -70,15 +66,15 @@ fn corrupt_record_sizes() {
     }
     // A group claiming more records than the block holds.
     let mut d = data.clone();
-    put(&mut d, size_at + 8, 100_000);
+    tu::put_u32(&mut d, size_at + 8, 100_000);
     assert!(matches!(BpfObject::parse(&d), Err(ObjectError::Ext { .. })));
     // A group with no records.
     let mut d = data.clone();
-    put(&mut d, size_at + 8, 0);
+    tu::put_u32(&mut d, size_at + 8, 0);
     assert!(matches!(BpfObject::parse(&d), Err(ObjectError::Ext { .. })));
     // A block running past the section.
     let mut d = data.clone();
-    put(&mut d, ext_off + 28, 0x00ff_ffff);
+    tu::put_u32(&mut d, ext_off + 28, 0x00ff_ffff);
     assert!(matches!(BpfObject::parse(&d), Err(ObjectError::Ext { .. })));
 }
 
@@ -87,7 +83,7 @@ fn instruction_offsets_outside_or_misaligned() {
     let data = suite("progs/fields.bpf.o");
     let at = record_offset(&data, 0, 3);
     let mut d = data.clone();
-    put(&mut d, at, 1_000_000 * 8);
+    tu::put_u32(&mut d, at, 1_000_000 * 8);
     let e = relo_error(&d, 3);
     assert_eq!((e.section.as_str(), e.index), ("raw_tp/sys_enter", 3));
     assert!(
@@ -101,7 +97,7 @@ fn instruction_offsets_outside_or_misaligned() {
         "{e}"
     );
     let mut d = data.clone();
-    put(&mut d, at, word(&data, at) + 3);
+    tu::put_u32(&mut d, at, word(&data, at) + 3);
     assert!(matches!(
         relo_error(&d, 3).kind,
         ReloErrorKind::InsnOffsetMisaligned { .. }
@@ -119,7 +115,7 @@ fn instructions_that_cannot_be_patched() {
     assert_eq!(obj.insn(sec, exit_idx).unwrap().code, 0x95);
     let at = record_offset(&data, 0, 0);
     let mut d = data.clone();
-    put(&mut d, at, (exit_idx * INSN_SIZE) as u32);
+    tu::put_u32(&mut d, at, (exit_idx * INSN_SIZE) as u32);
     let e = relo_error(&d, 0);
     assert!(
         matches!(e.kind, ReloErrorKind::InsnNotPatchable { code: 0x95, .. }),
@@ -212,7 +208,7 @@ fn access_strings_that_do_not_parse_or_index_out_of_range() {
         .next()
         .unwrap();
     let mut d = data.clone();
-    put(&mut d, at + 8, name_off);
+    tu::put_u32(&mut d, at + 8, name_off);
     let e = relo_error(&d, 0);
     assert!(
         matches!(e.kind, ReloErrorKind::BadAccessString { .. }),
@@ -222,14 +218,14 @@ fn access_strings_that_do_not_parse_or_index_out_of_range() {
     let fobj = BpfObject::parse(&fields).unwrap();
     let _ = fobj;
     let mut d = data.clone();
-    put(&mut d, at + 8, out_of_range_access(btf));
+    tu::put_u32(&mut d, at + 8, out_of_range_access(btf));
     let e = relo_error(&d, 0);
     assert!(
         matches!(e.kind, ReloErrorKind::AccessOutOfRange { pos: 1, .. }),
         "{e}"
     );
     let mut d = data.clone();
-    put(&mut d, at + 8, 0);
+    tu::put_u32(&mut d, at + 8, 0);
     assert!(matches!(
         relo_error(&d, 0).kind,
         ReloErrorKind::BadAccessString { .. }
@@ -248,17 +244,17 @@ fn anonymous_and_missing_local_types_and_unknown_kinds() {
         .id();
     let at = record_offset(&data, 0, 0);
     let mut d = data.clone();
-    put(&mut d, at + 4, anon.0);
+    tu::put_u32(&mut d, at + 4, anon.0);
     let e = relo_error(&d, 0);
     assert!(matches!(e.kind, ReloErrorKind::AnonymousRoot { .. }), "{e}");
     let mut d = data.clone();
-    put(&mut d, at + 4, 999_999);
+    tu::put_u32(&mut d, at + 4, 999_999);
     assert!(matches!(
         relo_error(&d, 0).kind,
         ReloErrorKind::NoLocalType(TypeId(999_999))
     ));
     let mut d = data.clone();
-    put(&mut d, at + 12, 99);
+    tu::put_u32(&mut d, at + 12, 99);
     assert!(matches!(
         relo_error(&d, 0).kind,
         ReloErrorKind::UnknownKind(99)

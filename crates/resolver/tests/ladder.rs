@@ -8,6 +8,7 @@ use btfkit_bundle::{BundleBuilder, Key};
 use btfkit_resolver::{
     Kconfig, KconfigValue, Outcome, ResolveError, Resolver, Rung, Settings, Source,
 };
+use btfkit_testutil as tu;
 
 /// A small BTF whose one struct is named after `tag`.
 fn btf(tag: &str) -> Vec<u8> {
@@ -50,13 +51,6 @@ fn marker(bytes: &[u8]) -> String {
     b.name_of(&t).unwrap().to_string()
 }
 
-fn put(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
-    let p = root.join(rel.trim_start_matches('/'));
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 const RELEASE: &str = "6.1.0-56-amd64";
 
 fn settings(root: &Path) -> Settings {
@@ -69,7 +63,7 @@ fn settings(root: &Path) -> Settings {
 }
 
 fn debian12(root: &Path) {
-    put(root, "/etc/os-release", b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
+    tu::write_under(root, "/etc/os-release", b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
 }
 
 fn bundle() -> Vec<u8> {
@@ -111,8 +105,8 @@ fn snapshot(root: &Path) -> Vec<(PathBuf, u64)> {
 #[test]
 fn env_file_wins_and_a_bad_one_is_a_hard_error() {
     let root = tempfile::tempdir().unwrap();
-    put(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
-    let good = put(root.path(), "/elsewhere/my.btf", &btf("env"));
+    tu::write_under(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
+    let good = tu::write_under(root.path(), "/elsewhere/my.btf", &btf("env"));
     let r = Resolver::with_settings(Settings {
         btf_file: Some(good.clone()),
         ..settings(root.path())
@@ -124,7 +118,7 @@ fn env_file_wins_and_a_bad_one_is_a_hard_error() {
     assert_eq!(r.steps[1].rung, Rung::Sysfs);
     assert_eq!(r.steps[1].outcome, Outcome::NotTried);
     // ELF is fine too.
-    let elf_file = put(root.path(), "/elsewhere/vmlinux", &elf("envelf"));
+    let elf_file = tu::write_under(root.path(), "/elsewhere/vmlinux", &elf("envelf"));
     let r = Resolver::with_settings(Settings {
         btf_file: Some(elf_file),
         ..settings(root.path())
@@ -136,11 +130,11 @@ fn env_file_wins_and_a_bad_one_is_a_hard_error() {
     for (path, why) in [
         (root.path().join("missing.btf"), "No such file"),
         (
-            put(root.path(), "/elsewhere/junk", b"this is not BTF at all"),
+            tu::write_under(root.path(), "/elsewhere/junk", b"this is not BTF at all"),
             "not usable BTF",
         ),
         (
-            put(root.path(), "/elsewhere/cut", &btf("x")[..30]),
+            tu::write_under(root.path(), "/elsewhere/cut", &btf("x")[..30]),
             "not usable BTF",
         ),
     ] {
@@ -162,7 +156,7 @@ fn env_file_wins_and_a_bad_one_is_a_hard_error() {
 #[test]
 fn sysfs_then_fallback_files() {
     let root = tempfile::tempdir().unwrap();
-    put(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
+    tu::write_under(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
     let r = Resolver::with_settings(settings(root.path()))
         .resolve()
         .unwrap();
@@ -175,7 +169,7 @@ fn sysfs_then_fallback_files() {
 
     // Only /boot/vmlinux-<release> (an ELF with .BTF).
     let root = tempfile::tempdir().unwrap();
-    let boot = put(
+    let boot = tu::write_under(
         root.path(),
         &format!("/boot/vmlinux-{RELEASE}"),
         &elf("boot"),
@@ -189,8 +183,8 @@ fn sysfs_then_fallback_files() {
 
     // Broken candidates are skipped with their reasons; a later one wins.
     let root = tempfile::tempdir().unwrap();
-    put(root.path(), "/sys/kernel/btf/vmlinux", b"garbage");
-    put(
+    tu::write_under(root.path(), "/sys/kernel/btf/vmlinux", b"garbage");
+    tu::write_under(
         root.path(),
         &format!("/boot/vmlinux-{RELEASE}"),
         b"\x7fELF not really an ELF file at all",
@@ -199,12 +193,12 @@ fn sysfs_then_fallback_files() {
     // Rename the section so the ELF has no .BTF.
     let at = no_btf.windows(5).position(|w| w == b".BTF\0").unwrap();
     no_btf[at + 1] = b'X';
-    put(
+    tu::write_under(
         root.path(),
         &format!("/lib/modules/{RELEASE}/vmlinux-{RELEASE}"),
         &no_btf,
     );
-    let dbg = put(
+    let dbg = tu::write_under(
         root.path(),
         &format!("/usr/lib/debug/boot/vmlinux-{RELEASE}"),
         &btf("debug"),
@@ -296,7 +290,7 @@ fn bundle_without_exact_key() {
         r.warnings
     );
     // A dotted VERSION_ID finds the major-version folder, with a warning.
-    put(
+    tu::write_under(
         root.path(),
         "/etc/os-release",
         b"ID=\"RHEL\"\nVERSION_ID=\"8.4\"\n",
@@ -313,7 +307,7 @@ fn bundle_without_exact_key() {
     );
     assert!(r.warnings[0].contains("major version"), "{:?}", r.warnings);
     // os-release names a distro the bundle lacks: release fallback.
-    put(
+    tu::write_under(
         root.path(),
         "/etc/os-release",
         b"ID=rocky\nVERSION_ID=8.4\n",
@@ -328,7 +322,7 @@ fn bundle_without_exact_key() {
         r.warnings
     );
     // The override file wins over the host's.
-    let over = put(root.path(), "/tmp/os", b"ID=rhel\nVERSION_ID=8\n");
+    let over = tu::write_under(root.path(), "/tmp/os", b"ID=rhel\nVERSION_ID=8\n");
     let r = Resolver::with_settings(Settings {
         osrelease_file: Some(over),
         ..s.clone()
@@ -448,7 +442,7 @@ fn bad_bundles_and_empty_release() {
         .find(|e| damaged.get(e).is_err())
         .expect("a damaged entry")
         .key();
-    let os = put(
+    let os = tu::write_under(
         root.path(),
         "/x/os",
         format!("ID={}\nVERSION_ID={}\n", broken.distro, broken.version).as_bytes(),
@@ -492,8 +486,8 @@ fn bad_bundles_and_empty_release() {
 fn try_all_reports_every_rung() {
     let root = tempfile::tempdir().unwrap();
     debian12(root.path());
-    put(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
-    put(
+    tu::write_under(root.path(), "/sys/kernel/btf/vmlinux", &btf("sysfs"));
+    tu::write_under(
         root.path(),
         &format!("/boot/vmlinux-{RELEASE}"),
         &elf("boot"),
@@ -518,7 +512,7 @@ fn try_all_reports_every_rung() {
 fn resolution_writes_nothing() {
     let root = tempfile::tempdir().unwrap();
     debian12(root.path());
-    put(root.path(), "/proc/config.gz", b"CONFIG_BPF=y\n");
+    tu::write_under(root.path(), "/proc/config.gz", b"CONFIG_BPF=y\n");
     let data = bundle();
     let before = snapshot(root.path());
     for s in [
@@ -547,7 +541,7 @@ fn kconfig_sources_in_order() {
         .unwrap_err()
         .to_string()
         .contains("proc/config.gz"));
-    put(
+    tu::write_under(
         root.path(),
         &format!("/boot/config-{RELEASE}"),
         b"CONFIG_FROM_BOOT=y\nCONFIG_BAD\n",
@@ -562,10 +556,10 @@ fn kconfig_sources_in_order() {
         e.write_all(b"CONFIG_FROM_PROC=m\n").unwrap();
         e.finish().unwrap();
     }
-    put(root.path(), "/proc/config.gz", &gz);
+    tu::write_under(root.path(), "/proc/config.gz", &gz);
     let k = Kconfig::load(&host(settings(root.path())), RELEASE).unwrap();
     assert_eq!(k.get("FROM_PROC"), Some(&KconfigValue::Module));
-    let over = put(root.path(), "/x/config", b"CONFIG_OVERRIDE=\"yes\"\n");
+    let over = tu::write_under(root.path(), "/x/config", b"CONFIG_OVERRIDE=\"yes\"\n");
     let k = Kconfig::load(
         &host(Settings {
             kconfig_file: Some(over),
@@ -589,12 +583,12 @@ fn kconfig_sources_in_order() {
 #[test]
 fn kernel_info_from_fake_host() {
     let root = tempfile::tempdir().unwrap();
-    put(
+    tu::write_under(
         root.path(),
         "/usr/lib/os-release",
         b"ID=Ubuntu\nVERSION_ID=\"22.04\"\n",
     );
-    put(
+    tu::write_under(
         root.path(),
         "/proc/version_signature",
         b"Ubuntu 5.15.0-91.101-generic 5.15.131\n",

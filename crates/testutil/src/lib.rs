@@ -6,7 +6,10 @@
 //! test loudly; on a developer machine it is reported and the test skips
 //! that part.
 
+mod files;
 pub mod libbpf;
+
+pub use files::{member_spec, output_within, put_u32, tar_xz, write_under};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
