@@ -216,6 +216,12 @@ impl Kind {
         )
     }
 
+    /// A modifier or a typedef: a kind that stands for the type it
+    /// refers to (what `skip_mods_and_typedefs` follows).
+    pub fn is_modifier_or_typedef(self) -> bool {
+        self.is_modifier() || self == Kind::Typedef
+    }
+
     pub fn is_composite(self) -> bool {
         matches!(self, Kind::Struct | Kind::Union)
     }

@@ -49,7 +49,7 @@ impl<'a> Btf<'a> {
     /// Follows typedefs and modifiers (const, volatile, restrict, type
     /// tags) to the first other type.
     pub fn skip_mods_and_typedefs(&self, id: TypeId) -> Result<Type<'_>> {
-        self.skip_while(id, |k| k.is_modifier() || k == Kind::Typedef)
+        self.skip_while(id, Kind::is_modifier_or_typedef)
     }
 
     /// Follows modifiers (not typedefs).

@@ -107,20 +107,16 @@ const ARRAY: u8 = 3;
 const STRUCT: u8 = 4;
 const UNION: u8 = 5;
 const ENUM: u8 = 6;
-const TYPEDEF: u8 = 8;
-const VOLATILE: u8 = 9;
-const CONST: u8 = 10;
-const RESTRICT: u8 = 11;
 const FUNC: u8 = 12;
 const VAR: u8 = 14;
 const FLOAT: u8 = 16;
-const TYPE_TAG: u8 = 18;
 const ENUM64: u8 = 19;
 
 /// Whether a kind refers to another type by value without a size of its
-/// own (typedefs and modifiers; arrays multiply it).
+/// own (typedefs and modifiers, as `skip_mods_and_typedefs` follows them;
+/// arrays multiply it).
 fn is_chain(kind: u8) -> bool {
-    matches!(kind, TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG)
+    Kind::from_raw(kind).is_modifier_or_typedef()
 }
 
 /// What the checks need of a type, from its own record: gathered by the
