@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use btfkit_btf::input::{self, Limit};
 use btfkit_btf::{load, Btf};
 use btfkit_bundle::Key;
-use btfkit_hub::archive::check_key_component;
+use btfkit_hub::archive::{check_key_component, KNOWN_ARCHES};
 use btfkit_hub::extract::{btfhub_tarball, extract, guess_distro, validate, Extracted};
 use clap::Args;
 
@@ -96,6 +96,22 @@ fn key_flags(a: &AddArgs) -> Result<()> {
             check_key_component(flag, v)?;
         }
     }
+    if let Some(arch) = &a.arch {
+        check_arch("--arch", arch)?;
+    }
+    Ok(())
+}
+
+/// An architecture an archive folder may be named after: what `hub
+/// build` reads back (an entry under any other folder would be written,
+/// then refused as an "unknown architecture folder").
+fn check_arch(what: &str, arch: &str) -> Result<()> {
+    if !KNOWN_ARCHES.contains(&arch) {
+        bail!(
+            "{what} {arch:?}: not an architecture archives know ({})",
+            KNOWN_ARCHES.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -138,6 +154,7 @@ fn key_of(a: &AddArgs, input: &Path, e: &Extracted) -> Result<Key> {
     )?;
     let pkg_arch = Some(pkg.architecture).filter(|s| !s.is_empty());
     let arch = pick(input, &a.arch, pkg_arch.or(e.arch.clone()), "arch")?;
+    check_arch(&format!("{}: its arch", input.display()), &arch)?;
     let pkg_release = Some(pkg.release).filter(|s| !s.is_empty());
     let release = pick(
         input,

@@ -204,6 +204,17 @@ fn hub_add_refuses_key_components_that_leave_the_archive() {
         err.trim_end(),
         "btfkit: --release \"../../x\" is not a valid key component: it contains '/'"
     );
+    // A sound name that is no architecture folder: `hub build` would
+    // refuse the entry, so `hub add` does not write it.
+    let mut args = vec!["hub", "add", s(&input), "--archive", s(&a)];
+    args.extend(["--distro", "d", "--version", "1", "--release", "r"]);
+    args.extend(["--arch", "sparc128"]);
+    let err = fails(&args, &[]);
+    assert!(
+        err.starts_with("btfkit: --arch \"sparc128\": not an architecture archives know (x86_64, amd64, arm64, "),
+        "{err}"
+    );
+    assert_eq!(tree(dir.path()), before);
 
     // A release from the input's name is checked as a flag is.
     let Some(k) = tu::corpus_kernel(KEY) else {
