@@ -50,3 +50,25 @@ for n in $sizes; do
 	fi
 	printf '%7s %12s %12s %8s\n' "$n" "$bt" "$lt" "$ratio"
 done
+
+# The worst real input found: CentOS 8's kernel BTF (4.18, 27 MB, 560,000
+# types) predates pahole's deduplication and holds thousands of distinct
+# copies of the same structs, so deduplicating it alone tries many pairs.
+corpus=${BTFKIT_CORPUS:-../shared/corpus}
+centos=$(ls "$corpus"/archive/centos/8/*/*.btf.tar.xz 2>/dev/null | head -1 || true)
+if [ -z "$centos" ]; then
+	echo "SKIP: no CentOS 8 kernel in $corpus/archive"
+	exit 0
+fi
+tar -xJOf "$centos" >"$out/centos8.btf"
+cargo build --release --example dedup_bench -p btfkit-btf
+echo "== CentOS 8 BTF deduplicated alone: btfkit dedup vs libbpf btf__dedup (capped at ${cap} s)"
+bres=$(target/release/examples/dedup_bench "$out/centos8.btf" 1)
+echo "btfkit: $bres"
+bt=$(echo "$bres" | sed -n 's/.* in \([0-9]*\) ms.*/\1/p')
+if [ -n "$libbpf" ] && lres=$(timeout "$cap" "$libbpf" "$out/centos8.btf"); then
+	lt=$((${lres%% *} / 1000))
+	echo "libbpf: ${lt} ms, ${lres#* } types left; ratio $(awk -v a="$bt" -v b="$lt" 'BEGIN { printf "%.3f", a / b }')"
+elif [ -n "$libbpf" ]; then
+	echo "libbpf: more than ${cap} s; ratio < $(awk -v a="$bt" -v c="$cap" 'BEGIN { printf "%.3f", a / (c * 1000) }')"
+fi

@@ -1,7 +1,9 @@
 // Reference side of bench/dedup_worst.sh: libbpf's counterpart of
 // `btfkit btf merge BASE X`: X's types added to an empty split BTF on
 // BASE (btf__add_btf), then btf__dedup. Prints "<us> <types added>".
+// With one file, that file deduplicated alone: "<us> <types left>".
 //   libbpf_dedup BASE X
+//   libbpf_dedup FILE
 #include <bpf/btf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,21 @@ int main(int argc, char **argv)
 	double t0;
 	int err;
 
+	if (argc == 2) {
+		x = btf__parse(argv[1], NULL);
+		if (!x) {
+			perror("btf__parse");
+			return 1;
+		}
+		t0 = now_us();
+		err = btf__dedup(x, NULL);
+		if (err) {
+			fprintf(stderr, "btf__dedup: %d\n", err);
+			return 1;
+		}
+		printf("%.0f %u\n", now_us() - t0, btf__type_cnt(x) - 1);
+		return 0;
+	}
 	if (argc < 3)
 		return 2;
 	base = btf__parse(argv[1], NULL);

@@ -1,6 +1,7 @@
 //! Deduplicates COPIES concatenated copies of a BTF (ids shifted), the
 //! shape a DWARF encoder's per-unit output has: prints the input and
-//! output type counts, refinement rounds and time.
+//! output type counts, refinement rounds, steps, time and a hash of the
+//! id mapping (to compare two builds' results).
 //!
 //!     cargo run --release -p btfkit-btf --example dedup_bench -- FILE [COPIES]
 
@@ -34,11 +35,18 @@ fn main() {
     let t = Instant::now();
     let d = btfkit_btf::dedup::dedup(&ir, 0);
     println!(
-        "{} types in, {} out (one copy: {}), {} rounds, {:?}",
+        "{} types in, {} out (one copy: {}), {} rounds, {} steps, in {:.0} ms, mapping hash {:016x}",
         ir.len(),
         d.btf.len(),
         one.len(),
         d.rounds,
-        t.elapsed()
+        d.work,
+        t.elapsed().as_secs_f64() * 1e3,
+        {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = foldhash::fast::FixedState::with_seed(1).build_hasher();
+            d.map.hash(&mut h);
+            h.finish()
+        }
     );
 }

@@ -435,13 +435,29 @@ struct DeclMerge<'a> {
     buckets: FastMap<u64, Bucket>,
     /// The pairing of the current match: canonical side -> candidate side.
     hypot: FastMap<u32, u32>,
+    /// Pairs of classes no walk can pair up until the next merge: each
+    /// differs in itself (kind, size, names, declaration, number of
+    /// references), or refers to such a pair. Real kernels' BTF before
+    /// pahole deduplicated it (CentOS 8: 560,000 types, few equal) has
+    /// buckets of many distinct copies of a struct whose walks all meet
+    /// the same differing pairs.
+    unequal: FastSet<(u32, u32)>,
     /// Pairs compared.
     work: usize,
     bufs: MatchBufs,
 }
 
-/// Pairs to compare; two reference lists.
-type MatchBufs = (Vec<(u32, u32)>, Vec<u32>, Vec<u32>);
+type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
+
+/// Pairs to compare (with the index in the trail of the pair that
+/// reached them); the pairs walked, with theirs; two reference lists.
+#[derive(Default)]
+struct MatchBufs {
+    work: Vec<(u32, u32, u32)>,
+    trail: Vec<(u32, u32, u32)>,
+    ra: Vec<u32>,
+    rb: Vec<u32>,
+}
 
 impl<'a> DeclMerge<'a> {
     fn new(ir: &'a IrBtf, shallow_class: &'a [u32], alias: &'a [u32], class: &'a [u32]) -> Self {
@@ -468,6 +484,7 @@ impl<'a> DeclMerge<'a> {
             slot: FastMap::default(),
             buckets: FastMap::default(),
             hypot: FastMap::default(),
+            unequal: FastSet::default(),
             work: 0,
             bufs: MatchBufs::default(),
         };
@@ -618,42 +635,71 @@ impl<'a> DeclMerge<'a> {
         ok
     }
 
-    fn walk(&mut self, c: u32, canon: u32, (work, ra, rb): &mut MatchBufs) -> bool {
+    fn walk(&mut self, c: u32, canon: u32, bufs: &mut MatchBufs) -> bool {
+        let MatchBufs {
+            work,
+            trail,
+            ra,
+            rb,
+        } = bufs;
         self.hypot.clear();
         work.clear();
-        work.push((c, canon));
-        while let Some((a, b)) = work.pop() {
+        trail.clear();
+        work.push((c, canon, u32::MAX));
+        while let Some((a, b, from)) = work.pop() {
             self.work += 1;
             let (a, b) = (self.find(a), self.find(b));
             if a == b {
                 continue;
             }
             if let Some(&h) = self.hypot.get(&b) {
+                // A conflict with this walk's pairing: says nothing of
+                // the pair elsewhere.
                 if h != a {
                     return false;
                 }
                 continue;
             }
             self.hypot.insert(b, a);
+            if self.unequal.contains(&(a, b)) {
+                self.record_unequal(trail, from);
+                return false;
+            }
             let (ta, tb) = (self.ty(a), self.ty(b));
             match (declaration_key(ta), declaration_key(tb)) {
                 (Some(x), None) if definition_key(tb) == Some(x) => continue,
                 (None, Some(x)) if definition_key(ta) == Some(x) => continue,
                 (Some(x), Some(y)) if x == y => continue,
                 (None, None) => {}
-                _ => return false,
-            }
-            if self.shallow_of(a) != self.shallow_of(b) {
-                return false;
+                _ => {
+                    self.unequal.insert((a, b));
+                    self.record_unequal(trail, from);
+                    return false;
+                }
             }
             self.refs(a, ra);
             self.refs(b, rb);
-            if ra.len() != rb.len() {
+            if self.shallow_of(a) != self.shallow_of(b) || ra.len() != rb.len() {
+                self.unequal.insert((a, b));
+                self.record_unequal(trail, from);
                 return false;
             }
-            work.extend(ra.iter().copied().zip(rb.iter().copied()));
+            let here = trail.len() as u32;
+            trail.push((a, b, from));
+            work.extend(ra.iter().zip(rb.iter()).map(|(&x, &y)| (x, y, here)));
         }
         true
+    }
+
+    /// Records as unequal the pairs that led from the walk's start to one
+    /// that differs in itself: a walk that reaches them always meets it.
+    fn record_unequal(&mut self, trail: &[(u32, u32, u32)], mut at: u32) {
+        while let Some(&(a, b, from)) = trail.get(at as usize) {
+            if !self.unequal.insert((a, b)) {
+                break;
+            }
+            at = from;
+        }
     }
 
     /// Makes one everything the last match paired up: a declaration its
@@ -682,6 +728,10 @@ impl<'a> DeclMerge<'a> {
             };
             self.taint(from);
             merged = true;
+        }
+        if merged {
+            // Merged classes have new references: what differed may not.
+            self.unequal.clear();
         }
         merged
     }
