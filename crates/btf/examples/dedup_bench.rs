@@ -43,10 +43,8 @@ fn main() {
         d.work,
         t.elapsed().as_secs_f64() * 1e3,
         {
-            use std::hash::{BuildHasher, Hash, Hasher};
-            let mut h = foldhash::fast::FixedState::with_seed(1).build_hasher();
-            d.map.hash(&mut h);
-            h.finish()
+            use std::hash::BuildHasher;
+            foldhash::fast::FixedState::with_seed(1).hash_one(&d.map)
         }
     );
 }

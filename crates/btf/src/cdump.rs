@@ -48,7 +48,7 @@ pub enum CDumpError {
     Unrepresentable { id: u32, reason: String },
     #[error("type [{id}] is part of a cycle that C cannot express ({chain})")]
     Cycle { id: u32, chain: String },
-    #[error("types nested more than {MAX_DEPTH} deep at [{id}]")]
+    #[error("types nested more than {MAX_DEPTH} deep at [{id}], or in a cycle of unnamed types C cannot write")]
     TooDeep { id: u32 },
     /// A gap in a struct too large to write as unnamed bitfields (one
     /// line per `long` of padding).
@@ -271,6 +271,10 @@ pub struct CNames {
 
 /// The C names [`dump_c`] gives `btf`'s types.
 pub fn c_names(btf: &Btf<'_>) -> Result<CNames, CDumpError> {
+    on_walk_stack(|| c_names_here(btf))?
+}
+
+fn c_names_here(btf: &Btf<'_>) -> Result<CNames, CDumpError> {
     let mut d = Dumper::new(btf)?;
     d.assign_names()?;
     d.mark_referenced()?;
@@ -296,10 +300,66 @@ pub fn dump_c(btf: &Btf<'_>, opts: &CDumpOptions) -> Result<String, CDumpError> 
 }
 
 /// Writes `btf` as a C header to `w`, as it goes.
+///
+/// The types are walked on a thread of this module's own, whose stack
+/// holds the deepest nesting allowed (`MAX_DEPTH`) whatever the caller's
+/// stack is; the caller's thread writes the header's pieces as they come.
 pub fn dump_c_to(
     btf: &Btf<'_>,
     opts: &CDumpOptions,
     w: &mut dyn std::io::Write,
+) -> Result<(), CDumpError> {
+    // A few pieces of 64 KiB in flight: the walk runs ahead of the writer
+    // by that much at most.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4);
+    std::thread::scope(|sc| {
+        let walker = walk_thread()
+            .spawn_scoped(sc, move || {
+                write_header(btf, opts, &mut |piece| tx.send(piece).is_ok())
+            })
+            .map_err(CDumpError::Io)?;
+        let mut written = Ok(());
+        for piece in rx.iter() {
+            written = w.write_all(piece.as_bytes());
+            if written.is_err() {
+                // Dropping the receiver stops the walk at its next piece.
+                break;
+            }
+        }
+        drop(rx);
+        let walked = walker.join().expect("the header's walk does not panic");
+        written?;
+        walked
+    })
+}
+
+/// Stack of the threads that walk types recursively. The deepest walk,
+/// writing a declarator, takes four frames per level of nesting, each
+/// under 2 KiB even in sanitized builds: `MAX_DEPTH` levels need ~16 MiB.
+/// The stack is reserved address space; only the pages a walk touches are
+/// ever backed by memory.
+const WALK_STACK_BYTES: usize = 64 << 20;
+
+/// A thread with a stack for `MAX_DEPTH` levels of any walk of this module.
+fn walk_thread() -> std::thread::Builder {
+    std::thread::Builder::new()
+        .name("btfkit-cdump".into())
+        .stack_size(WALK_STACK_BYTES)
+}
+
+/// Runs `f` on a thread with a stack for `MAX_DEPTH` levels of any walk.
+fn on_walk_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, CDumpError> {
+    std::thread::scope(|sc| {
+        let h = walk_thread().spawn_scoped(sc, f).map_err(CDumpError::Io)?;
+        Ok(h.join().expect("the walk does not panic"))
+    })
+}
+
+/// The header, in pieces handed to `emit` (which says whether to go on).
+fn write_header(
+    btf: &Btf<'_>,
+    opts: &CDumpOptions,
+    emit: &mut dyn FnMut(String) -> bool,
 ) -> Result<(), CDumpError> {
     let mut d = Dumper::new(btf)?;
     let n = d.tdata.len();
@@ -349,13 +409,12 @@ pub fn dump_c_to(
     let filtered = !opts.types.is_empty();
     for id in roots {
         d.top_level(id, filtered)?;
-        if d.out.len() >= 1 << 16 {
-            w.write_all(d.out.as_bytes())?;
-            d.out.clear();
+        if d.out.len() >= 1 << 16 && !emit(std::mem::take(&mut d.out)) {
+            return Ok(());
         }
     }
     d.out.push_str("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n#endif /* __VMLINUX_H__ */\n");
-    w.write_all(d.out.as_bytes())?;
+    emit(std::mem::take(&mut d.out));
     Ok(())
 }
 
@@ -1085,7 +1144,7 @@ impl<'a, 'b> Dumper<'a, 'b> {
         let results: Vec<Result<Prepared, CDumpError>> = std::thread::scope(|sc| {
             let workers: Vec<_> = (0..threads.max(1))
                 .map(|_| {
-                    sc.spawn(|| {
+                    walk_thread().spawn_scoped(sc, || {
                         let mut arena = String::new();
                         let mut index = Vec::new();
                         loop {
@@ -1109,7 +1168,10 @@ impl<'a, 'b> Dumper<'a, 'b> {
                 .collect();
             workers
                 .into_iter()
-                .map(|w| w.join().expect("text worker"))
+                .map(|w| {
+                    w.map_err(CDumpError::Io)
+                        .and_then(|h| h.join().expect("text worker"))
+                })
                 .collect()
         });
         self.texts = vec![(0, 0, u32::MAX); n];

@@ -287,3 +287,100 @@ fn gigabytes_of_padding_are_an_error() {
     let header = dump_c(&btf, &CDumpOptions::default()).unwrap();
     assert!(header.contains("long: 64;"), "{header}");
 }
+
+/// Runs `f` on a thread with a small stack (128 KiB), as a library
+/// caller's worker thread might have: the dump must not depend on the
+/// caller's stack for its deep walks.
+fn on_small_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|sc| {
+        std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn_scoped(sc, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+/// `levels` anonymous structs, each holding a pointer to the next, under a
+/// named struct `top`: every level is written inline, one inside another.
+fn nested_anonymous_structs(levels: usize) -> Vec<u8> {
+    use btfkit_btf::{BtfBuilder, MemberSpec};
+    let member = |name, type_id| MemberSpec {
+        name,
+        type_id,
+        bit_offset: 0,
+        bitfield_size: 0,
+    };
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, btfkit_btf::INT_SIGNED).unwrap();
+    let mut inner = b.add_struct("", 4, &[member("x", int)]).unwrap();
+    for _ in 0..levels {
+        let p = b.add_ptr(inner).unwrap();
+        inner = b.add_struct("", 8, &[member("next", p)]).unwrap();
+    }
+    let p = b.add_ptr(inner).unwrap();
+    b.add_struct("top", 8, &[member("first", p)]).unwrap();
+    b.finish()
+}
+
+/// Issue 17, found by the `cdump` fuzz target in CI: a pointer to an
+/// array of that pointer (sound BTF, no C spelling) was walked 2,048
+/// levels deep on a worker thread of 2 MiB and overflowed its stack in a
+/// sanitized build. Nesting past the limit is an error, nesting under it
+/// is written, and neither depends on the caller's stack.
+#[test]
+fn deep_nesting_never_overflows_the_stack() {
+    use btfkit_btf::cdump::CDumpError;
+    use btfkit_btf::BtfBuilder;
+    // 500 levels: written, each level one `struct {` deeper.
+    let data = nested_anonymous_structs(500);
+    let header = on_small_stack(|| {
+        let btf = Btf::parse(&data).unwrap();
+        dump_c(&btf, &CDumpOptions::default()).unwrap()
+    });
+    assert_eq!(header.matches("struct {").count(), 501, "{header}");
+    // 5,000 levels: past the limit, an error naming where; the whole
+    // header and only `top` (written on another path) alike.
+    let data = nested_anonymous_structs(5000);
+    let only_top = CDumpOptions {
+        types: vec!["top".into()],
+    };
+    for opts in [CDumpOptions::default(), only_top] {
+        let e = on_small_stack(|| {
+            let btf = Btf::parse(&data).unwrap();
+            dump_c(&btf, &opts).unwrap_err()
+        });
+        assert!(matches!(e, CDumpError::TooDeep { .. }), "{e}");
+    }
+    // The fuzz target's shape, built by hand: [1] PTR -> [3] ARRAY of [1].
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, btfkit_btf::INT_SIGNED).unwrap();
+    let p = b.add_ptr(TypeId(3)).unwrap();
+    b.add_array(p, int, 4).unwrap();
+    b.add_typedef("loop_t", p).unwrap();
+    let data = b.finish();
+    let e = on_small_stack(|| {
+        let btf = Btf::parse(&data).unwrap();
+        dump_c(&btf, &CDumpOptions::default()).unwrap_err()
+    });
+    assert!(matches!(e, CDumpError::TooDeep { .. }), "{e}");
+}
+
+/// Inputs the fuzz targets found (testdata/cdump/regress): each is
+/// written or refused with an error, on a small caller stack.
+#[test]
+fn cdump_fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cdump/regress");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        on_small_stack(|| {
+            if let Ok(btf) = Btf::parse_any(&data, None) {
+                let _ = dump_c(&btf, &CDumpOptions::default());
+            }
+        });
+        seen += 1;
+    }
+    assert!(seen >= 1, "no inputs in {}", dir.display());
+}
