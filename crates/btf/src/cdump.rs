@@ -21,12 +21,12 @@
 //! same namespace gets `___2`, `___3`, ... in type id order, as bpftool
 //! does.
 
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt::Write as _;
 
 use std::borrow::Cow;
 
 use crate::btf::Btf;
+use crate::fast::FastMap;
 use crate::types::{Member, TypeData, TypeId};
 use crate::Error;
 
@@ -104,7 +104,7 @@ struct Dumper<'a, 'b> {
     /// C names of tag types (struct/union/enum/fwd) and typedefs.
     names: Vec<Option<Cow<'b, str>>>,
     /// Enumerator names, per enum id.
-    enumerators: HashMap<u32, Vec<Cow<'b, str>>>,
+    enumerators: FastMap<u32, Vec<Cow<'b, str>>>,
     referenced: Vec<bool>,
     /// Every composite's layout, computed before any text.
     layouts: Vec<Option<Layout>>,
@@ -250,7 +250,7 @@ impl<'a, 'b> Dumper<'a, 'b> {
             state: vec![State::New; n],
             declared: vec![false; n],
             names: vec![None; n],
-            enumerators: HashMap::default(),
+            enumerators: FastMap::default(),
             referenced: vec![false; n],
             layouts: vec![None; n],
             texts: Vec::new(),
@@ -470,10 +470,10 @@ impl<'a, 'b> Dumper<'a, 'b> {
     #[allow(clippy::type_complexity)]
     fn names_of(
         &self,
-    ) -> Result<(Vec<Option<Cow<'b, str>>>, HashMap<u32, Vec<Cow<'b, str>>>), CDumpError> {
-        let mut tags: HashMap<&'b str, usize> = HashMap::default();
-        let mut idents: HashMap<&'b str, usize> = HashMap::default();
-        fn uniq<'s>(map: &mut HashMap<&'s str, usize>, name: &'s str) -> Cow<'s, str> {
+    ) -> Result<(Vec<Option<Cow<'b, str>>>, FastMap<u32, Vec<Cow<'b, str>>>), CDumpError> {
+        let mut tags: FastMap<&'b str, usize> = FastMap::default();
+        let mut idents: FastMap<&'b str, usize> = FastMap::default();
+        fn uniq<'s>(map: &mut FastMap<&'s str, usize>, name: &'s str) -> Cow<'s, str> {
             let c = map.entry(name).or_insert(0);
             *c += 1;
             if *c == 1 {
@@ -484,7 +484,7 @@ impl<'a, 'b> Dumper<'a, 'b> {
         }
         let n = self.tdata.len();
         let mut names: Vec<Option<Cow<'b, str>>> = vec![None; n];
-        let mut enumerators: HashMap<u32, Vec<Cow<'b, str>>> = HashMap::default();
+        let mut enumerators: FastMap<u32, Vec<Cow<'b, str>>> = FastMap::default();
         for i in 1..n as u32 {
             let id = TypeId(i);
             let name: &'b str = self.rnames[i as usize];

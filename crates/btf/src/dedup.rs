@@ -30,12 +30,11 @@
 //! trying them pairwise was O(N³) on N same-named nested structs
 //! (issue 17; `tests/dedup_worst.rs`, `examples/dedup_worst.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+use crate::fast::{FastMap, FastSet};
 use crate::ir::{IrBtf, IrType};
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A deduplicated BTF and where every input type went.
 #[derive(Clone, Debug)]
@@ -446,8 +445,6 @@ struct DeclMerge<'a> {
     work: usize,
     bufs: MatchBufs,
 }
-
-type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
 
 /// Pairs to compare (with the index in the trail of the pair that
 /// reached them); the pairs walked, with theirs; two reference lists.

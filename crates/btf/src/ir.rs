@@ -5,13 +5,11 @@
 //! Ids are indexes into [`IrBtf::types`]; index 0 is void. Names are
 //! interned.
 
-use std::collections::HashMap;
+use crate::fast::FastMap;
 
 use crate::builder::BtfBuilder;
 use crate::types::{TypeData, TypeId};
 use crate::{Btf, Error, Kind, Result};
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Interned strings; 0 is the empty string.
 #[derive(Clone, Debug)]

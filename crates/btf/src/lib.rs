@@ -22,6 +22,7 @@ pub mod diff;
 pub mod dump;
 mod elf;
 mod error;
+mod fast;
 mod header;
 mod index;
 pub mod input;

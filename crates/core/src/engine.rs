@@ -13,6 +13,7 @@ use btfkit_btf::{Btf, TypeId};
 
 use crate::calc::{calc_relo, decide, spec_match, Cand, Decision, Matched, RelocRes};
 use crate::error::{ReloError, ReloErrorKind};
+use crate::fast::FastMap;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::kind::RelocKind;
 use crate::object::BpfObject;
@@ -360,9 +361,6 @@ struct TypeCands<'t> {
 /// relocations are a few hundred distinct specs), so each spec is parsed
 /// and matched once, and the pass costs little more than reading the
 /// records.
-///
-/// (hashbrown's default hasher: SipHash costs more than the lookups here
-/// save, and the keys come from the object being relocated anyway.)
 struct Pass<'l, 't> {
     detail: Detail,
     cands: FastMap<TypeId, TypeCands<'t>>,
@@ -374,8 +372,6 @@ struct Pass<'l, 't> {
     no_unpruned: Arc<[UnprunedMatch]>,
     no_matched: Arc<[MatchedCand]>,
 }
-
-type FastMap<K, V> = hashbrown::HashMap<K, V>;
 
 /// A memoized decision with the report's view of its matches.
 struct Decided<'t> {

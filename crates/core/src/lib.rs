@@ -15,6 +15,7 @@ pub mod compat;
 mod engine;
 mod error;
 pub mod ext;
+mod fast;
 pub mod flow;
 pub mod insn;
 mod kind;

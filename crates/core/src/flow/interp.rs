@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-type FastMap<K, V> = hashbrown::HashMap<K, V>;
+use crate::fast::FastMap;
 
 use super::layout::{LdRef, ProgramLayout};
 use crate::insn::{

@@ -9,11 +9,7 @@
 
 use std::collections::HashMap;
 
-/// Address-keyed tables are looked up once per interpreted instruction:
-/// hashbrown's default hasher, not SipHash (the keys are not adversarial
-/// in a way a slower hash would help with).
-type FastMap<K, V> = hashbrown::HashMap<K, V>;
-type FastSet<K> = hashbrown::HashSet<K>;
+use crate::fast::{FastMap, FastSet};
 
 use btfkit_btf::TypeData;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SymbolKind};
