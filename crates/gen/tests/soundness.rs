@@ -9,13 +9,13 @@
 use std::path::PathBuf;
 
 use btfkit_btf::Btf;
-use btfkit_core::{relocate, BpfObject, RelocKind, RelocateOptions, Target};
+use btfkit_core::{relocate, BpfObject, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::run_libbpf;
 
 mod common;
-use common::key;
+use common::{key, same_as_libbpf_on_full};
 
 fn suite(rel: &str) -> PathBuf {
     tu::workspace_root().join("testdata/core").join(rel)
@@ -182,26 +182,9 @@ fn libbpf_decides_the_same_with_the_minimized_btf() {
                         ..Default::default()
                     },
                 );
-                for r in &ours.reports {
-                    let Some(p) = &r.program else { continue };
-                    let k = (p.to_string(), r.index);
-                    if a.failed_at.as_ref() == Some(&k) {
-                        break;
-                    }
-                    let (Some(x), y) = (a.relos.get(&k), b.relos.get(&k)) else {
-                        continue;
-                    };
-                    if r.kind == Some(RelocKind::TypeIdTarget) {
-                        continue;
-                    }
-                    assert_eq!(
-                        Some(x),
-                        y,
-                        "libbpf on {name} {prog:?} {tname}: relo {k:?} {:?}",
-                        r.local_spec
-                    );
-                    compared += 1;
-                }
+                compared += same_as_libbpf_on_full(&ours.reports, &a, &b, &|| {
+                    format!("{name} {prog:?} {tname}")
+                });
             }
         }
     }

@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use btfkit_btf::Btf;
-use btfkit_core::{relocate, BpfObject, RelocKind, RelocateOptions, Target};
+use btfkit_core::{relocate, BpfObject, RelocateOptions, Target};
 use btfkit_gen::{minimize, MinOptions};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::run_libbpf_programs;
 
 mod common;
-use common::key;
+use common::{key, same_as_libbpf_on_full};
 
 /// Programs in the generated object: 28 pairs.
 const GENERATED_PROGRAMS: usize = 8;
@@ -233,26 +233,9 @@ fn libbpf_decides_every_subset_alike_with_the_minimized_btf() {
                         only_programs: Some(set.clone()),
                     },
                 );
-                for r in &ours.reports {
-                    let Some(p) = &r.program else { continue };
-                    let k = (p.to_string(), r.index);
-                    if a.failed_at.as_ref() == Some(&k) {
-                        break;
-                    }
-                    let (Some(x), y) = (a.relos.get(&k), b.relos.get(&k)) else {
-                        continue;
-                    };
-                    if r.kind == Some(RelocKind::TypeIdTarget) {
-                        continue;
-                    }
-                    assert_eq!(
-                        Some(x),
-                        y,
-                        "libbpf on {name} {set:?} {tname}: relo {k:?} {:?}",
-                        r.local_spec
-                    );
-                    compared += 1;
-                }
+                compared += same_as_libbpf_on_full(&ours.reports, &a, &b, &|| {
+                    format!("{name} {set:?} {tname}")
+                });
             }
         }
     }

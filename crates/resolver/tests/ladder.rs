@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use btfkit_btf::{BtfBuilder, MemberSpec};
+use btfkit_btf::BtfBuilder;
 use btfkit_bundle::{BundleBuilder, Key};
 use btfkit_resolver::{
     Kconfig, KconfigValue, Outcome, ResolveError, Resolver, Rung, Settings, Source,
@@ -11,38 +11,24 @@ use btfkit_resolver::{
 use btfkit_testutil as tu;
 
 /// A small BTF whose one struct is named after `tag`.
-fn btf(tag: &str) -> Vec<u8> {
+fn marked(tag: &str) -> BtfBuilder<'static> {
     let mut b = BtfBuilder::new();
     let int = b.add_int("int", 4, 1).unwrap();
     b.add_struct(
         &format!("marker_{tag}"),
         4,
-        &[MemberSpec {
-            name: "x",
-            type_id: int,
-            bit_offset: 0,
-            bitfield_size: 0,
-        }],
+        &[tu::member_spec("x", int, 0, 0)],
     )
     .unwrap();
-    b.finish()
+    b
+}
+
+fn btf(tag: &str) -> Vec<u8> {
+    marked(tag).finish()
 }
 
 fn elf(tag: &str) -> Vec<u8> {
-    let mut b = BtfBuilder::new();
-    let int = b.add_int("int", 4, 1).unwrap();
-    b.add_struct(
-        &format!("marker_{tag}"),
-        4,
-        &[MemberSpec {
-            name: "x",
-            type_id: int,
-            bit_offset: 0,
-            bitfield_size: 0,
-        }],
-    )
-    .unwrap();
-    b.finish_elf()
+    marked(tag).finish_elf()
 }
 
 fn marker(bytes: &[u8]) -> String {

@@ -30,3 +30,41 @@ pub fn key(r: &ReloReport) -> Option<String> {
         } => format!("poisoned ({w})"),
     })
 }
+
+/// Compares libbpf's run against the full BTF (`full`) with its run
+/// against the minimized one (`min`), relocation by relocation in
+/// btfkit's order (`ours`, the full BTF's reports), up to libbpf's first
+/// failure with the full BTF; TYPE_ID_TARGET values are renumbered by
+/// minimization and left out. Panics naming `label` on a difference;
+/// returns how many relocations were compared.
+#[allow(dead_code)] // bpftool.rs uses only `key`
+pub fn same_as_libbpf_on_full(
+    ours: &[ReloReport],
+    full: &btfkit_testutil::libbpf::LibbpfRun,
+    min: &btfkit_testutil::libbpf::LibbpfRun,
+    label: &dyn Fn() -> String,
+) -> usize {
+    let mut compared = 0;
+    for r in ours {
+        let Some(p) = &r.program else { continue };
+        let k = (p.to_string(), r.index);
+        if full.failed_at.as_ref() == Some(&k) {
+            break;
+        }
+        let (Some(x), y) = (full.relos.get(&k), min.relos.get(&k)) else {
+            continue;
+        };
+        if r.kind == Some(RelocKind::TypeIdTarget) {
+            continue;
+        }
+        assert_eq!(
+            Some(x),
+            y,
+            "libbpf on {}: relo {k:?} {:?}",
+            label(),
+            r.local_spec
+        );
+        compared += 1;
+    }
+    compared
+}
