@@ -19,7 +19,7 @@ cc -O2 -static -nostdlib -o "$out/nop" bench/nop.c
 cc -O2 -o "$out/trace_ref" bench/trace_ref.c -lbpf
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 
-# The object btfkit embeds on this machine (bpf/build.sh builds one per
+# The object btfkit embeds on this machine (crates/tracer/bpf/build.sh builds one per
 # architecture).
 case $(uname -m) in aarch64) sfx=.arm64 ;; *) sfx= ;; esac
 
@@ -54,7 +54,7 @@ run() {
 printf '%-34s %10s %9s %6s %9s %10s %7s\n' "exec storm, $total execs, $workers workers" "execs/s" "events" "lost" "cpu ms" "us/event" "ratio"
 for buffer in ring perf; do
     read -r r1 e1 l1 c1 < <(run "btfkit-$buffer" target/release/btfkit trace --buffer "$buffer")
-    read -r r2 e2 l2 c2 < <(run "ref-$buffer" "$out/trace_ref" "bpf/trace_$buffer$sfx.bpf.o" "$buffer")
+    read -r r2 e2 l2 c2 < <(run "ref-$buffer" "$out/trace_ref" "crates/tracer/bpf/trace_$buffer$sfx.bpf.o" "$buffer")
     u1=$(awk -v c="$c1" -v e="$e1" 'BEGIN {printf "%.2f", c / 1000 / e}')
     u2=$(awk -v c="$c2" -v e="$e2" 'BEGIN {printf "%.2f", c / 1000 / e}')
     printf '%-34s %10s %9s %6s %9s %10s %7s\n' "btfkit trace ($buffer buffer)" "$r1" "$e1" "$l1" "$((c1 / 1000000))" "$u1" \

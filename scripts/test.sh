@@ -49,11 +49,20 @@ testdata/core/build.sh --check
 # So must the bundle tests and benchmarks embed, and the tracer's objects
 # and bundle.
 testdata/bundle/build.sh --check
-bpf/build.sh --check
+crates/tracer/bpf/build.sh --check
 
 # The tests: optimized (the corpus is large) with overflow checks and
 # debug assertions on (profile "ci" in Cargo.toml).
 cargo test --workspace --profile ci
+
+# The library's documentation builds without a warning (broken links,
+# private items, HTML in doc comments), and every crate users depend on
+# packages and builds from its package alone (the tracer carries the BPF
+# objects and bundle it embeds; path dependencies are resolved from the
+# other packages, as they would be from crates.io). --allow-dirty: the
+# build steps above may refresh generated files in the tree.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+cargo package --workspace --exclude btfkit-testutil --exclude btfkit-vmtest --allow-dirty
 
 # The kernel matrix: Debian's kernel packages (amd64 and arm64) booted
 # under QEMU, btfkit checked in each guest (scripts/vmtest.sh), then the

@@ -1,4 +1,7 @@
 //! `btfkit`: the command-line front end.
+// The doc comments of the argument structs are clap's --help text, where
+// `<release>` and the like are placeholders the user reads, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 mod btf_cmd;
 mod check_cmd;

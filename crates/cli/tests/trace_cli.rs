@@ -464,8 +464,8 @@ fn loads_from_a_bundle_on_a_host_without_btf() {
     )
     .unwrap();
     let bundle = dir.path().join("host.bundle");
-    let bpf = tu::workspace_root().join("bpf");
-    // The objects btfkit embeds for this architecture (bpf/build.sh).
+    let bpf = tu::workspace_root().join("crates/tracer/bpf");
+    // The objects btfkit embeds for this architecture (crates/tracer/bpf/build.sh).
     let sfx = if cfg!(target_arch = "aarch64") {
         ".arm64"
     } else {

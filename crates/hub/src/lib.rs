@@ -1,7 +1,7 @@
 //! # btfkit-hub
 //!
 //! BTFHub's build side: minimize every kernel of a btfhub-layout archive
-//! for a set of BPF objects into one bundle ([`build`]), and get kernel BTF
+//! for a set of BPF objects into one bundle ([`build()`]), and get kernel BTF
 //! out of kernel images and packages in the first place ([`extract`]).
 
 pub mod archive;

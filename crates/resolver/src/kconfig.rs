@@ -62,7 +62,7 @@ pub struct Kconfig {
     /// Where it was read from.
     pub source: PathBuf,
     values: BTreeMap<String, KconfigValue>,
-    /// The first [`MAX_DIAGNOSTICS`] lines that could not be read.
+    /// The first 100 lines that could not be read.
     pub diagnostics: Vec<KconfigDiagnostic>,
     /// How many lines could not be read, kept or not.
     pub unreadable_lines: usize,

@@ -16,23 +16,27 @@
 # architecture's uprobe object. CI runs `build.sh --check` to prove they
 # are current (clang-16 output and the bundle are deterministic).
 #
-#   bpf/build.sh            rebuild in place
-#   bpf/build.sh --check    rebuild in a temporary directory and compare
+#   crates/tracer/bpf/build.sh            rebuild in place
+#   crates/tracer/bpf/build.sh --check    rebuild in a temporary directory and compare
+#
+# The directory is inside the tracer crate so that its package carries
+# what it embeds.
 #
 # Needs clang-16, libbpf-dev's headers and the corpus (BTFKIT_CORPUS,
 # default ../shared/corpus); builds btfkit (profile ci) for the bundle.
 set -euo pipefail
 cd "$(dirname "$0")"
+root=$(cd ../../.. && pwd)
 CLANG=${CLANG:-clang-16}
 corpus=${BTFKIT_CORPUS:-../shared/corpus}
-case $corpus in /*) ;; *) corpus=$PWD/../$corpus ;; esac
+case $corpus in /*) ;; *) corpus=$root/$corpus ;; esac
 out=.
 if [ "${1:-}" = "--check" ]; then
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
 fi
-(cd .. && cargo build --quiet --profile ci -p btfkit)
-btfkit=../target/ci/btfkit
+(cd "$root" && cargo build --quiet --profile ci -p btfkit)
+btfkit=$root/target/ci/btfkit
 # The kernel types the programs read, from one kernel's BTF per
 # architecture: CO-RE moves every access to where the running kernel has it.
 types=(task_struct nsproxy mnt_namespace pid_namespace pt_regs
@@ -79,7 +83,7 @@ if [ "$out" != . ]; then
     status=0
     for f in vmlinux.h vmlinux.arm64.h "${objects[@]}" trace.bundle; do
         if ! cmp -s "$f" "$out/$f"; then
-            echo "stale: bpf/$f (run bpf/build.sh)"
+            echo "stale: crates/tracer/bpf/$f (run crates/tracer/bpf/build.sh)"
             status=1
         fi
     done

@@ -24,20 +24,20 @@ use crate::TraceError;
 /// The tracer's object for the target architecture, events through a BPF
 /// ring buffer.
 #[cfg(not(target_arch = "aarch64"))]
-pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_ring.bpf.o");
+pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/trace_ring.bpf.o");
 /// The tracer's object for the target architecture, events through a BPF
 /// ring buffer.
 #[cfg(target_arch = "aarch64")]
-pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_ring.arm64.bpf.o");
+pub static RING_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/trace_ring.arm64.bpf.o");
 /// The same object, events through a perf event array.
 #[cfg(not(target_arch = "aarch64"))]
-pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_perf.bpf.o");
+pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/trace_perf.bpf.o");
 /// The same object, events through a perf event array.
 #[cfg(target_arch = "aarch64")]
-pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/trace_perf.arm64.bpf.o");
+pub static PERF_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/trace_perf.arm64.bpf.o");
 /// Minimized BTF of every corpus kernel for the objects of both
 /// architectures (`bpf/build.sh`).
-pub static BUNDLE: &[u8] = include_bytes!("../../../bpf/trace.bundle");
+pub static BUNDLE: &[u8] = include_bytes!("../bpf/trace.bundle");
 
 // Must match bpf/trace.h.
 const CONFIG_FILTERS_ON: u32 = 1;

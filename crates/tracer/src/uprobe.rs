@@ -24,15 +24,15 @@ use btfkit_encode::{EncodeError, EncodeOptions};
 
 /// The probe object for the target architecture (`bpf/build.sh`).
 #[cfg(not(target_arch = "aarch64"))]
-pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/uprobe.bpf.o");
+pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/uprobe.bpf.o");
 /// The probe object for the target architecture (`bpf/build.sh`).
 #[cfg(target_arch = "aarch64")]
-pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/uprobe.arm64.bpf.o");
+pub static UPROBE_OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/uprobe.arm64.bpf.o");
 /// [`UPROBE_OBJECT`]'s file, for messages.
 #[cfg(not(target_arch = "aarch64"))]
-const UPROBE_OBJECT_FILE: &str = "bpf/uprobe.bpf.o";
+const UPROBE_OBJECT_FILE: &str = "crates/tracer/bpf/uprobe.bpf.o";
 #[cfg(target_arch = "aarch64")]
-const UPROBE_OBJECT_FILE: &str = "bpf/uprobe.arm64.bpf.o";
+const UPROBE_OBJECT_FILE: &str = "crates/tracer/bpf/uprobe.arm64.bpf.o";
 
 /// The probed function.
 pub const PROBED_FUNCTION: &str = "process_data";

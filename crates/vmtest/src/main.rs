@@ -183,7 +183,7 @@ fn arches_of(args: &Args) -> Result<Vec<Arch>, HarnessError> {
 fn kernels(args: &Args, apt: &apt::Apt, host_btfkit: &Path) -> Result<Vec<Kernel>, HarnessError> {
     let arches = arches_of(args)?;
     if args.kernel.is_empty() {
-        let keys = prepare::bundle_keys(host_btfkit, Path::new("bpf/trace.bundle"))?;
+        let keys = prepare::bundle_keys(host_btfkit, Path::new("crates/tracer/bpf/trace.bundle"))?;
         return kernel::default_matrix(apt, &arches, &keys);
     }
     let only = (args.arch.len() == 1).then(|| arches[0]);
@@ -203,7 +203,7 @@ fn kernels(args: &Args, apt: &apt::Apt, host_btfkit: &Path) -> Result<Vec<Kernel
 
 fn run(args: Args) -> Result<bool, HarnessError> {
     let root = std::env::current_dir().map_err(|e| HarnessError::io(Path::new("."), e))?;
-    if !root.join("bpf/trace.bundle").exists() {
+    if !root.join("crates/tracer/bpf/trace.bundle").exists() {
         return Err(HarnessError::Usage(
             "run from the workspace root (scripts/vmtest.sh does)".into(),
         ));

@@ -82,13 +82,13 @@ impl Common {
 
     /// The tracer's built-in bundle.
     fn builtin_bundle(&self) -> PathBuf {
-        self.root.join("bpf/trace.bundle")
+        self.root.join("crates/tracer/bpf/trace.bundle")
     }
 
     /// Every tracer object (all architectures): what the bundles are
-    /// minimized for, as `bpf/build.sh` makes the built-in one.
+    /// minimized for, as `crates/tracer/bpf/build.sh` makes the built-in one.
     fn tracer_objects(&self) -> Result<Vec<PathBuf>, HarnessError> {
-        let dir = self.root.join("bpf");
+        let dir = self.root.join("crates/tracer/bpf");
         let mut objs: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| HarnessError::io(&dir, e))?
             .filter_map(Result::ok)

@@ -26,8 +26,8 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// What the tracer's --debug line must say: "<buffer> buffer,
-    /// syscalls hooked by <hook>".
+    /// What the tracer's --debug line must say: "`<buffer>` buffer,
+    /// syscalls hooked by `<hook>`".
     fn expected(self) -> (&'static str, &'static str) {
         match self {
             Mode::Ring => ("ring buffer", "hooked by tracepoints"),
