@@ -96,7 +96,7 @@ pub fn run(cmd: CoreCommand) -> Result<()> {
             if let Some(e) = rel.failures().next() {
                 bail!("{}: {e}", a.target.object.display());
             }
-            let bytes = btfkit_core::apply::write_relocated(obj, rel, !a.keep_core_relos);
+            let bytes = btfkit_core::write_relocated(obj, rel, !a.keep_core_relos);
             let mut inputs = vec![a.target.object.as_path()];
             inputs.extend(a.target.target.inputs());
             crate::output::write(&a.output, &bytes, &inputs)?;
@@ -221,8 +221,8 @@ pub fn report_line(r: &ReloReport, target: &Target<'_>) -> String {
                 None => " -> no target".to_string(),
             };
             match patch {
-                btfkit_core::patch::Patch::Poisoned(why) => format!("{head}{tgt}: poisoned: {why}"),
-                btfkit_core::patch::Patch::Value {
+                btfkit_core::Patch::Poisoned(why) => format!("{head}{tgt}: poisoned: {why}"),
+                btfkit_core::Patch::Value {
                     old, new, mem_size, ..
                 } => {
                     let sz =
@@ -286,11 +286,11 @@ pub fn report_json(r: &ReloReport, target: &Target<'_>) -> serde_json::Value {
             m.insert("orig".into(), res.orig_val.into());
             m.insert("new".into(), res.new_val.into());
             match patch {
-                btfkit_core::patch::Patch::Poisoned(why) => {
+                btfkit_core::Patch::Poisoned(why) => {
                     m.insert("result".into(), "poisoned".into());
                     m.insert("reason".into(), why.to_string().into());
                 }
-                btfkit_core::patch::Patch::Value {
+                btfkit_core::Patch::Value {
                     field,
                     old,
                     new,

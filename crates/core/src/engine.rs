@@ -317,6 +317,18 @@ impl ReloReport {
             _ => None,
         }
     }
+
+    /// The local access in words (`struct task_struct::real_parent`),
+    /// read from the object's own BTF (`local_btf`): what `local_spec`
+    /// holds when [`Detail::describe`] was on. None when the access does
+    /// not parse (that is then the relocation's error) or the kind is
+    /// unknown.
+    pub fn describe_local(&self, local_btf: &Btf<'_>) -> Option<String> {
+        let kind = self.kind?;
+        Spec::parse(local_btf, self.local_type, kind, &self.access)
+            .ok()
+            .map(|s| s.describe())
+    }
 }
 
 /// Every relocation of an object against a target, with the patched

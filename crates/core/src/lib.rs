@@ -8,10 +8,10 @@
 //! validation, patching and poisoning — against a vmlinux BTF and,
 //! optionally, module BTFs.
 
-pub mod apply;
+mod apply;
 pub mod bpf_tables;
-pub mod calc;
-pub mod compat;
+mod calc;
+mod compat;
 mod engine;
 mod error;
 pub mod ext;
@@ -20,9 +20,10 @@ pub mod flow;
 pub mod insn;
 mod kind;
 mod object;
-pub mod patch;
-pub mod spec;
+mod patch;
+mod spec;
 
+pub use apply::write_relocated;
 pub use engine::{
     relocate, relocate_each, relocate_with, Detail, MatchedCand, Outcome, ReloReport,
     RelocateOptions, Relocated, ResolvedTarget, SkipReason, Target, UnprunedMatch,
@@ -31,3 +32,4 @@ pub use error::{ObjectError, ReloError, ReloErrorKind};
 pub use ext::{BtfExt, CoreRelo};
 pub use kind::RelocKind;
 pub use object::{BpfObject, MapDef, Program, Section};
+pub use patch::{Patch, PatchedField, PoisonReason};

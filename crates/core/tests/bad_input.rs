@@ -347,7 +347,7 @@ fn mutated_objects_never_panic() {
             for r in &rel.reports {
                 let _ = format!("{r:?}");
             }
-            let _ = btfkit_core::apply::write_relocated(&obj, &rel, true);
+            let _ = btfkit_core::write_relocated(&obj, &rel, true);
         }
     }
     eprintln!("{parsed} mutants parsed, {failed_relos} relocation failures reported");

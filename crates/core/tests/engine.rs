@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use btfkit_btf::{Btf, Kind};
 use btfkit_core::insn::INSN_SIZE;
-use btfkit_core::patch::Patch;
+use btfkit_core::Patch;
 use btfkit_core::{relocate, BpfObject, Outcome, RelocKind, RelocateOptions, Target};
 use btfkit_testutil as tu;
 
@@ -190,9 +190,9 @@ fn big_endian_objects_decide_like_little_endian_ones() {
                     {
                         let insn = rel.insns[&si][r.insn_idx as usize];
                         let got = match field {
-                            btfkit_core::patch::PatchedField::AluImm => insn.imm as u32 as u64,
-                            btfkit_core::patch::PatchedField::MemOff => insn.off as u16 as u64,
-                            btfkit_core::patch::PatchedField::Imm64 => {
+                            btfkit_core::PatchedField::AluImm => insn.imm as u32 as u64,
+                            btfkit_core::PatchedField::MemOff => insn.off as u16 as u64,
+                            btfkit_core::PatchedField::Imm64 => {
                                 let hi = rel.insns[&si][r.insn_idx as usize + 1].imm as u32 as u64;
                                 (insn.imm as u32 as u64) | hi << 32
                             }
@@ -204,7 +204,7 @@ fn big_endian_objects_decide_like_little_endian_ones() {
                         );
                     }
                 }
-                let written = btfkit_core::apply::write_relocated(&obj, &rel, false);
+                let written = btfkit_core::write_relocated(&obj, &rel, false);
                 let again = BpfObject::parse(&written).unwrap();
                 for s in again.sections().iter().filter(|s| s.executable) {
                     for (i, insn) in rel.insns[&s.index].iter().enumerate() {

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use btfkit_btf::Btf;
-use btfkit_core::patch::Patch;
+use btfkit_core::Patch;
 use btfkit_core::{relocate, BpfObject, Outcome, RelocateOptions, Target};
 use btfkit_testutil as tu;
 use btfkit_testutil::libbpf::{run_libbpf, LibbpfRun};

@@ -29,8 +29,7 @@ use btfkit_core::flow::{
     ProgramLayout, Reach, Val,
 };
 use btfkit_core::insn::{Insn, BPF_CALL, BPF_JMP, POISON_HELPER};
-use btfkit_core::patch::Patch;
-use btfkit_core::spec::Spec;
+use btfkit_core::Patch;
 use btfkit_core::{
     relocate_with, BpfObject, Detail, Outcome, ReloReport, RelocateOptions, Relocated, Target,
 };
@@ -496,10 +495,8 @@ fn describe(obj: &BpfObject<'_>, r: &ReloReport) -> String {
                 ..
             }
     )
-    .then(|| r.kind)
-    .flatten()
-    .and_then(|k| Spec::parse(obj.btf(), r.local_type, k, &r.access).ok())
-    .map(|s| s.describe());
+    .then(|| r.describe_local(obj.btf()))
+    .flatten();
     described.unwrap_or_else(|| format!("[{}]", r.local_type))
 }
 

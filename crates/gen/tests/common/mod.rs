@@ -1,6 +1,6 @@
 //! Helpers shared by the minimization soundness tests.
 
-use btfkit_core::patch::Patch;
+use btfkit_core::Patch;
 use btfkit_core::{Outcome, ReloReport, RelocKind};
 
 /// What must not change: the patched value (and load size), or

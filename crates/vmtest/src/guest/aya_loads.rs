@@ -76,7 +76,7 @@ fn apply_one(obj: &BpfObject<'_>, target: &Target<'_>, program: &str) -> Result<
     if let Some(e) = rel.failures().next() {
         return Err(e.to_string());
     }
-    Ok(btfkit_core::apply::write_relocated(obj, &rel, true))
+    Ok(btfkit_core::write_relocated(obj, &rel, true))
 }
 
 fn load_one(bytes: &[u8], program: &str, section: &str, kernel_btf: &Btf) -> AyaLoad {
