@@ -6,10 +6,12 @@
 
 pub mod archive;
 pub mod build;
+mod bundle_build;
 pub mod check;
 pub mod extract;
 
 pub use build::{build, parse_objects, BuildOptions, BuildReport, KernelResult};
+pub use bundle_build::{BuiltBundle, BundleBuild, BundleBuildError, KernelFailure};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
