@@ -55,6 +55,31 @@ impl Default for ParseOptions {
 /// input is swapped once into an owned copy. A split BTF (kernel module)
 /// refers to its base: its ids continue after the base's last id and its
 /// string offsets after the base's string section.
+///
+/// ```rust
+/// use btfkit_btf::{Btf, BtfBuilder, Kind, TypeId, INT_SIGNED};
+///
+/// // A base (think vmlinux) and split BTF on it (think a module).
+/// let mut b = BtfBuilder::new();
+/// let int = b.add_int("int", 4, INT_SIGNED)?;
+/// let base_bytes = b.finish();
+/// let base = Btf::parse(&base_bytes)?;
+///
+/// let mut m = BtfBuilder::new_split(&base);
+/// let ptr = m.add_ptr(int)?;
+/// m.add_typedef("int_ptr", ptr)?;
+/// let split_bytes = m.finish();
+/// let split = Btf::parse_split(&split_bytes, &base)?;
+///
+/// assert_eq!(split.first_id(), TypeId(2)); // ids continue after the base's
+/// assert_eq!(split.len(), 2); // own types only
+/// let td = split.find_first("int_ptr", Kind::Typedef).unwrap();
+/// assert_eq!(split.resolve_size(td)?, 8); // no `long`: 8-byte pointers
+/// let t = split.skip_mods_and_typedefs(td)?;
+/// assert_eq!(t.kind(), Kind::Ptr);
+/// assert_eq!(split.type_by_id(t.ref_type().unwrap())?.kind(), Kind::Int); // from the base
+/// # Ok::<(), btfkit_btf::Error>(())
+/// ```
 pub struct Btf<'a> {
     data: Cow<'a, [u8]>,
     header: Header,
@@ -286,6 +311,8 @@ impl<'a> Btf<'a> {
         self.types.start + self.offs[idx] as usize
     }
 
+    /// The header as parsed (section offsets and lengths of the input,
+    /// and its original byte order).
     pub fn header(&self) -> &Header {
         &self.header
     }
@@ -300,10 +327,13 @@ impl<'a> Btf<'a> {
         &self.data
     }
 
+    /// The base BTF of split BTF (e.g. vmlinux for a module), `None` for
+    /// base BTF.
     pub fn base(&self) -> Option<&'a Btf<'a>> {
         self.base
     }
 
+    /// Whether this is split BTF, parsed on a base.
     pub fn is_split(&self) -> bool {
         self.base.is_some()
     }
@@ -328,6 +358,7 @@ impl<'a> Btf<'a> {
         self.offs.len()
     }
 
+    /// Whether this BTF has no types of its own.
     pub fn is_empty(&self) -> bool {
         self.offs.is_empty()
     }

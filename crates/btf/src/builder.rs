@@ -110,6 +110,8 @@ impl StringTable {
         Ok(off)
     }
 
+    /// The section as built: NUL-terminated strings, the first at the
+    /// table's start offset.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -118,14 +120,56 @@ impl StringTable {
 /// A struct/union member for [`BtfBuilder::add_struct`].
 #[derive(Clone, Debug)]
 pub struct MemberSpec<'n> {
+    /// The member's name; "" for an anonymous struct/union member.
     pub name: &'n str,
+    /// The member's type.
     pub type_id: TypeId,
+    /// Offset from the start of the struct, in bits. When any member of
+    /// the struct is a bitfield it must fit in 24 bits (the kind_flag
+    /// encoding).
     pub bit_offset: u32,
     /// 0 for a regular member.
     pub bitfield_size: u8,
 }
 
 /// Builds raw BTF.
+///
+/// Types get consecutive ids in the order they are added (from 1, or after
+/// the base's last id for split BTF); each `add_*` method returns the new
+/// id. Names go into a deduplicated string table. Referenced type ids are
+/// written as given and not checked here: a dangling id is reported when
+/// the output is parsed ([`Btf::parse`] and friends check every id).
+/// Errors ([`Error::Build`]) are for what cannot be encoded: a string with
+/// a NUL, a vlen over [`MAX_VLEN`](crate::MAX_VLEN), more types than ids,
+/// an int over 128 bits, a bit offset over 24 bits in a struct with
+/// bitfields, a kind a method does not take.
+///
+/// ```rust
+/// use btfkit_btf::{Btf, BtfBuilder, Kind, MemberSpec, TypeId, INT_SIGNED};
+///
+/// let mut b = BtfBuilder::new();
+/// let int = b.add_int("int", 4, INT_SIGNED)?;
+/// let uint = b.add_int("unsigned int", 4, 0)?;
+/// let task = b.add_struct(
+///     "task",
+///     16,
+///     &[
+///         MemberSpec { name: "pid", type_id: int, bit_offset: 0, bitfield_size: 0 },
+///         MemberSpec { name: "flags", type_id: uint, bit_offset: 32, bitfield_size: 3 },
+///         MemberSpec { name: "next", type_id: TypeId(4), bit_offset: 64, bitfield_size: 0 },
+///     ],
+/// )?;
+/// let ptr = b.add_ptr(task)?; // id 4: `struct task *`
+/// assert_eq!(ptr, TypeId(4));
+/// let bytes = b.finish();
+///
+/// let btf = Btf::parse(&bytes)?;
+/// let task = btf.find_first("task", Kind::Struct).unwrap();
+/// assert_eq!(btf.resolve_size(task)?, 16);
+/// let flags = btf.find_member(task, "flags")?.unwrap();
+/// assert_eq!((flags.bit_offset, flags.bitfield_size), (32, 3));
+/// # Ok::<(), btfkit_btf::Error>(())
+/// ```
 pub struct BtfBuilder<'b> {
     base: Option<&'b Btf<'b>>,
     /// Deduplicated view of the base's strings, for split builders.
@@ -193,6 +237,8 @@ impl<'b> BtfBuilder<'b> {
         Ok(b)
     }
 
+    /// Byte order of the output of [`finish`](Self::finish) and
+    /// [`finish_elf`](Self::finish_elf) (little-endian by default).
     pub fn set_endian(&mut self, endian: Endian) -> &mut Self {
         self.endian = endian;
         self
@@ -216,6 +262,9 @@ impl<'b> BtfBuilder<'b> {
         self.add_str_bytes(s.as_bytes())
     }
 
+    /// [`add_str`](Self::add_str) for names that are not UTF-8. Fails
+    /// with [`Error::Build`] when `s` contains a NUL or the string section
+    /// would pass 4 GiB.
     pub fn add_str_bytes(&mut self, s: &[u8]) -> Result<u32> {
         if s.is_empty() {
             return Ok(0);
@@ -370,6 +419,10 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds an int of `size` bytes using all its bits (`BTF_INT_BITS` =
+    /// `size * 8`, offset 0). `encoding` is 0 (unsigned) or
+    /// [`INT_SIGNED`](crate::INT_SIGNED), [`INT_CHAR`](crate::INT_CHAR),
+    /// [`INT_BOOL`](crate::INT_BOOL). Fails when `size * 8` exceeds 128.
     pub fn add_int(&mut self, name: &str, size: u32, encoding: u8) -> Result<TypeId> {
         let bits = size
             .checked_mul(8)
@@ -407,25 +460,34 @@ impl<'b> BtfBuilder<'b> {
         self.push_header(n, kind, 0, false, to.0)
     }
 
+    /// Adds an (anonymous) pointer to `to`; [`TypeId::VOID`] for `void *`.
     pub fn add_ptr(&mut self, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::Ptr, "", to)
     }
+    /// Adds `typedef <to> name`.
     pub fn add_typedef(&mut self, name: &str, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::Typedef, name, to)
     }
+    /// Adds `volatile <to>`.
     pub fn add_volatile(&mut self, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::Volatile, "", to)
     }
+    /// Adds `const <to>`.
     pub fn add_const(&mut self, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::Const, "", to)
     }
+    /// Adds `restrict <to>`.
     pub fn add_restrict(&mut self, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::Restrict, "", to)
     }
+    /// Adds a type tag `tag` (e.g. `user` for `__user`) applied to `to`,
+    /// with kind_flag clear: a `btf_type_tag`, not an arbitrary attribute.
     pub fn add_type_tag(&mut self, tag: &str, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::TypeTag, tag, to)
     }
 
+    /// Adds an array of `nelems` elements of type `elem`; `index` is the
+    /// index type (an int; see [`Array::index_type`](crate::Array::index_type)).
     pub fn add_array(&mut self, elem: TypeId, index: TypeId, nelems: u32) -> Result<TypeId> {
         let id = self.push_header(0, Kind::Array, 0, false, 0)?;
         self.put(elem.0);
@@ -513,6 +575,10 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds a struct of `size` bytes. The kind_flag (bitfield) encoding is
+    /// used as soon as one member has a non-zero `bitfield_size`; then
+    /// every bit offset must fit in 24 bits. Members go in offset order and
+    /// inside `size`: parsing the output checks that, as the kernel does.
     pub fn add_struct(
         &mut self,
         name: &str,
@@ -522,6 +588,9 @@ impl<'b> BtfBuilder<'b> {
         self.add_composite(Kind::Struct, name, size, members)
     }
 
+    /// Adds a union of `size` bytes; members as for
+    /// [`add_struct`](Self::add_struct), all at bit offset 0 (the kernel,
+    /// and parsing the output, reject others).
     pub fn add_union(
         &mut self,
         name: &str,
@@ -591,16 +660,24 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds a forward declaration `struct name;` (or `union name;` with
+    /// `is_union`, stored as kind_flag).
     pub fn add_fwd(&mut self, name: &str, is_union: bool) -> Result<TypeId> {
         let n = self.add_str(name)?;
         self.push_header(n, Kind::Fwd, 0, is_union, 0)
     }
 
+    /// Adds a function `name` of prototype `proto` (a func_proto), with
+    /// `linkage` `BTF_FUNC_STATIC` (0), `BTF_FUNC_GLOBAL` (1) or
+    /// `BTF_FUNC_EXTERN` (2), stored in vlen.
     pub fn add_func(&mut self, name: &str, proto: TypeId, linkage: u32) -> Result<TypeId> {
         let n = self.add_str(name)?;
         self.push_header(n, Kind::Func, linkage as usize, false, proto.0)
     }
 
+    /// Adds a function prototype returning `ret` ([`TypeId::VOID`] for
+    /// none) with `params` as (name, type); end with `("", TypeId::VOID)`
+    /// for a variadic function.
     pub fn add_func_proto(&mut self, ret: TypeId, params: &[(&str, TypeId)]) -> Result<TypeId> {
         let mut encoded = Vec::with_capacity(params.len());
         for &(n, t) in params {
@@ -614,6 +691,10 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds a variable `name` of `type_id`, with `linkage`
+    /// `BTF_VAR_STATIC` (0), `BTF_VAR_GLOBAL_ALLOCATED` (1) or
+    /// `BTF_VAR_GLOBAL_EXTERN` (2). Place it in a section with
+    /// [`add_datasec`](Self::add_datasec).
     pub fn add_var(&mut self, name: &str, type_id: TypeId, linkage: u32) -> Result<TypeId> {
         let n = self.add_str(name)?;
         let id = self.push_header(n, Kind::Var, 0, false, type_id.0)?;
@@ -638,6 +719,7 @@ impl<'b> BtfBuilder<'b> {
         Ok(id)
     }
 
+    /// Adds a floating-point type of `size` bytes (`float` 4, `double` 8).
     pub fn add_float(&mut self, name: &str, size: u32) -> Result<TypeId> {
         let n = self.add_str(name)?;
         self.push_header(n, Kind::Float, 0, false, size)

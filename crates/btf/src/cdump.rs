@@ -42,20 +42,63 @@ pub const MAX_PADDING_BYTES: u64 = 64 << 10;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CDumpError {
+    /// Reading the BTF failed: a name that is not UTF-8, a type id that
+    /// does not exist.
     #[error(transparent)]
     Btf(#[from] Error),
+    /// A type has no C spelling, or a layout C cannot reproduce: for
+    /// example an integer of an odd size, an enum of a size C cannot give
+    /// it, a typedef without a name, a func/var/datasec/decl_tag used as a
+    /// type, a kind this reader does not know, an array or struct over
+    /// 4 GiB, a struct containing itself, members that overlap, a union
+    /// member not at offset 0.
     #[error("type [{id}] cannot be written in C: {reason}")]
-    Unrepresentable { id: u32, reason: String },
+    Unrepresentable {
+        /// The type's id.
+        id: u32,
+        /// Why it cannot be written.
+        reason: String,
+    },
+    /// Types that need each other complete (by value, through typedefs
+    /// or struct members), which no order of C definitions satisfies.
     #[error("type [{id}] is part of a cycle that C cannot express ({chain})")]
-    Cycle { id: u32, chain: String },
+    Cycle {
+        /// The type reached a second time.
+        id: u32,
+        /// The types involved: the ids being defined when it was reached
+        /// (`[3], [7], ...`), or `[id] contains itself`.
+        chain: String,
+    },
+    /// Types nested deeper than the walk allows (2048 levels), or a cycle
+    /// of anonymous types, which C has no name to break.
     #[error("types nested more than {MAX_DEPTH} deep at [{id}], or in a cycle of unnamed types C cannot write")]
-    TooDeep { id: u32 },
+    TooDeep {
+        /// The type at which the limit was reached.
+        id: u32,
+    },
     /// A gap in a struct too large to write as unnamed bitfields (one
     /// line per `long` of padding).
     #[error("type [{id}]: {bytes} bytes of padding {place}, more than the {MAX_PADDING_BYTES} a header is written with")]
-    PaddingTooLarge { id: u32, place: String, bytes: u64 },
+    PaddingTooLarge {
+        /// The struct or union.
+        id: u32,
+        /// Where the gap is (before which member, or at the end).
+        place: String,
+        /// Size of the gap in bytes (over [`MAX_PADDING_BYTES`]).
+        bytes: u64,
+    },
+    /// A name in [`CDumpOptions::types`] matches no struct, union, enum,
+    /// typedef or forward declaration.
     #[error("no type named {name:?}{}", near_list(near))]
-    UnknownType { name: String, near: Vec<String> },
+    UnknownType {
+        /// The name asked for.
+        name: String,
+        /// Up to 8 existing names close to it (by substring or edit
+        /// distance), best first, for "did you mean".
+        near: Vec<String>,
+    },
+    /// Writing to the output failed (or the walking thread could not be
+    /// started).
     #[error("writing the header: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -265,7 +308,14 @@ impl<'a, 'b> Dumper<'a, 'b> {
 /// `___N` where a name repeats), and per enum id its enumerators' names.
 #[derive(Clone, Debug)]
 pub struct CNames {
+    /// Indexed by type id (0 to the last id): the C name of each struct,
+    /// union, enum, fwd or typedef, with its `___N` suffix when renamed
+    /// (an anonymous enum used in two places is named
+    /// `__btfkit_anon_enum_<id>`); `None` for other anonymous types and
+    /// other kinds.
     pub types: Vec<Option<String>>,
+    /// Per enum (or enum64) type id, its enumerators' C names in
+    /// declaration order, with `___N` suffixes where a name repeats.
     pub enumerators: std::collections::HashMap<u32, Vec<String>>,
 }
 
@@ -293,6 +343,29 @@ fn c_names_here(btf: &Btf<'_>) -> Result<CNames, CDumpError> {
 }
 
 /// `btf` as a C header.
+///
+/// ```rust
+/// use btfkit_btf::cdump::{dump_c, CDumpOptions};
+/// use btfkit_btf::{Btf, BtfBuilder, MemberSpec, INT_SIGNED};
+///
+/// let mut b = BtfBuilder::new();
+/// let int = b.add_int("int", 4, INT_SIGNED)?;
+/// let long = b.add_int("long", 8, INT_SIGNED)?;
+/// b.add_struct(
+///     "pair",
+///     16,
+///     &[
+///         MemberSpec { name: "a", type_id: int, bit_offset: 0, bitfield_size: 0 },
+///         MemberSpec { name: "b", type_id: long, bit_offset: 64, bitfield_size: 0 },
+///     ],
+/// )?;
+/// let bytes = b.finish();
+/// let btf = Btf::parse(&bytes)?;
+///
+/// let header = dump_c(&btf, &CDumpOptions::default())?;
+/// assert!(header.contains("struct pair {\n\tint a;\n\tlong b;\n};"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn dump_c(btf: &Btf<'_>, opts: &CDumpOptions) -> Result<String, CDumpError> {
     let mut out = Vec::new();
     dump_c_to(btf, opts, &mut out)?;

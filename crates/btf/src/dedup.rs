@@ -39,6 +39,8 @@ use crate::ir::{IrBtf, IrType};
 /// A deduplicated BTF and where every input type went.
 #[derive(Clone, Debug)]
 pub struct Deduped {
+    /// The deduplicated types: the fixed prefix first, then one type per
+    /// remaining class, in order of each class's first input type.
     pub btf: IrBtf,
     /// Input id -> output id.
     pub map: Vec<u32>,
@@ -803,6 +805,40 @@ fn merge_through_declarations(
 }
 
 /// Deduplicates `ir`; its first `fixed` types (after void) keep their ids.
+///
+/// Pass 0 for standalone BTF. For BTF that will be written as split BTF on
+/// a base of N types, pass N: the base's types stay where they are and
+/// every later type equal to one of them maps to it.
+///
+/// ```rust
+/// use btfkit_btf::dedup::dedup;
+/// use btfkit_btf::ir::IrBtf;
+/// use btfkit_btf::{Btf, BtfBuilder, MemberSpec, INT_SIGNED};
+///
+/// // Two compilation units, each with its own `int` and `struct point`.
+/// let mut b = BtfBuilder::new();
+/// for _ in 0..2 {
+///     let int = b.add_int("int", 4, INT_SIGNED)?;
+///     b.add_struct(
+///         "point",
+///         8,
+///         &[
+///             MemberSpec { name: "x", type_id: int, bit_offset: 0, bitfield_size: 0 },
+///             MemberSpec { name: "y", type_id: int, bit_offset: 32, bitfield_size: 0 },
+///         ],
+///     )?;
+/// }
+/// let bytes = b.finish();
+/// let btf = Btf::parse(&bytes)?;
+/// assert_eq!(btf.len(), 4);
+///
+/// let d = dedup(&IrBtf::from_btf(&btf)?, 0);
+/// assert_eq!(d.btf.len(), 2); // one int, one struct point
+/// assert_eq!(d.map, [0, 1, 2, 1, 2]); // input id -> output id
+/// let out = d.btf.write(None, 0)?;
+/// assert_eq!(Btf::parse(&out)?.len(), 2);
+/// # Ok::<(), btfkit_btf::Error>(())
+/// ```
 pub fn dedup(ir: &IrBtf, fixed: u32) -> Deduped {
     let n = ir.types.len();
     let fixed = (fixed as usize).min(n - 1);

@@ -18,12 +18,14 @@ use crate::Error;
 /// One member as code sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
+    /// The member's name (the key members are matched by).
     pub name: String,
     /// Bit offset from the start of the outer type.
     pub bit_offset: u64,
     /// Bitfield width (0: not a bitfield).
     pub bitfield_size: u32,
-    /// Size in bytes of its type.
+    /// Size in bytes of its type (as [`Btf::resolve_size`]; 0 when it has
+    /// none).
     pub size: u64,
     /// Its type, spelled as C would (`unsigned int`, `struct list_head *`).
     pub type_name: String,
@@ -32,11 +34,15 @@ pub struct MemberInfo {
 /// How one member changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberChange {
+    /// Only in the second BTF (`b`).
     Added(MemberInfo),
+    /// Only in the first BTF (`a`).
     Removed(MemberInfo),
     /// Present in both with another offset, size or type.
     Changed {
+        /// The member in the first BTF.
         before: MemberInfo,
+        /// The member in the second BTF.
         after: MemberInfo,
     },
 }
@@ -46,9 +52,15 @@ pub enum MemberChange {
 pub struct TypeChange {
     /// `struct`, `union`, `enum` or `typedef`.
     pub kind: &'static str,
+    /// The type's name.
     pub name: String,
+    /// Size in bytes in the first BTF (`None` when it has no size).
     pub size_before: Option<u64>,
+    /// Size in bytes in the second BTF.
     pub size_after: Option<u64>,
+    /// Member changes of a struct or union (anonymous members flattened),
+    /// sorted by bit offset (for a changed member, its offset in the second
+    /// BTF).
     pub members: Vec<MemberChange>,
     /// Enumerators: (name, value before, value after); None where absent.
     pub enum_values: Vec<(String, Option<i128>, Option<i128>)>,
@@ -59,15 +71,21 @@ pub struct TypeChange {
 /// A named type present on one side only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamedType {
+    /// `struct`, `union`, `enum`, `typedef` or `func`.
     pub kind: &'static str,
+    /// The type's name.
     pub name: String,
 }
 
 /// The whole difference.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BtfDiff {
+    /// Named types only in the second BTF, by kind then name.
     pub added: Vec<NamedType>,
+    /// Named types only in the first BTF, by kind then name.
     pub removed: Vec<NamedType>,
+    /// Types in both that differ (functions are matched but not compared),
+    /// by kind then name.
     pub changed: Vec<TypeChange>,
     /// Named types compared (in both).
     pub compared: usize,
@@ -271,6 +289,48 @@ fn compare(
 }
 
 /// Compares `a` with `b`; with `only` non-empty, just those type names.
+///
+/// Named structs, unions, enums, typedefs and funcs are matched by kind and
+/// name; `a` is "before", `b` "after". Errors come from reading either BTF:
+/// a name that is not UTF-8, or a reference cycle in BTF parsed without
+/// validation.
+///
+/// ```rust
+/// use btfkit_btf::diff::{diff, MemberChange};
+/// use btfkit_btf::{Btf, BtfBuilder, MemberSpec, INT_SIGNED};
+///
+/// // Before: struct s { int x; int y; };
+/// // After:  struct s { int x; int flags; int y; };
+/// let build = |grown: bool| -> btfkit_btf::Result<Vec<u8>> {
+///     let mut b = BtfBuilder::new();
+///     let int = b.add_int("int", 4, INT_SIGNED)?;
+///     let m = |name, bit_offset| MemberSpec { name, type_id: int, bit_offset, bitfield_size: 0 };
+///     let members = if grown {
+///         vec![m("x", 0), m("flags", 32), m("y", 64)]
+///     } else {
+///         vec![m("x", 0), m("y", 32)]
+///     };
+///     b.add_struct("s", members.len() as u32 * 4, &members)?;
+///     Ok(b.finish())
+/// };
+/// let (old, new) = (build(false)?, build(true)?);
+/// let (a, b) = (Btf::parse(&old)?, Btf::parse(&new)?);
+///
+/// let d = diff(&a, &b, &[])?;
+/// assert_eq!(d.compared, 1); // struct s (ints are not matched by name)
+/// assert_eq!(d.changed.len(), 1);
+/// let s = &d.changed[0];
+/// assert_eq!((s.kind, s.name.as_str()), ("struct", "s"));
+/// assert_eq!((s.size_before, s.size_after), (Some(8), Some(12)));
+/// assert!(matches!(&s.members[0], MemberChange::Added(m) if m.name == "flags"));
+/// assert!(matches!(
+///     &s.members[1],
+///     MemberChange::Changed { before, after } if before.bit_offset == 32 && after.bit_offset == 64
+/// ));
+/// // "~ struct s (size 8 -> 12)", "    + flags: int at offset 4", ...
+/// print!("{}", d.detail_text());
+/// # Ok::<(), btfkit_btf::Error>(())
+/// ```
 pub fn diff(a: &Btf<'_>, b: &Btf<'_>, only: &[String]) -> Result<BtfDiff, Error> {
     let na = named_types(a)?;
     let nb = named_types(b)?;
@@ -320,6 +380,10 @@ impl BtfDiff {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 
+    /// The difference as JSON: `compared`, `added` and `removed` (lists of
+    /// `{kind, name}`), and `changed`, with each member change marked
+    /// `moved`, `resized` and `retyped`. Enum values are strings, since
+    /// they may not fit an `i64`/`u64`.
     pub fn to_json(&self) -> Value {
         let nt = |v: &[NamedType]| {
             v.iter()

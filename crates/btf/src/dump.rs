@@ -172,6 +172,8 @@ pub fn dump_json(btf: &Btf<'_>, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// One type as a JSON object (the keys of bpftool's `-j` raw dump),
+/// without the trailing newline.
 pub fn write_json_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::Result<()> {
     let name = |off| json_str(name_or_anon(btf, off));
     write!(

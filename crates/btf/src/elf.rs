@@ -11,6 +11,9 @@ pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 /// `EM_BPF`.
 const EM_BPF: u16 = 247;
 
+/// Whether `data` starts with the ELF magic (`\x7fELF`): what
+/// [`Btf::parse_any`](crate::Btf::parse_any) uses to choose between an ELF
+/// file and raw BTF.
 pub fn is_elf(data: &[u8]) -> bool {
     data.starts_with(ELF_MAGIC)
 }

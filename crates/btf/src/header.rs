@@ -6,6 +6,9 @@ use std::ops::Range;
 
 use crate::error::{Error, Result, Section};
 
+/// `BTF_MAGIC`: the first two bytes of every BTF blob, in the blob's byte
+/// order (`9f eb` little-endian, `eb 9f` big-endian), which is how the
+/// byte order is detected.
 pub const BTF_MAGIC: u16 = 0xeb9f;
 pub const BTF_VERSION: u8 = 1;
 /// `hdr_len` of the classic header.
@@ -13,13 +16,22 @@ pub const HEADER_LEN_CLASSIC: u32 = 24;
 /// `hdr_len` of the header with `layout_off`/`layout_len`.
 pub const HEADER_LEN_LAYOUT: u32 = 32;
 
+/// Byte order of a BTF blob (or of an ELF file wrapping one).
+///
+/// BTF is written in the byte order of the target it describes; a reader on
+/// a host of the other order must swap it, as libbpf does for
+/// cross-endian BTF. [`Btf`](crate::Btf) swaps big-endian input once at
+/// parse time and keeps the original order in [`Header::endian`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endian {
+    /// Little-endian (x86-64, arm64, most BPF targets: `bpfel`).
     Little,
+    /// Big-endian (s390x, `bpfeb`).
     Big,
 }
 
 impl Endian {
+    /// The byte order of the host this code runs on.
     pub fn native() -> Endian {
         if cfg!(target_endian = "big") {
             Endian::Big
@@ -48,18 +60,38 @@ impl Endian {
 }
 
 /// The decoded header.
+///
+/// Section offsets (`*_off`) are relative to the end of the header
+/// (`hdr_len`), as in the kernel's `struct btf_header`; lengths are in
+/// bytes. [`Header::range`] gives absolute byte ranges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// Byte order of the blob, from the magic (not a field of the on-disk
+    /// header).
     pub endian: Endian,
+    /// `version`: 1, the only version defined ([`Header::parse`] refuses
+    /// others).
     pub version: u8,
+    /// `flags`: no flag is defined, so [`Header::parse`] refuses any
+    /// non-zero value.
     pub flags: u8,
+    /// `hdr_len`: size of the header in bytes, 24
+    /// ([`HEADER_LEN_CLASSIC`]) or 32 ([`HEADER_LEN_LAYOUT`]); longer
+    /// headers are accepted when the extra bytes are zero.
     pub hdr_len: u32,
+    /// `type_off`: start of the type section, from the end of the header.
     pub type_off: u32,
+    /// `type_len`: size of the type section in bytes.
     pub type_len: u32,
+    /// `str_off`: start of the string section, from the end of the header.
     pub str_off: u32,
+    /// `str_len`: size of the string section in bytes.
     pub str_len: u32,
-    /// Both 0 in a classic header.
+    /// `layout_off`: start of the kind-layout section, from the end of
+    /// the header. Both 0 in a classic header.
     pub layout_off: u32,
+    /// `layout_len`: size of the kind-layout section in bytes (4 per kind
+    /// number described; 0 when there is none).
     pub layout_len: u32,
 }
 

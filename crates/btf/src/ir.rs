@@ -31,6 +31,8 @@ impl Default for Interner {
 }
 
 impl Interner {
+    /// The id of `s`, adding it if new. Ids are dense, in order of first
+    /// interning (not BTF string offsets).
     pub fn intern(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.map.get(s) {
             return i;
@@ -41,124 +43,206 @@ impl Interner {
         i
     }
 
+    /// The string with id `i` ("" for an id never handed out).
     pub fn get(&self, i: u32) -> &str {
         self.strs.get(i as usize).map_or("", |s| s)
     }
 
+    /// Number of strings, the empty string (id 0) included.
     pub fn len(&self) -> usize {
         self.strs.len()
     }
 
+    /// Whether only the empty string is interned.
     pub fn is_empty(&self) -> bool {
         self.strs.len() <= 1
     }
 }
 
+/// A struct/union member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrMember {
+    /// Name ([`Interner`] id; 0 for an anonymous member).
     pub name: u32,
+    /// Type id.
     pub ty: u32,
+    /// Offset from the start of the struct, in bits.
     pub bit_offset: u32,
     /// 0: not a bitfield.
     pub bitfield_size: u8,
 }
 
+/// A func_proto parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrParam {
+    /// Name ([`Interner`] id; 0 when unnamed).
     pub name: u32,
     /// 0 in the last parameter: variadic.
     pub ty: u32,
 }
 
+/// An enumerator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrEnumValue {
+    /// Name ([`Interner`] id).
     pub name: u32,
     /// The value's bits (sign-extended to 64 for signed enums).
     pub value: u64,
 }
 
+/// A datasec entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrVarSecInfo {
+    /// The var (or func) placed in the section.
     pub ty: u32,
+    /// Its offset in the section, in bytes.
     pub offset: u32,
+    /// Its size in bytes.
     pub size: u32,
 }
 
-/// One type.
+/// One type. Names are [`Interner`] ids, type references are indexes into
+/// [`IrBtf::types`] (0 is void); sizes are in bytes, offsets as noted.
+/// Kind_flag is not a field of its own: it follows from the members'
+/// `bitfield_size` (struct/union), `is_union` (fwd) and `signed` (enum).
+/// The kind_flag of type and decl tags (attribute tags) is not kept.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum IrType {
+    /// `void`: only at index 0.
     Void,
+    /// An integer type.
     Int {
+        /// Name, e.g. `unsigned int`.
         name: u32,
+        /// Size of the storage in bytes.
         size: u32,
+        /// `BTF_INT_ENCODING` bits ([`INT_SIGNED`](crate::INT_SIGNED), ...).
         encoding: u8,
+        /// `BTF_INT_OFFSET`, in bits.
         offset: u8,
+        /// `BTF_INT_BITS`: width of the value in bits.
         bits: u8,
     },
+    /// A floating-point type.
     Float {
+        /// Name, e.g. `double`.
         name: u32,
+        /// Size in bytes.
         size: u32,
     },
+    /// A pointer to the given type.
     Ptr(u32),
+    /// `const` applied to the given type.
     Const(u32),
+    /// `volatile` applied to the given type.
     Volatile(u32),
+    /// `restrict` applied to the given type.
     Restrict(u32),
+    /// A type tag applied to a type.
     TypeTag {
+        /// The tag's text (e.g. `user`).
         name: u32,
+        /// The tagged type.
         ty: u32,
     },
+    /// A typedef.
     Typedef {
+        /// The typedef's name.
         name: u32,
+        /// The type it names.
         ty: u32,
     },
+    /// An array.
     Array {
+        /// Element type.
         elem: u32,
+        /// Index type (an int).
         index: u32,
+        /// Number of elements.
         nelems: u32,
     },
+    /// A struct.
     Struct {
+        /// Name (0 when anonymous).
         name: u32,
+        /// Size in bytes.
         size: u32,
+        /// Members in declaration order.
         members: Vec<IrMember>,
     },
+    /// A union.
     Union {
+        /// Name (0 when anonymous).
         name: u32,
+        /// Size in bytes.
         size: u32,
+        /// Members in declaration order.
         members: Vec<IrMember>,
     },
+    /// An enum or enum64.
     Enum {
+        /// Name (0 when anonymous).
         name: u32,
+        /// Size in bytes.
         size: u32,
+        /// Signed (kind_flag).
         signed: bool,
+        /// Written as `BTF_KIND_ENUM64` (else `BTF_KIND_ENUM`, which keeps
+        /// the low 32 bits of each value).
         is64: bool,
+        /// Enumerators in declaration order.
         values: Vec<IrEnumValue>,
     },
+    /// A forward declaration.
     Fwd {
+        /// The declared name.
         name: u32,
+        /// `union` rather than `struct`.
         is_union: bool,
     },
+    /// A function.
     Func {
+        /// The function's name.
         name: u32,
+        /// Its func_proto.
         proto: u32,
+        /// `BTF_FUNC_STATIC` (0), `BTF_FUNC_GLOBAL` (1) or
+        /// `BTF_FUNC_EXTERN` (2).
         linkage: u32,
     },
+    /// A function prototype.
     FuncProto {
+        /// Return type (0 for void).
         ret: u32,
+        /// Parameters in order.
         params: Vec<IrParam>,
     },
+    /// A variable.
     Var {
+        /// The variable's name.
         name: u32,
+        /// Its type.
         ty: u32,
+        /// `BTF_VAR_STATIC` (0), `BTF_VAR_GLOBAL_ALLOCATED` (1) or
+        /// `BTF_VAR_GLOBAL_EXTERN` (2).
         linkage: u32,
     },
+    /// An ELF data section.
     Datasec {
+        /// Section name (`.data`, `.bss`, ...).
         name: u32,
+        /// Size in bytes.
         size: u32,
+        /// Variables placed in it.
         vars: Vec<IrVarSecInfo>,
     },
+    /// A declaration tag.
     DeclTag {
+        /// The tag's text.
         name: u32,
+        /// The tagged type, func or var.
         target: u32,
+        /// -1 for the target itself, else the member or parameter index.
         component: i32,
     },
 }
@@ -274,6 +358,8 @@ impl IrType {
         }
     }
 
+    /// The BTF kind this type is written as ([`Kind::Enum64`] for an
+    /// enum with `is64`).
     pub fn kind(&self) -> Kind {
         match self {
             IrType::Void => Kind::Void,
@@ -303,6 +389,7 @@ impl IrType {
 /// A whole BTF as values.
 #[derive(Clone, Debug)]
 pub struct IrBtf {
+    /// The names every type's name ids refer to.
     pub strings: Interner,
     /// `types[0]` is void.
     pub types: Vec<IrType>,
@@ -318,6 +405,7 @@ impl Default for IrBtf {
 }
 
 impl IrBtf {
+    /// An IR holding only void (type 0) and the empty string.
     pub fn new() -> Self {
         Self::default()
     }
@@ -355,10 +443,13 @@ impl IrBtf {
         self.types.len() - 1
     }
 
+    /// Whether there are no types besides void.
     pub fn is_empty(&self) -> bool {
         self.types.len() <= 1
     }
 
+    /// The name of type `id` ("" when anonymous, unnamed by kind, or past
+    /// the end).
     pub fn name(&self, id: u32) -> &str {
         self.types
             .get(id as usize)

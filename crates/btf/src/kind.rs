@@ -48,26 +48,59 @@ pub fn make_info(kind: u8, vlen: u32, kflag: bool) -> u32 {
 /// reader has no built-in knowledge of, sized through the kind-layout section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Kind 0 (`BTF_KIND_UNKN`): `void`, type id 0. No record has it.
     Void,
+    /// `BTF_KIND_INT` (1): an integer, `char` or `_Bool`; `size` in bytes,
+    /// followed by a word with encoding, bit offset and bit count.
     Int,
+    /// `BTF_KIND_PTR` (2): a pointer to `type`.
     Ptr,
+    /// `BTF_KIND_ARRAY` (3): element type, index type and element count in
+    /// a trailing `struct btf_array`.
     Array,
+    /// `BTF_KIND_STRUCT` (4): `size` in bytes, `vlen` members.
     Struct,
+    /// `BTF_KIND_UNION` (5): `size` in bytes, `vlen` members.
     Union,
+    /// `BTF_KIND_ENUM` (6): `size` in bytes, `vlen` 32-bit values;
+    /// kind_flag set for a signed enum.
     Enum,
+    /// `BTF_KIND_FWD` (7): a forward declaration; kind_flag set for
+    /// `union`, clear for `struct`.
     Fwd,
+    /// `BTF_KIND_TYPEDEF` (8): a name for `type`.
     Typedef,
+    /// `BTF_KIND_VOLATILE` (9): `volatile` applied to `type`.
     Volatile,
+    /// `BTF_KIND_CONST` (10): `const` applied to `type`.
     Const,
+    /// `BTF_KIND_RESTRICT` (11): `restrict` applied to `type`.
     Restrict,
+    /// `BTF_KIND_FUNC` (12): a function: its name, its signature (a
+    /// `FUNC_PROTO`) in `type`, its linkage in `vlen`.
     Func,
+    /// `BTF_KIND_FUNC_PROTO` (13): return type in `type`, `vlen`
+    /// parameters.
     FuncProto,
+    /// `BTF_KIND_VAR` (14): a global or static variable of `type`, with its
+    /// linkage in a trailing word.
     Var,
+    /// `BTF_KIND_DATASEC` (15): an ELF data section (`.data`, `.bss`,
+    /// `.kconfig`, ...); `size` in bytes, `vlen` variables placed in it.
     Datasec,
+    /// `BTF_KIND_FLOAT` (16): a floating-point type, `size` in bytes.
     Float,
+    /// `BTF_KIND_DECL_TAG` (17): `__attribute__((btf_decl_tag("...")))` on
+    /// a type, or on one of its members or parameters (`component_idx`).
     DeclTag,
+    /// `BTF_KIND_TYPE_TAG` (18): `__attribute__((btf_type_tag("...")))`
+    /// applied to `type` (`__user`, `__rcu`, ...).
     TypeTag,
+    /// `BTF_KIND_ENUM64` (19): like [`Kind::Enum`] with 64-bit values.
     Enum64,
+    /// Any other kind number (20 and up). Records of such kinds are parsed only
+    /// when a kind-layout section gives their size; their contents are
+    /// opaque.
     Unknown(u8),
 }
 
@@ -222,10 +255,12 @@ impl Kind {
         self.is_modifier() || self == Kind::Typedef
     }
 
+    /// Struct or union: the kinds with members.
     pub fn is_composite(self) -> bool {
         matches!(self, Kind::Struct | Kind::Union)
     }
 
+    /// Enum or enum64: the kinds with enumerators.
     pub fn is_enum(self) -> bool {
         matches!(self, Kind::Enum | Kind::Enum64)
     }

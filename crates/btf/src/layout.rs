@@ -11,6 +11,9 @@ pub struct KindLayout {
     pub info_sz: u8,
     /// Bytes of each of the vlen elements.
     pub elem_sz: u8,
+    /// Flags of the kind's layout entry. This reader does not interpret
+    /// them; they are kept as read and written back unchanged (0 in the
+    /// table btfkit writes).
     pub flags: u16,
 }
 

@@ -14,6 +14,8 @@
 //! println!("task_struct.pid at bit {}", pid.bit_offset);
 //! ```
 
+#![warn(missing_docs)]
+
 mod btf;
 mod builder;
 pub mod cdump;

@@ -17,9 +17,14 @@ pub const MAX_CHAIN: u32 = 64;
 /// outermost struct (anonymous members flattened).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FoundMember {
+    /// The member's record, as found in the (possibly anonymous, nested)
+    /// struct or union that declares it; its own offset is relative to
+    /// that one.
     pub member: Member,
     /// Bit offset from the start of the struct that was searched.
     pub bit_offset: u32,
+    /// Bitfield width in bits, 0 when not a bitfield, in either encoding
+    /// (see [`Btf::member_bitfield_size`]).
     pub bitfield_size: u32,
 }
 

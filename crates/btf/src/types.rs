@@ -17,8 +17,11 @@ use crate::kind::{info_kflag, info_kind, info_vlen, Kind};
 pub struct TypeId(pub u32);
 
 impl TypeId {
+    /// Type id 0, `void`: what `void *`, a function returning nothing and
+    /// the variadic marker parameter refer to.
     pub const VOID: TypeId = TypeId(0);
 
+    /// Whether this is id 0, `void`.
     pub fn is_void(self) -> bool {
         self.0 == 0
     }
@@ -65,6 +68,7 @@ impl<'b> Type<'b> {
         Type { id, rec, info_size }
     }
 
+    /// The record's type id.
     pub fn id(&self) -> TypeId {
         self.id
     }
@@ -74,22 +78,33 @@ impl<'b> Type<'b> {
         self.rec
     }
 
+    /// `name_off`: string offset of the type's name (0 when anonymous);
+    /// resolve it with [`Btf::name_of`](crate::Btf::name_of) or
+    /// [`Btf::str_at`](crate::Btf::str_at).
     pub fn name_off(&self) -> u32 {
         le32(self.rec, 0)
     }
 
+    /// The raw `info` word: kind, vlen and kind_flag (see [`info_kind`],
+    /// [`info_vlen`], [`info_kflag`]).
     pub fn info(&self) -> u32 {
         le32(self.rec, 4)
     }
 
+    /// The record's kind, from `info` bits 24-30.
     pub fn kind(&self) -> Kind {
         Kind::from_raw(info_kind(self.info()))
     }
 
+    /// `vlen`, from `info` bits 0-23: the number of members, enumerators,
+    /// parameters or datasec entries; for a func, its linkage.
     pub fn vlen(&self) -> u32 {
         info_vlen(self.info())
     }
 
+    /// kind_flag, `info` bit 31: bitfield sizes in member offsets
+    /// (struct/union), `union` (fwd), signed (enum/enum64), attribute
+    /// rather than tag (type_tag, decl_tag).
     pub fn kflag(&self) -> bool {
         info_kflag(self.info())
     }
@@ -123,6 +138,7 @@ impl<'b> Type<'b> {
         &self.rec[TYPE_HEADER_SIZE..TYPE_HEADER_SIZE + self.info_size as usize]
     }
 
+    /// Whether this is type id 0, `void`.
     pub fn is_void(&self) -> bool {
         self.id.is_void()
     }
@@ -212,6 +228,7 @@ impl<'b> Type<'b> {
         (self.kind() == Kind::Datasec).then(|| Datasec { raw: self.elems() })
     }
 
+    /// The element type, index type and count of an array.
     pub fn array(&self) -> Option<Array> {
         match self.data() {
             TypeData::Array(a) => Some(a),
@@ -219,6 +236,7 @@ impl<'b> Type<'b> {
         }
     }
 
+    /// Size and encoding of an int.
     pub fn int(&self) -> Option<Int> {
         match self.data() {
             TypeData::Int(i) => Some(i),
@@ -324,46 +342,85 @@ pub enum WordKind {
     TypeId,
 }
 
-/// Kind-specific data of a record.
+/// Kind-specific data of a record, as [`Type::data`] decodes it: one
+/// variant per [`Kind`], holding the type ids, sizes and element lists of
+/// that kind. Names are not included; the record's
+/// [`name_off`](Type::name_off) gives them.
 #[derive(Clone, Copy, Debug)]
 pub enum TypeData<'b> {
+    /// Type id 0, `void`.
     Void,
+    /// An integer type: size and encoding.
     Int(Int),
+    /// A pointer to the given type.
     Ptr(TypeId),
+    /// An array: element type, index type, element count.
     Array(Array),
+    /// A struct's members (the size is [`Type::size`]).
     Struct(Members<'b>),
+    /// A union's members (the size is [`Type::size`]).
     Union(Members<'b>),
     /// `enum` or `enum64`; [`EnumValues::is_64`] tells which.
     Enum(EnumValues<'b>),
+    /// A forward declaration.
     Fwd {
+        /// `union` (kind_flag set) rather than `struct`.
         is_union: bool,
     },
+    /// A typedef of the given type.
     Typedef(TypeId),
+    /// `volatile` applied to the given type.
     Volatile(TypeId),
+    /// `const` applied to the given type.
     Const(TypeId),
+    /// `restrict` applied to the given type.
     Restrict(TypeId),
+    /// A function.
     Func {
+        /// Its `FUNC_PROTO`.
         proto: TypeId,
+        /// `BTF_FUNC_STATIC` (0), `BTF_FUNC_GLOBAL` (1) or
+        /// `BTF_FUNC_EXTERN` (2), stored in `vlen`; see
+        /// [`func_linkage_name`].
         linkage: u32,
     },
+    /// A function signature.
     FuncProto {
+        /// Return type (void for none).
         ret: TypeId,
+        /// Parameters, in order; a last one of type void marks `...`.
         params: Params<'b>,
     },
+    /// A variable.
     Var {
+        /// The variable's type.
         type_id: TypeId,
+        /// `BTF_VAR_STATIC` (0), `BTF_VAR_GLOBAL_ALLOCATED` (1) or
+        /// `BTF_VAR_GLOBAL_EXTERN` (2); see [`var_linkage_name`].
         linkage: u32,
     },
+    /// An ELF data section's variables (the size is [`Type::size`]).
     Datasec(Datasec<'b>),
+    /// A floating-point type.
     Float {
+        /// Size in bytes (the kernel accepts 2, 4, 8, 12 and 16).
         size: u32,
     },
+    /// A declaration tag (its text is the record's name).
     DeclTag {
+        /// The tagged type, func or var.
         target: TypeId,
+        /// -1 for the target itself, else the index of the tagged member
+        /// (struct/union) or parameter (func).
         component_idx: i32,
     },
+    /// A type tag (its text is the record's name) applied to the given
+    /// type.
     TypeTag(TypeId),
+    /// A kind this reader does not know, described only by the
+    /// kind-layout section; its contents are opaque ([`Type::raw`]).
     Unknown {
+        /// The kind number.
         kind: u8,
     },
 }
@@ -371,32 +428,47 @@ pub enum TypeData<'b> {
 /// `BTF_KIND_INT` data word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Int {
+    /// Size of the storage in bytes (the kernel accepts 1, 2, 4, 8 and
+    /// 16).
     pub size: u32,
     /// The raw word after the header: encoding (bits 24-27), offset (16-23),
     /// bits (0-7).
     pub data: u32,
 }
 
+/// `BTF_INT_SIGNED`: the int encoding bit for a signed integer.
 pub const INT_SIGNED: u8 = 1 << 0;
+/// `BTF_INT_CHAR`: the int encoding bit for a character type (printing
+/// hint; signedness is [`INT_SIGNED`]).
 pub const INT_CHAR: u8 = 1 << 1;
+/// `BTF_INT_BOOL`: the int encoding bit for `_Bool`.
 pub const INT_BOOL: u8 = 1 << 2;
 
 impl Int {
+    /// `BTF_INT_ENCODING`: [`INT_SIGNED`], [`INT_CHAR`] or [`INT_BOOL`]
+    /// bits (0 for an unsigned integer).
     pub fn encoding(&self) -> u8 {
         ((self.data >> 24) & 0x0f) as u8
     }
+    /// `BTF_INT_OFFSET`: bit offset of the value within its storage (0 in
+    /// what compilers and pahole emit).
     pub fn bit_offset(&self) -> u32 {
         (self.data >> 16) & 0xff
     }
+    /// `BTF_INT_BITS`: width of the value in bits (at most 128). Narrower
+    /// than `size * 8` for a legacy-encoded bitfield's type.
     pub fn bits(&self) -> u32 {
         self.data & 0xff
     }
+    /// Whether the encoding has [`INT_SIGNED`].
     pub fn is_signed(&self) -> bool {
         self.encoding() & INT_SIGNED != 0
     }
+    /// Whether the encoding has [`INT_CHAR`].
     pub fn is_char(&self) -> bool {
         self.encoding() & INT_CHAR != 0
     }
+    /// Whether the encoding has [`INT_BOOL`].
     pub fn is_bool(&self) -> bool {
         self.encoding() & INT_BOOL != 0
     }
@@ -406,17 +478,26 @@ impl Int {
     }
 }
 
+/// `struct btf_array`, the data of a `BTF_KIND_ARRAY` record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Array {
+    /// Element type (multi-dimensional arrays nest: `int a[2][3]` is an
+    /// array of 2 arrays of 3 ints).
     pub elem_type: TypeId,
+    /// Index type: an int (clang emits `__ARRAY_SIZE_TYPE__`); it plays
+    /// no part in the layout.
     pub index_type: TypeId,
+    /// Number of elements (0 for a flexible array member `x[]`).
     pub nelems: u32,
 }
 
 /// One struct/union member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
+    /// String offset of the member's name; 0 for an anonymous struct or
+    /// union member.
     pub name_off: u32,
+    /// The member's type.
     pub type_id: TypeId,
     /// The raw `offset` word: a bit offset, or with kind_flag set,
     /// `bitfield_size << 24 | bit_offset`.
@@ -454,9 +535,11 @@ pub struct Members<'b> {
 }
 
 impl<'b> Members<'b> {
+    /// Number of members (the record's vlen).
     pub fn len(&self) -> usize {
         self.raw.len() / 12
     }
+    /// Whether there are no members.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
@@ -464,6 +547,7 @@ impl<'b> Members<'b> {
     pub fn kflag(&self) -> bool {
         self.kflag
     }
+    /// Member `i` (0-based, declaration order), or `None` past the end.
     pub fn get(&self, i: usize) -> Option<Member> {
         let m = self.raw.get(i * 12..i * 12 + 12)?;
         Some(Member {
@@ -473,6 +557,7 @@ impl<'b> Members<'b> {
             kflag: self.kflag,
         })
     }
+    /// The members in declaration order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Member> + 'b {
         let kflag = self.kflag;
         self.raw.chunks_exact(12).map(move |m| Member {
@@ -494,10 +579,14 @@ impl fmt::Debug for Members<'_> {
 /// from the enum's kind_flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnumValue {
+    /// String offset of the enumerator's name.
     pub name_off: u32,
     /// Value bits: `val` zero-extended for enum, `hi32 << 32 | lo32` for enum64.
     pub bits: u64,
+    /// The enum is signed (its kind_flag is set).
     pub signed: bool,
+    /// The value comes from an enum64 (64 bits stored) rather than an enum
+    /// (32 bits).
     pub is_64: bool,
 }
 
@@ -540,18 +629,23 @@ impl<'b> EnumValues<'b> {
             8
         }
     }
+    /// Whether these are the values of an enum64 (else an enum).
     pub fn is_64(&self) -> bool {
         self.wide
     }
+    /// Whether the enum is signed (kind_flag set).
     pub fn is_signed(&self) -> bool {
         self.signed
     }
+    /// Number of enumerators (the record's vlen).
     pub fn len(&self) -> usize {
         self.raw.len() / self.stride()
     }
+    /// Whether there are no enumerators (a forward-declared enum).
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+    /// Enumerator `i` (0-based), or `None` past the end.
     pub fn get(&self, i: usize) -> Option<EnumValue> {
         let s = self.stride();
         self.raw.get(i * s..i * s + s).map(|v| self.decode(v))
@@ -569,6 +663,7 @@ impl<'b> EnumValues<'b> {
             is_64: self.wide,
         }
     }
+    /// The enumerators in declaration order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = EnumValue> + 'b {
         let this = *self;
         self.raw
@@ -587,22 +682,30 @@ impl fmt::Debug for EnumValues<'_> {
 /// marks a variadic function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param {
+    /// String offset of the parameter's name (0 when unnamed, as in the
+    /// prototype of a function pointer).
     pub name_off: u32,
+    /// The parameter's type.
     pub type_id: TypeId,
 }
 
+/// Parameters of a func_proto (`struct btf_param` elements).
 #[derive(Clone, Copy)]
 pub struct Params<'b> {
     raw: &'b [u8],
 }
 
 impl<'b> Params<'b> {
+    /// Number of parameters (the record's vlen), the variadic marker
+    /// included.
     pub fn len(&self) -> usize {
         self.raw.len() / 8
     }
+    /// Whether there are none: `f(void)`.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+    /// Parameter `i` (0-based), or `None` past the end.
     pub fn get(&self, i: usize) -> Option<Param> {
         let p = self.raw.get(i * 8..i * 8 + 8)?;
         Some(Param {
@@ -610,6 +713,7 @@ impl<'b> Params<'b> {
             type_id: TypeId(le32(p, 4)),
         })
     }
+    /// The parameters in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Param> + 'b {
         self.raw.chunks_exact(8).map(|p| Param {
             name_off: le32(p, 0),
@@ -627,23 +731,30 @@ impl fmt::Debug for Params<'_> {
 /// One datasec entry: a variable (or function) placed in the section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VarSecInfo {
+    /// The `VAR` (or `FUNC`, for `.ksyms`) placed in the section.
     pub type_id: TypeId,
+    /// Its offset from the start of the section, in bytes.
     pub offset: u32,
+    /// Its size in bytes.
     pub size: u32,
 }
 
+/// Entries of a datasec (`struct btf_var_secinfo` elements).
 #[derive(Clone, Copy)]
 pub struct Datasec<'b> {
     raw: &'b [u8],
 }
 
 impl<'b> Datasec<'b> {
+    /// Number of entries (the record's vlen).
     pub fn len(&self) -> usize {
         self.raw.len() / 12
     }
+    /// Whether the section has no entries.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+    /// The entries in record order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = VarSecInfo> + 'b {
         self.raw.chunks_exact(12).map(|v| VarSecInfo {
             type_id: TypeId(le32(v, 0)),
@@ -669,6 +780,9 @@ pub fn func_linkage_name(linkage: u32) -> &'static str {
     }
 }
 
+/// `BTF_VAR_*` linkage names as bpftool prints them: `static`, `global`
+/// (`BTF_VAR_GLOBAL_ALLOCATED`), `extern` (`BTF_VAR_GLOBAL_EXTERN`), or
+/// `(unknown)`.
 pub fn var_linkage_name(linkage: u32) -> &'static str {
     func_linkage_name(linkage)
 }
