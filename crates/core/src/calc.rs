@@ -13,8 +13,11 @@ use crate::spec::{btf_err, essential_name_len, is_flex_array, Accessor, Spec, SP
 /// and which id in it.
 #[derive(Clone, Copy, Debug)]
 pub struct Cand<'t> {
+    /// The target BTF holding the candidate.
     pub btf: &'t Btf<'t>,
+    /// Its index in the [`Target`](crate::Target) (0 = vmlinux).
     pub btf_idx: usize,
+    /// The candidate type's id in `btf`.
     pub id: TypeId,
 }
 
@@ -37,9 +40,16 @@ pub struct RelocRes {
     pub validate: bool,
     /// Memory sizes differ in a way a load/store cannot follow.
     pub fail_memsz_adjust: bool,
+    /// Size in bytes of the local field, for load/store resizing: set by
+    /// `FIELD_BYTE_OFFSET` on a non-bitfield member or an array element,
+    /// 0 otherwise.
     pub orig_sz: u32,
+    /// Size in bytes of the target field, as `orig_sz`.
     pub new_sz: u32,
+    /// The local field's type (modifiers and typedefs skipped) when
+    /// `orig_sz` is set, 0 otherwise.
     pub orig_type_id: TypeId,
+    /// The target field's type, as `orig_type_id`.
     pub new_type_id: TypeId,
 }
 

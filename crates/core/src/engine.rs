@@ -22,7 +22,9 @@ use crate::spec::{essential_name_len, Spec};
 
 /// One BTF of the target: vmlinux, or a module's split BTF on it.
 pub struct TargetBtf<'t> {
+    /// `vmlinux`, or the module's name as given to [`Target::add_module`].
     pub name: String,
+    /// The BTF itself.
     pub btf: &'t Btf<'t>,
     /// Types whose names carry a `___flavor` suffix, by essential name.
     flavored: OnceLock<HashMap<Vec<u8>, Vec<TypeId>>>,
@@ -118,17 +120,28 @@ pub struct Target<'t> {
 }
 
 impl<'t> Target<'t> {
+    /// A target of one kernel BTF (`/sys/kernel/btf/vmlinux`, or a BTF
+    /// file for another kernel), without modules. The BTF is borrowed, and
+    /// the per-BTF index of `___flavor` names is built on first use.
     pub fn new(vmlinux: &'t Btf<'t>) -> Self {
         Target {
             btfs: vec![TargetBtf::new("vmlinux", vmlinux)],
         }
     }
 
+    /// Adds a module's BTF, split BTF on the vmlinux BTF given to
+    /// [`Target::new`] (as `/sys/kernel/btf/<module>` is). Only the
+    /// module's own types are candidates from it. Modules are searched only
+    /// for types vmlinux has no candidate for, and then all of them, in the
+    /// order added. Its index in [`ResolvedTarget::btf_idx`] and
+    /// [`MatchedCand::btf_idx`] is its position: 1 for the first module
+    /// added, 2 for the next, and so on.
     pub fn add_module(&mut self, name: impl Into<String>, btf: &'t Btf<'t>) -> &mut Self {
         self.btfs.push(TargetBtf::new(name, btf));
         self
     }
 
+    /// The vmlinux BTF (target BTF 0).
     pub fn vmlinux(&self) -> &'t Btf<'t> {
         self.btfs[0].btf
     }
@@ -230,13 +243,19 @@ pub enum SkipReason {
 pub struct MatchedCand {
     /// Index of the target BTF (0 = vmlinux).
     pub btf_idx: usize,
+    /// The candidate's root type id in that BTF.
     pub type_id: TypeId,
+    /// The target's low-level spec: one index per step of the access path
+    /// in the target type, anonymous members included (what an access
+    /// string for the target would say). One enumerator index for
+    /// enumerator kinds; empty for type-based kinds.
     pub raw: Vec<u32>,
 }
 
 /// A candidate that matches a relocation on its own (`Detail::unpruned`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnprunedMatch {
+    /// The candidate and its target spec.
     pub cand: MatchedCand,
     /// What it decides: the field's bit offset, poisoning and the new
     /// value; `None` when computing them fails. Candidates libbpf sees
@@ -250,24 +269,48 @@ pub struct UnprunedMatch {
 pub struct ResolvedTarget {
     /// Index of the target BTF (0 = vmlinux).
     pub btf_idx: usize,
+    /// The deciding candidate's root type id in that BTF.
     pub type_id: TypeId,
-    /// Target spec in words and its low-level indices.
+    /// Target spec in words (`struct task_struct::real_parent`,
+    /// `enum pid_type::PIDTYPE_TGID`); empty unless
+    /// [`Detail::describe`] was on.
     pub spec: String,
+    /// The target's low-level spec as an access string (`0:52`), as in
+    /// [`MatchedCand::raw`]; empty unless [`Detail::describe`] was on (and
+    /// always for type-based kinds).
     pub raw: String,
 }
 
+/// What became of one relocation.
 #[derive(Clone, Debug)]
 pub enum Outcome {
+    /// The relocation was not processed, as libbpf would not process it;
+    /// its instruction is unchanged.
     Skipped(SkipReason),
+    /// The relocation was computed and its instruction patched (or
+    /// poisoned). Relocations with no matching target end here too:
+    /// existence and type-based kinds with value 0, the others poisoned.
     Done {
+        /// The computed values (libbpf's `struct bpf_core_relo_res`):
+        /// `orig_val`, the value the compiler put in the instruction for
+        /// the local types; `new_val`, the value for the target; whether
+        /// the instruction is poisoned and whether `orig_val` was checked
+        /// against it; and for field offsets the field sizes in bytes,
+        /// which may resize a load or store.
         res: RelocRes,
+        /// The deciding candidate: `None` for `TYPE_ID_LOCAL` (which needs
+        /// no target) and when no candidate matched.
         target: Option<ResolvedTarget>,
         /// Every candidate that matched, the deciding one first. Shared by
         /// every relocation decided the same way: a kernel whose BTF holds
         /// many copies of a type would otherwise cost a list per relocation.
         matched: Arc<[MatchedCand]>,
+        /// What patching did to the instruction.
         patch: Patch,
     },
+    /// The relocation failed; its instruction is unchanged. libbpf fails
+    /// the load in the same situation, with [`ReloErrorKind::errno`]
+    /// (except where the variant says libbpf skips the record).
     Failed(ReloErrorKind),
 }
 
@@ -277,6 +320,9 @@ pub enum Outcome {
 /// Names are shared (`Arc<str>`): a large object's reports repeat the same
 /// few section, program and access strings tens of thousands of times.
 pub struct ReloReport {
+    /// Name of the section the relocated instruction is in, as the
+    /// `.BTF.ext` record group names it (`<bad name>` when that name is
+    /// not a valid `.BTF` string).
     pub section: Arc<str>,
     /// ELF index of the section (None when the section is missing).
     pub section_index: Option<usize>,
@@ -284,12 +330,21 @@ pub struct ReloReport {
     pub index: usize,
     /// Instruction index within the section.
     pub insn_idx: u32,
+    /// Name of the program or subprogram holding the instruction; `None`
+    /// when the relocation failed before it was found or no function
+    /// holds the instruction ([`SkipReason::NoProgram`]).
     pub program: Option<Arc<str>>,
     /// Instruction index within the program (libbpf's `insn #N`).
     pub prog_insn_idx: Option<u32>,
+    /// The relocation kind; `None` when `raw_kind` is not one this crate
+    /// knows.
     pub kind: Option<RelocKind>,
+    /// The record's `enum bpf_core_relo_kind` value as stored.
     pub raw_kind: u32,
+    /// The record's root type id in the object's BTF.
     pub local_type: TypeId,
+    /// The record's access string (`0:1:2`), empty when its offset is not
+    /// a valid `.BTF` string.
     pub access: Arc<str>,
     /// The local spec in words (`struct task_struct::real_parent`), when it
     /// parsed (and `Detail::describe` was on).
@@ -303,10 +358,13 @@ pub struct ReloReport {
     /// Shared by the relocations of one spec: kernels with hundreds of
     /// duplicate candidates make it long.
     pub unpruned: Arc<[UnprunedMatch]>,
+    /// What became of the relocation.
     pub outcome: Outcome,
 }
 
 impl ReloReport {
+    /// The failure of this relocation with its section and record index,
+    /// when its outcome is [`Outcome::Failed`].
     pub fn error(&self) -> Option<ReloError> {
         match &self.outcome {
             Outcome::Failed(kind) => Some(ReloError {
@@ -334,12 +392,15 @@ impl ReloReport {
 /// Every relocation of an object against a target, with the patched
 /// instructions of each executable section.
 pub struct Relocated {
+    /// One report per CO-RE relocation record, in `.BTF.ext` order.
     pub reports: Vec<ReloReport>,
     /// ELF section index → its instructions after patching.
     pub insns: HashMap<usize, Vec<Insn>>,
 }
 
 impl Relocated {
+    /// The failed relocations, in report order (libbpf would stop at the
+    /// first).
     pub fn failures(&self) -> impl Iterator<Item = ReloError> + '_ {
         self.reports.iter().filter_map(ReloReport::error)
     }

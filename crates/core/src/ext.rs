@@ -16,12 +16,19 @@ const HDR_CORE: usize = 32;
 /// Which info block of `.BTF.ext`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InfoKind {
+    /// `func_info`: `struct bpf_func_info` records, one per function.
     FuncInfo,
+    /// `line_info`: `struct bpf_line_info` records, source line of
+    /// instructions.
     LineInfo,
+    /// `core_relo`: `struct bpf_core_relo` records, one per CO-RE
+    /// relocation.
     CoreRelo,
 }
 
 impl InfoKind {
+    /// The block's name as used in messages (`func_info`, `line_info`,
+    /// `core_relo`).
     pub fn name(self) -> &'static str {
         match self {
             InfoKind::FuncInfo => "func_info",
@@ -39,23 +46,29 @@ impl InfoKind {
     }
 }
 
-/// Records of one ELF section within one info block.
+/// Records of one ELF section within one info block (libbpf's
+/// `struct btf_ext_info_sec`).
 #[derive(Clone, Copy, Debug)]
 pub struct InfoGroup<'a> {
     /// Offset of the section's name in the object's `.BTF` strings.
     pub sec_name_off: u32,
     /// Offset of the first record within `.BTF.ext`.
     pub offset: usize,
+    /// Size of each record in bytes, as the block declares it (at least
+    /// the size of the fields read here; newer compilers may add fields).
     pub record_size: usize,
     records: &'a [u8],
     endian: Endian,
 }
 
 impl<'a> InfoGroup<'a> {
+    /// Number of records in the group.
     pub fn len(&self) -> usize {
         self.records.len() / self.record_size
     }
 
+    /// Whether the group has no records (never true for a parsed group:
+    /// libbpf's checks reject empty groups).
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
@@ -72,6 +85,8 @@ impl<'a> InfoGroup<'a> {
         })
     }
 
+    /// The records as CO-RE relocations. Meaningful only for groups of
+    /// [`BtfExt::core_relo`].
     pub fn core_relos(&self) -> impl ExactSizeIterator<Item = CoreRelo> + '_ {
         (0..self.len()).map(|i| {
             let [insn_off, type_id, access_str_off, kind] = self.words::<4>(i);
@@ -84,6 +99,8 @@ impl<'a> InfoGroup<'a> {
         })
     }
 
+    /// The records as function infos. Meaningful only for groups of
+    /// [`BtfExt::func_info`].
     pub fn func_infos(&self) -> impl ExactSizeIterator<Item = FuncInfo> + '_ {
         (0..self.len()).map(|i| {
             let [insn_off, type_id] = self.words::<2>(i);
@@ -94,6 +111,8 @@ impl<'a> InfoGroup<'a> {
         })
     }
 
+    /// The records as line infos. Meaningful only for groups of
+    /// [`BtfExt::line_info`].
     pub fn line_infos(&self) -> impl ExactSizeIterator<Item = LineInfo> + '_ {
         (0..self.len()).map(|i| {
             let [insn_off, file_name_off, line_off, line_col] = self.words::<4>(i);
@@ -122,28 +141,50 @@ pub struct CoreRelo {
     pub kind: u32,
 }
 
+/// `struct bpf_func_info`: the BTF function type of the function starting
+/// at an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FuncInfo {
+    /// Byte offset of the function's first instruction within its section
+    /// (in the ELF file this is bytes; the kernel wants instruction
+    /// indexes, which libbpf computes by dividing by 8).
     pub insn_off: u32,
+    /// The function's `BTF_KIND_FUNC` type in the object's `.BTF`.
     pub type_id: TypeId,
 }
 
+/// `struct bpf_line_info`: the source position of the instructions from
+/// `insn_off` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineInfo {
+    /// Byte offset of the instruction within its section.
     pub insn_off: u32,
+    /// Offset of the source file name in the object's `.BTF` strings.
     pub file_name_off: u32,
+    /// Offset of the source line's text in the object's `.BTF` strings.
     pub line_off: u32,
+    /// Line number (upper 22 bits of `line_col`, `BPF_LINE_INFO_LINE_NUM`).
     pub line: u32,
+    /// Column (lower 10 bits of `line_col`, `BPF_LINE_INFO_LINE_COL`).
     pub col: u32,
 }
 
 /// A parsed `.BTF.ext` section.
 #[derive(Clone, Debug)]
 pub struct BtfExt<'a> {
+    /// Byte order of the section (that of the object's `.BTF`).
     pub endian: Endian,
+    /// Header length in bytes (`hdr_len`); the info blocks' offsets count
+    /// from its end. At least 24; 32 or more when the header has the
+    /// `core_relo_off`/`core_relo_len` fields.
     pub hdr_len: usize,
+    /// The `func_info` block: one group per ELF section.
     pub func_info: Vec<InfoGroup<'a>>,
+    /// The `line_info` block: one group per ELF section.
     pub line_info: Vec<InfoGroup<'a>>,
+    /// The `core_relo` block: one group per ELF section with CO-RE
+    /// relocations, in file order (the order libbpf processes them in).
+    /// Empty when the header has no `core_relo_off`/`core_relo_len`.
     pub core_relo: Vec<InfoGroup<'a>>,
     /// Byte offset of the `core_relo_len` header field (for rewriting).
     pub core_relo_len_field: Option<usize>,

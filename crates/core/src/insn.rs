@@ -1,28 +1,52 @@
 //! BPF instructions: the 8-byte encoding, in either byte order.
+//!
+//! The opcode constants carry the names and values of the kernel's uapi
+//! headers (`linux/bpf_common.h`, `linux/bpf.h`); only those this crate
+//! needs are defined.
 
 use btfkit_btf::Endian;
 
+/// Size of one instruction slot in bytes (`sizeof(struct bpf_insn)`).
+/// `ld_imm64` takes two slots. Byte offsets in `.BTF.ext` and ELF
+/// relocations divide by this to give instruction indexes.
 pub const INSN_SIZE: usize = 8;
 
 // Instruction classes (low 3 bits of the opcode).
+/// Class `BPF_LD`: non-standard loads; here `ld_imm64` ([`LD_IMM64`]), also
+/// the legacy packet loads `LD_ABS`/`LD_IND`.
 pub const BPF_LD: u8 = 0x00;
+/// Class `BPF_LDX`: load from memory into a register (`dst = *(size *)(src + off)`).
 pub const BPF_LDX: u8 = 0x01;
+/// Class `BPF_ST`: store an immediate to memory (`*(size *)(dst + off) = imm`).
 pub const BPF_ST: u8 = 0x02;
+/// Class `BPF_STX`: store a register to memory (`*(size *)(dst + off) = src`), and atomics.
 pub const BPF_STX: u8 = 0x03;
+/// Class `BPF_ALU`: 32-bit arithmetic and logic.
 pub const BPF_ALU: u8 = 0x04;
+/// Class `BPF_JMP`: 64-bit compares and jumps, `call` and `exit`.
 pub const BPF_JMP: u8 = 0x05;
+/// Class `BPF_JMP32`: jumps comparing the lower 32 bits of the operands.
 pub const BPF_JMP32: u8 = 0x06;
+/// Class `BPF_ALU64`: 64-bit arithmetic and logic.
 pub const BPF_ALU64: u8 = 0x07;
 
 // Size field of load/store (bits 3-4).
+/// Size field `BPF_W`: a 4-byte (word) load/store.
 pub const BPF_W: u8 = 0x00;
+/// Size field `BPF_H`: a 2-byte (half-word) load/store.
 pub const BPF_H: u8 = 0x08;
+/// Size field `BPF_B`: a 1-byte load/store.
 pub const BPF_B: u8 = 0x10;
+/// Size field `BPF_DW`: an 8-byte (double-word) load/store; with `BPF_LD | BPF_IMM`, `ld_imm64`.
 pub const BPF_DW: u8 = 0x18;
 
+/// Mode field `BPF_IMM` (bits 5-7) of class `BPF_LD`: load an immediate.
 pub const BPF_IMM: u8 = 0x00;
+/// Source bit `BPF_K` (bit 3) of ALU and jump instructions: the operand is `imm`.
 pub const BPF_K: u8 = 0x00;
+/// Source bit `BPF_X` (bit 3) of ALU and jump instructions: the operand is `src_reg`.
 pub const BPF_X: u8 = 0x08;
+/// Operation `BPF_CALL` (bits 4-7) of class `BPF_JMP`: call a helper, kfunc or subprogram.
 pub const BPF_CALL: u8 = 0x80;
 
 /// `ld_imm64`: the two-slot 64-bit immediate load.
@@ -32,13 +56,38 @@ pub const LD_IMM64: u8 = BPF_LD | BPF_IMM | BPF_DW;
 /// "bad relo"): a call the verifier rejects if it is reachable.
 pub const POISON_HELPER: i32 = 0x0bad_2310;
 
-/// One decoded instruction.
+/// One decoded instruction slot (`struct bpf_insn`). For `ld_imm64`,
+/// each of its two slots is an `Insn` of its own; the second has code 0
+/// and holds the upper 32 bits of the immediate in `imm`.
+///
+/// ```rust
+/// use btfkit_btf::Endian;
+/// use btfkit_core::insn::{Insn, BPF_LDX};
+///
+/// // r1 = *(u64 *)(r2 + 16): BPF_LDX | BPF_DW | BPF_MEM (0x60).
+/// let bytes = [0x79, 0x21, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00];
+/// let insn = Insn::decode(&bytes, Endian::Little);
+/// assert_eq!(insn.class(), BPF_LDX);
+/// assert_eq!((insn.dst_reg, insn.src_reg, insn.off), (1, 2, 16));
+/// assert_eq!(insn.mem_size(), 8); // bytes
+/// assert_eq!(insn.encode(Endian::Little), bytes);
+/// // The same instruction in a big-endian object: register nibbles swap too.
+/// assert_eq!(insn.encode(Endian::Big)[..4], [0x79, 0x12, 0x00, 0x10]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Insn {
+    /// Opcode byte: class (bits 0-2), then size/mode or source/operation.
     pub code: u8,
+    /// Destination register, 0-10 (a 4-bit field).
     pub dst_reg: u8,
+    /// Source register, 0-10 (a 4-bit field); for `call` and `ld_imm64`, a
+    /// pseudo value (`BPF_PSEUDO_CALL`, `BPF_PSEUDO_MAP_FD`, ...).
     pub src_reg: u8,
+    /// Signed offset: bytes for loads/stores, instructions (relative to
+    /// the next one) for jumps.
     pub off: i16,
+    /// Signed 32-bit immediate (for `ld_imm64`, the lower half in the
+    /// first slot).
     pub imm: i32,
 }
 
@@ -69,6 +118,8 @@ impl Insn {
         }
     }
 
+    /// Encodes the instruction as 8 bytes in `endian` byte order (the
+    /// inverse of [`Insn::decode`]); register numbers are masked to 4 bits.
     pub fn encode(&self, endian: Endian) -> [u8; INSN_SIZE] {
         let regs = match endian {
             Endian::Little => (self.src_reg << 4) | (self.dst_reg & 0x0f),
@@ -83,10 +134,14 @@ impl Insn {
         ]
     }
 
+    /// The instruction class (`BPF_CLASS(code)`): one of [`BPF_LD`] ..
+    /// [`BPF_ALU64`].
     pub fn class(&self) -> u8 {
         self.code & 0x07
     }
 
+    /// Whether this is the first slot of an `ld_imm64` (code
+    /// [`LD_IMM64`], `0x18`).
     pub fn is_ld_imm64(&self) -> bool {
         self.code == LD_IMM64
     }
@@ -124,6 +179,8 @@ impl Insn {
         }
     }
 
+    /// The class as a name (`LD`, `LDX`, `ST`, `STX`, `ALU`, `JMP`,
+    /// `JMP32`, `ALU64`), for messages.
     pub fn class_name(&self) -> &'static str {
         match self.class() {
             BPF_LD => "LD",

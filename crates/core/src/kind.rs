@@ -34,6 +34,8 @@ pub enum RelocKind {
 }
 
 impl RelocKind {
+    /// The kind of a raw `enum bpf_core_relo_kind` value (the `kind` word
+    /// of a `.BTF.ext` record), `None` past `BPF_CORE_TYPE_MATCHES` (12).
     pub fn from_raw(v: u32) -> Option<RelocKind> {
         use RelocKind::*;
         Some(match v {
@@ -54,6 +56,8 @@ impl RelocKind {
         })
     }
 
+    /// The `enum bpf_core_relo_kind` value (0 for `BPF_CORE_FIELD_BYTE_OFFSET`
+    /// to 12 for `BPF_CORE_TYPE_MATCHES`).
     pub fn to_raw(self) -> u32 {
         self as u32
     }
@@ -78,10 +82,16 @@ impl RelocKind {
         }
     }
 
+    /// The six field kinds (0–5), whose access string is a path from the
+    /// root type to a member or array element (libbpf's
+    /// `core_relo_is_field_based`).
     pub fn is_field_based(self) -> bool {
         self.to_raw() <= 5
     }
 
+    /// The type kinds (`TYPE_ID_LOCAL`, `TYPE_ID_TARGET`, `TYPE_EXISTS`,
+    /// `TYPE_SIZE`, `TYPE_MATCHES`), whose access string is always `"0"`
+    /// (libbpf's `core_relo_is_type_based`).
     pub fn is_type_based(self) -> bool {
         matches!(
             self,
@@ -93,6 +103,9 @@ impl RelocKind {
         )
     }
 
+    /// The enumerator kinds (`ENUMVAL_EXISTS`, `ENUMVAL_VALUE`), whose
+    /// access string is one enumerator index (libbpf's
+    /// `core_relo_is_enumval_based`).
     pub fn is_enumval_based(self) -> bool {
         matches!(self, RelocKind::EnumvalExists | RelocKind::EnumvalValue)
     }

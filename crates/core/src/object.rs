@@ -16,8 +16,14 @@ use crate::insn::{Insn, INSN_SIZE};
 pub struct Section<'a> {
     /// ELF section index.
     pub index: usize,
+    /// Section name as in the ELF file (for programs with libbpf's `?`
+    /// no-autoload prefix, still with it).
     pub name: String,
+    /// The section's contents, borrowed from the file; empty for
+    /// `SHT_NOBITS` sections such as `.bss`.
     pub data: &'a [u8],
+    /// Byte offset of the section's contents in the file (0 when it has
+    /// none in the file).
     pub file_offset: u64,
     /// `SHF_EXECINSTR`: holds BPF instructions.
     pub executable: bool,
@@ -26,6 +32,7 @@ pub struct Section<'a> {
 /// A BPF program or subprogram: a function symbol in an executable section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
+    /// The function symbol's name.
     pub name: String,
     /// ELF index of its section.
     pub section: usize,
@@ -33,6 +40,8 @@ pub struct Program {
     pub section_name: String,
     /// First instruction, counted from the start of the section.
     pub insn_off: usize,
+    /// Length in instructions (8-byte slots, so `ld_imm64` counts twice):
+    /// the symbol's size divided by 8.
     pub insn_cnt: usize,
     /// Global (or weak) symbol; static functions are subprograms only.
     pub global: bool,
@@ -45,6 +54,7 @@ pub struct Program {
 /// A map defined in the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapDef {
+    /// The map's symbol name (the variable name in the BPF C source).
     pub name: String,
     /// `.maps` (BTF-defined) or `maps` (legacy).
     pub section: String,
@@ -65,6 +75,14 @@ pub struct BpfObject<'a> {
 }
 
 impl<'a> BpfObject<'a> {
+    /// Parses a relocatable BPF ELF object (64-bit, `EM_BPF`, either byte
+    /// order) from its bytes, which it borrows: sections, programs and
+    /// subprograms (function symbols in executable sections), maps (data
+    /// symbols in `.maps` or `maps`), `license`, `version`, `.BTF`
+    /// (required) and `.BTF.ext` (optional).
+    ///
+    /// Fails with [`ObjectError`] when the file is not such an object or
+    /// one of those parts is malformed.
     pub fn parse(data: &'a [u8]) -> Result<BpfObject<'a>, ObjectError> {
         let file = object::File::parse(data).map_err(|e| ObjectError::Elf(e.to_string()))?;
         if let object::File::Elf64(ref elf) = file {
@@ -209,18 +227,24 @@ impl<'a> BpfObject<'a> {
         self.data
     }
 
+    /// The object's byte order, from the ELF header (instructions are
+    /// decoded in it).
     pub fn endian(&self) -> Endian {
         self.endian
     }
 
+    /// The ELF sections, in section index order.
     pub fn sections(&self) -> &[Section<'a>] {
         &self.sections
     }
 
+    /// The first section named exactly `name` (the full ELF name, `?`
+    /// prefix included).
     pub fn section_by_name(&self, name: &str) -> Option<&Section<'a>> {
         self.sections.iter().find(|s| s.name == name)
     }
 
+    /// The section with ELF index `index`.
     pub fn section(&self, index: usize) -> Option<&Section<'a>> {
         // Sections are read in ELF index order: relocation passes ask for
         // one per relocation, so search rather than scan.
@@ -252,14 +276,21 @@ impl<'a> BpfObject<'a> {
         (p.section == section && insn_idx < p.insn_off + p.insn_cnt).then_some(i)
     }
 
+    /// Maps defined in `.maps` (BTF-defined) or `maps` (legacy), in
+    /// symbol table order.
     pub fn maps(&self) -> &[MapDef] {
         &self.maps
     }
 
+    /// The `license` section's string, up to its first NUL (invalid UTF-8
+    /// replaced); `None` without the section.
     pub fn license(&self) -> Option<&str> {
         self.license.as_deref()
     }
 
+    /// The `version` section's `u32` (`KERNEL_VERSION(a, b, c)` as old
+    /// kprobe programs declare it), in the object's byte order; `None`
+    /// without the section or when it is shorter than 4 bytes.
     pub fn kern_version(&self) -> Option<u32> {
         self.kern_version
     }
@@ -269,6 +300,8 @@ impl<'a> BpfObject<'a> {
         &self.btf
     }
 
+    /// The parsed `.BTF.ext` section (func_info, line_info and CO-RE
+    /// relocation records), when the object has one.
     pub fn btf_ext(&self) -> Option<&BtfExt<'a>> {
         self.btf_ext.as_ref()
     }

@@ -13,10 +13,21 @@ use crate::insn::{Insn, BPF_ALU, BPF_ALU64, BPF_K, BPF_LD, BPF_LDX, BPF_ST, BPF_
 pub enum Patch {
     /// The value in the instruction changed (or stayed) from `old` to `new`.
     Value {
+        /// Which part of the instruction holds the value.
         field: PatchedField,
+        /// The value the instruction held, sign-extended to 64 bits for
+        /// `imm` and `off` (the 64-bit immediate as is). Equal to the
+        /// compiler's value for the local types when the relocation is
+        /// validated.
         old: u64,
+        /// The value computed for the target: an offset or size in bytes, a
+        /// shift in bits, a type id, 0/1, an enumerator value..., depending
+        /// on the relocation kind. An ALU immediate receives its low 32
+        /// bits.
         new: u64,
-        /// Load/store size change, in bytes.
+        /// Load/store size change, in bytes: `(old, new)`, when the field's
+        /// size differs between local and target and the access was
+        /// resized; `None` otherwise.
         mem_size: Option<(u32, u32)>,
     },
     /// The instruction (both halves of an ld_imm64) became a call to the
@@ -24,6 +35,8 @@ pub enum Patch {
     Poisoned(PoisonReason),
 }
 
+/// The instruction field a relocation patches, by instruction class (as in
+/// libbpf's `bpf_core_patch_insn`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PatchedField {
     /// `imm` of an ALU/ALU64 instruction.
@@ -45,12 +58,18 @@ impl PatchedField {
     }
 }
 
+/// Why an instruction was poisoned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoisonReason {
-    /// No candidate matched and the relocation needs a target.
+    /// No candidate matched and the kind needs a target: the field kinds
+    /// other than `FIELD_EXISTS`, and `ENUMVAL_VALUE` (type-based kinds
+    /// give 0 instead, as in libbpf). The load fails only if the verifier
+    /// reaches the instruction.
     NoTarget,
     /// The field's size changed in a way a load/store cannot follow
-    /// (signed integers, mismatched kinds).
+    /// (signed integers, mismatched kinds): only pointers and unsigned
+    /// integers may be resized. libbpf poisons the same load/store, warning
+    /// that it "accesses field incorrectly".
     MemSizeMismatch,
 }
 

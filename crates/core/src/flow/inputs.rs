@@ -19,7 +19,10 @@ use crate::object::BpfObject;
 pub enum KconfigValue {
     /// `y` (1), `m` (2); `n` is 0.
     Tristate(u8),
+    /// A number (`CONFIG_N=12`, `CONFIG_N=0x10`); negative values are
+    /// stored two's-complement.
     Int(u64),
+    /// A quoted string (`CONFIG_S="s"`), without its quotes.
     Str(String),
 }
 
@@ -60,6 +63,8 @@ impl Kconfig {
         Kconfig(m)
     }
 
+    /// The value of option `name` (with its `CONFIG_` prefix); `None`
+    /// when the config does not mention it.
     pub fn get(&self, name: &str) -> Option<&KconfigValue> {
         self.0.get(name)
     }
@@ -82,6 +87,9 @@ pub fn parse_int(s: &str) -> Option<u64> {
 /// read-only globals.
 #[derive(Clone, Debug, Default)]
 pub struct LoadConfig {
+    /// The kernel's config. With one, `CONFIG_*` externs it does not set
+    /// read 0 (as libbpf leaves a `__weak` extern); without one, they are
+    /// unknown load-time constants.
     pub kconfig: Option<Kconfig>,
     /// `LINUX_KERNEL_VERSION` (`KERNEL_VERSION(a, b, c)`), when known.
     pub kernel_version: Option<u32>,
@@ -130,6 +138,10 @@ pub struct Bindings {
 }
 
 impl Bindings {
+    /// The value of every region of `layout` under `cfg`: `.rodata*`
+    /// sections from the object's bytes and the pins (globals userspace may
+    /// set are unknown load-time constants unless pinned), `.kconfig`
+    /// externs from the config and kernel version, other sections unknown.
     pub fn new(obj: &BpfObject<'_>, layout: &ProgramLayout, cfg: &LoadConfig) -> Bindings {
         let regions = layout
             .regions

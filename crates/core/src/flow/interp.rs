@@ -58,11 +58,24 @@ pub enum Reach {
 /// Code the verifier rejects for its shape, not its types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Malformed {
+    /// A jump whose target is outside the section holding the jump (or a
+    /// block entry outside every executable section).
     JumpOutOfRange,
+    /// A feasible path runs past the last instruction of the section
+    /// (falls through it instead of ending in `exit` or a jump).
     FallsOffEnd,
+    /// An opcode the interpreter does not accept (unknown ALU or jump
+    /// operation, `call`/`exit` in class `JMP32`, a load/store mode other
+    /// than `MEM`, `MEMSX` or atomics, a `BPF_LD` other than `ld_imm64`,
+    /// `LD_ABS` and `LD_IND`, a load into `r10`). Holds the opcode byte.
     BadOpcode(u8),
+    /// A register number above 10, or an ALU, `ld_imm64` or atomic fetch
+    /// writing `r10` (the read-only frame pointer).
     BadRegister,
+    /// A BPF-to-BPF call (`src_reg` = `BPF_PSEUDO_CALL`) whose target is
+    /// not an instruction of the object.
     CallToNowhere,
+    /// An `ld_imm64` in the last slot of its section, with no second half.
     TruncatedLdImm64,
 }
 
@@ -84,10 +97,17 @@ impl std::fmt::Display for Malformed {
 pub enum CtxFault {
     /// Through a context pointer moved by `off` (refused for every
     /// program type: "dereference of modified ctx ptr").
-    Modified { off: i64 },
+    Modified {
+        /// How far the pointer was moved from the context's start, in
+        /// bytes.
+        off: i64,
+    },
     /// At byte `off`, past the arguments the kernel's prototype of the
     /// attach target gives a BTF-typed program ([`Env::ctx_size`]).
-    BeyondArgs { off: i64 },
+    BeyondArgs {
+        /// The load's byte offset into the context.
+        off: i64,
+    },
 }
 
 /// Bounds on the work per program.
@@ -140,6 +160,7 @@ pub struct FlowResult {
     pub ctx_faults: Vec<(u32, CtxFault, Reach)>,
     /// The step budget ran out: what was found so far is incomplete.
     pub exhausted: bool,
+    /// Instructions interpreted, counted against [`Limits::max_steps`].
     pub steps: u64,
 }
 

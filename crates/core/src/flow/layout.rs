@@ -22,10 +22,16 @@ pub const BPF_PSEUDO_CALL: u8 = 1;
 /// `src_reg` of a kfunc call (after libbpf; clang leaves 0 or 2).
 pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
+/// Why [`ProgramLayout::build`] failed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum LayoutError {
+    /// The `object` crate could not read the file again to walk the
+    /// relocation sections. Holds its message.
     #[error("ELF: {0}")]
     Elf(String),
+    /// The executable sections together hold more than `u32::MAX / 2`
+    /// (2^31 - 1) instructions, so flat addresses would not fit (the
+    /// message says 2^32).
     #[error("the executable sections hold more than 2^32 instructions")]
     TooBig,
 }
@@ -33,23 +39,33 @@ pub enum LayoutError {
 /// An executable section in the flat address space.
 #[derive(Clone, Debug)]
 pub struct Span {
+    /// ELF index of the section.
     pub elf_index: usize,
+    /// Section name as in the ELF file.
     pub name: String,
     /// Flat address of its first instruction.
     pub base: u32,
+    /// Length in instructions (8-byte slots).
     pub len: u32,
 }
 
 /// A function symbol: a program or a subprogram.
 #[derive(Clone, Debug)]
 pub struct FuncInfo {
+    /// The function symbol's name.
     pub name: String,
     /// Flat address of its first instruction.
     pub entry: u32,
+    /// Length in instructions (8-byte slots).
     pub len: u32,
     /// Global functions are verified on their own, with unknown arguments.
     pub global: bool,
+    /// libbpf loads it by default (no `?` section prefix), as
+    /// [`Program::autoload`](crate::Program::autoload).
     pub autoload: bool,
+    /// A subprogram in `.text`, as
+    /// [`Program::is_subprog`](crate::Program::is_subprog) (for
+    /// [`ProgramLayout::from_insns`]: any function not at address 0).
     pub is_subprog: bool,
     /// Section name without the `?` prefix.
     pub section_name: String,
@@ -61,13 +77,20 @@ pub enum LdRef {
     /// A map's address (by the map's symbol name).
     Map(String),
     /// A global variable's address: region (see [`ProgramLayout::regions`]) and offset.
-    Data { region: u32, off: i64 },
+    Data {
+        /// Index into [`ProgramLayout::regions`].
+        region: u32,
+        /// Byte offset within the section: the symbol's value plus the
+        /// instruction's `imm`.
+        off: i64,
+    },
     /// A subprogram's address (a callback for `bpf_loop` and friends).
     Func(u32),
     /// An extern: index into [`ProgramLayout::externs`].
     Extern(u32),
 }
 
+/// What sort of extern an [`Extern`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternKind {
     /// `extern T NAME __kconfig;` (a variable in `.kconfig`).
@@ -78,9 +101,15 @@ pub enum ExternKind {
     Kfunc,
 }
 
+/// An extern the object's code refers to, resolved by libbpf at load time:
+/// a `.kconfig` variable or extern function from the object's BTF, or an
+/// undefined symbol an ELF relocation of the code names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extern {
+    /// The symbol name (`CONFIG_X`, `LINUX_KERNEL_VERSION`, a kernel
+    /// symbol or kfunc name).
     pub name: String,
+    /// Kconfig variable, ksym variable or kfunc.
     pub kind: ExternKind,
     /// `__weak`: libbpf tolerates its absence (0 / a poisoned call).
     pub weak: bool,
@@ -91,17 +120,27 @@ pub struct Extern {
 /// A memory region global loads can read: a data section or a `.kconfig` extern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Region {
+    /// A data section (`.rodata`, `.data`, `.bss`, `.rodata.str1.1`, ...)
+    /// by name.
     Section(String),
+    /// A `.kconfig` extern variable by name: loads at offset 0 read its
+    /// value.
     Kconfig(String),
 }
 
 /// See the module documentation.
 #[derive(Clone, Debug, Default)]
 pub struct ProgramLayout {
+    /// The executable sections in ELF order, laid end to end from flat
+    /// address 0.
     pub spans: Vec<Span>,
     /// Sorted by entry.
     pub funcs: Vec<FuncInfo>,
+    /// Every extern found, in the order found; [`LdRef::Extern`] indexes it.
     pub externs: Vec<Extern>,
+    /// Every memory region global loads can read, in the order found;
+    /// [`LdRef::Data`], [`Extern::region`] and [`Val::Data`](super::Val::Data)
+    /// index it.
     pub regions: Vec<Region>,
     calls: FastMap<u32, u32>,
     ldrefs: FastMap<u32, LdRef>,
@@ -179,6 +218,8 @@ impl ProgramLayout {
         self.locate(addr).filter(|(_, i)| *i == 0).map(|(f, _)| f)
     }
 
+    /// Number of instructions in the flat address space (the sum of the
+    /// spans' lengths).
     pub fn total(&self) -> u32 {
         self.total
     }
@@ -188,6 +229,8 @@ impl ProgramLayout {
         self.calls.get(&addr).copied()
     }
 
+    /// What the `ld_imm64` at `addr` loads, by its ELF relocation; `None`
+    /// when no relocation this layout understands targets it.
     pub fn ldref(&self, addr: u32) -> Option<&LdRef> {
         self.ldrefs.get(&addr)
     }
@@ -219,6 +262,8 @@ impl ProgramLayout {
         self.ldrefs.insert(addr, r);
     }
 
+    /// Whether a basic block starts at `addr`: a function entry, a call or
+    /// jump target, or the instruction after a jump.
     pub fn is_leader(&self, addr: u32) -> bool {
         self.leaders.contains(&addr)
     }

@@ -20,9 +20,13 @@ pub struct AttachTarget {
     pub name: String,
 }
 
+/// The BTF kind of an attach target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachKind {
+    /// A `BTF_KIND_FUNC` (fentry/fexit/fmod_ret, lsm, iter targets).
     Func,
+    /// A `BTF_KIND_TYPEDEF` (the `btf_trace_<tp>` typedef of a `tp_btf`
+    /// program).
     Typedef,
 }
 
