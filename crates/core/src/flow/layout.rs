@@ -30,9 +30,9 @@ pub enum LayoutError {
     #[error("ELF: {0}")]
     Elf(String),
     /// The executable sections together hold more than `u32::MAX / 2`
-    /// (2^31 - 1) instructions, so flat addresses would not fit (the
-    /// message says 2^32).
-    #[error("the executable sections hold more than 2^32 instructions")]
+    /// (2^31 - 1) instructions: flat addresses, with room for relative
+    /// jumps past either end, would not fit in 32 bits.
+    #[error("the executable sections hold more than 2^31 - 1 instructions")]
     TooBig,
 }
 
