@@ -3,6 +3,36 @@
 //! This crate reads ([`Bundle`]) and writes ([`BundleBuilder`]) bundles.
 //! The reader borrows the bundle's bytes — an `include_bytes!` static or a
 //! file's contents — and decodes only the small catalog on open.
+//!
+//! # Example
+//!
+//! Build a bundle in memory and read it back:
+//!
+//! ```rust
+//! use btfkit_bundle::{Bundle, BundleBuilder, Key};
+//!
+//! # fn main() -> btfkit_bundle::Result<()> {
+//! // Any bytes will do for the example; real entries are (minimized) BTF.
+//! let btf_amd64 = b"\x9f\xeb\x01\x00 pretend this is BTF".to_vec();
+//! let btf_arm64 = b"\x9f\xeb\x01\x00 pretend this is BTF, too".to_vec();
+//!
+//! let mut builder = BundleBuilder::new();
+//! builder.add(Key::new("debian", "12", "amd64", "6.1.0-56-amd64"), &btf_amd64)?;
+//! builder.add(Key::new("debian", "12", "aarch64", "6.1.0-56-arm64"), &btf_arm64)?;
+//! let bytes: Vec<u8> = builder.finish()?;
+//!
+//! let bundle = Bundle::parse(&bytes)?;
+//! bundle.verify()?;
+//! assert_eq!(bundle.len(), 2);
+//! // Architectures are normalized on both sides: aarch64 is stored as arm64.
+//! let e = bundle.find("debian", "12", "aarch64", "6.1.0-56-arm64").unwrap();
+//! assert_eq!(e.arch, "arm64");
+//! assert_eq!(bundle.get(&e)?, btf_arm64);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod delta;
 mod lzma;
@@ -12,7 +42,10 @@ mod writer;
 pub use reader::{BlobInfo, Bundle, Codec, Entry};
 pub use writer::BundleBuilder;
 
+/// The 8 bytes every bundle starts with (header offset 0).
 pub const MAGIC: &[u8; 8] = b"BTFKITBN";
+/// The format version this crate writes and the only one it reads (header
+/// offset 8); any other is [`BundleError::BadVersion`].
 pub const VERSION: u32 = 1;
 const HEADER_LEN: usize = 80;
 /// Largest decoded BTF an entry may claim (bounds allocation on bad input).
@@ -22,49 +55,100 @@ const MAX_CATALOG_SIZE: u32 = 64 << 20;
 /// Largest decoded dictionary a reader accepts.
 const MAX_DICT_SIZE: u32 = 1 << 30;
 
+/// Everything that can go wrong reading or writing a bundle.
+///
+/// Reading never panics on damaged or hostile input: every size, offset and
+/// checksum is checked, and a failure is one of these variants. Most are
+/// found by [`Bundle::parse`]; the dictionary's and a blob's problems only
+/// when they are decoded ([`Bundle::get`], [`Bundle::verify`]).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BundleError {
+    /// The input does not start with [`MAGIC`]: it is not a bundle.
     #[error("not a btfkit bundle (bad magic)")]
     BadMagic,
+    /// The header names a format version other than [`VERSION`] (the value
+    /// found).
     #[error("unsupported bundle version {0}")]
     BadVersion(u32),
+    /// The input ends before the header, or before the end of the sections
+    /// the header declares.
     #[error("truncated: {what} needs bytes up to {need}, the bundle has {have}")]
     Truncated {
+        /// The part that does not fit: `"header"` or `"sections"`.
         what: &'static str,
+        /// Bytes the input would need to hold it.
         need: u64,
+        /// Bytes the input has.
         have: usize,
     },
+    /// The xxh3 over header bytes 0..72 does not match the one stored at
+    /// offset 72: the header is damaged.
     #[error("header checksum mismatch")]
     HeaderChecksum,
+    /// The header is intact but inconsistent: unknown flags, a non-zero
+    /// reserved field, or bytes after the end of the data section.
     #[error("header: {0}")]
     BadHeader(String),
+    /// The catalog frame does not decode, decodes to the wrong length or
+    /// checksum, claims more than the reader accepts (64 MiB), has bytes left
+    /// over, or its blobs do not cover the data and dictionary exactly.
     #[error("catalog: {0}")]
     BadCatalog(String),
+    /// The whole-file xxh3 (over every byte after the 80-byte header) does
+    /// not match: checked only by [`Bundle::verify`].
     #[error("checksum mismatch over the bundle's contents (catalog, dictionary or data damaged)")]
     FileChecksum,
+    /// Index entry `.0` of the catalog is malformed (described by `.1`):
+    /// truncated, not UTF-8, not a `distro/version/arch/release` key, an
+    /// unnormalized architecture, or a blob number out of range.
     #[error("index entry {0}: {1}")]
     BadEntry(usize, String),
+    /// Entry `.0`'s key does not sort after the previous one (keys must be
+    /// unique and in order for lookups to work).
     #[error("index is not sorted at entry {0}")]
     Unsorted(usize),
+    /// A blob's description is invalid (unknown codec, too large, outside
+    /// its section, a delta whose base is not a reference blob) or its bytes
+    /// do not decode to its length and checksum.
     #[error("blob {blob}: {reason}")]
-    BadBlob { blob: usize, reason: String },
+    BadBlob {
+        /// The blob's index in the catalog.
+        blob: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The dictionary frame claims an impossible size (over 1 GiB, or a
+    /// size without a frame), does not decode, or fails its checksum.
     #[error("dictionary: {0}")]
     BadDictionary(String),
+    /// The key (shown) has no entry in the bundle. Not returned by this
+    /// crate's lookups, which give `None`; available to callers that turn a
+    /// failed lookup into an error.
     #[error("key {0:?} is not in the bundle")]
     NotFound(String),
+    /// The string (shown) is not a valid `distro/version/arch/release` key:
+    /// fewer than four non-empty components, a NUL byte, or (when adding)
+    /// a `/` outside the release or an architecture [`normalize_arch`] would
+    /// change (possible only in a `Key` built without [`Key::new`]).
     #[error("invalid key {0:?}: expected distro/version/arch/release")]
     BadKey(String),
+    /// [`BundleBuilder::add`] was given a key (shown, architecture
+    /// normalized) that is already in the bundle.
     #[error("duplicate key {0}")]
     DuplicateKey(String),
+    /// Writing failed: an LZMA or zstd encoder error, an entry over
+    /// [`MAX_ENTRY_SIZE`], or a bundle that would exceed 4 GiB.
     #[error("compression: {0}")]
     Compress(String),
 }
 
+/// `Result` with [`BundleError`] as the default error type.
 pub type Result<T, E = BundleError> = std::result::Result<T, E>;
 
-/// The architecture name a bundle stores: `aarch64` → `arm64`,
-/// `amd64` → `x86_64`, others unchanged.
+/// The architecture name a bundle stores (the kernel's, as BTFHub names its
+/// folders): `aarch64` → `arm64`, `amd64` and `x86-64` → `x86_64`,
+/// `i686`/`i586`/`i486` → `i386`, `ppc64el` → `ppc64le`, others unchanged.
 pub fn normalize_arch(arch: &str) -> &str {
     match arch {
         "aarch64" => "arm64",
@@ -97,16 +181,30 @@ pub fn key_component_problem(s: &str) -> Option<&'static str> {
     }
 }
 
-/// A kernel's key.
+/// A kernel's key: `distro/version/arch/release`, the same four fields
+/// BTFHub uses for its archive layout (`ubuntu/20.04/x86_64/5.4.0-42-generic`).
+///
+/// Keys order field by field (distro, then version, arch, release), as byte
+/// strings, which is the order of a bundle's index. Its `Display` form is
+/// the four fields joined by `/`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
+    /// Distribution id, as in os-release's `ID` (`ubuntu`, `debian`, `centos`…).
     pub distro: String,
+    /// Distribution version, as in os-release's `VERSION_ID` (`20.04`, `12`).
     pub version: String,
+    /// Architecture, normalized by [`normalize_arch`] (`x86_64`, `arm64`).
     pub arch: String,
+    /// Kernel release, as `uname -r` prints it (`5.4.0-42-generic`); the only
+    /// field that may contain a `/`.
     pub release: String,
 }
 
 impl Key {
+    /// A key from its four fields, normalizing the architecture
+    /// (`aarch64` → `arm64`, `amd64` → `x86_64`). Nothing is validated here:
+    /// [`BundleBuilder::add`] refuses keys that do not survive a round trip
+    /// through [`Key::parse`].
     pub fn new(distro: &str, version: &str, arch: &str, release: &str) -> Key {
         Key {
             distro: distro.to_string(),

@@ -77,14 +77,19 @@ pub enum Codec {
     /// A slice of the dictionary.
     Reference,
     /// Delta ops against reference blob `base`.
-    Delta { base: u32 },
+    Delta {
+        /// Index of the [`Codec::Reference`] blob the ops apply to.
+        base: u32,
+    },
     /// A zstd frame using the dictionary.
     Zstd,
 }
 
-/// One stored BTF.
+/// One stored BTF, as the catalog describes it. Several entries share a
+/// blob when their BTFs are byte-identical.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobInfo {
+    /// How its bytes are encoded.
     pub codec: Codec,
     /// Offset in the data section (in the dictionary for references).
     pub offset: u32,
@@ -136,18 +141,25 @@ impl<'c> CatalogReader<'c> {
     }
 }
 
-/// One kernel of the index.
+/// One kernel of the index: its key's fields, borrowed from the bundle's
+/// decoded catalog, and the blob that holds its BTF. Decode it with
+/// [`Bundle::get`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry<'b> {
+    /// Distribution id (`ubuntu`, `debian`…).
     pub distro: &'b str,
+    /// Distribution version (`20.04`, `12`…).
     pub version: &'b str,
+    /// Architecture, normalized (`x86_64`, `arm64`…).
     pub arch: &'b str,
+    /// Kernel release, as `uname -r` prints it.
     pub release: &'b str,
     /// The blob holding this kernel's BTF (shared by identical BTFs).
     pub blob: u32,
 }
 
 impl Entry<'_> {
+    /// The entry's key as an owned [`Key`].
     pub fn key(&self) -> Key {
         Key::new(self.distro, self.version, self.arch, self.release)
     }
@@ -159,6 +171,37 @@ impl Entry<'_> {
 
 /// A bundle over borrowed bytes (an `include_bytes!` static, a file read
 /// or mapped into memory). Only the catalog is copied out, decoded.
+///
+/// Lookups ([`find`](Self::find), [`find_key`](Self::find_key),
+/// [`find_release`](Self::find_release)) only touch the catalog; decoding
+/// an entry ([`get`](Self::get)) decodes the shared dictionary once, on
+/// first use, then that entry's own bytes, and checks them against their
+/// xxh3 checksum.
+///
+/// ```rust
+/// use btfkit_bundle::{Bundle, BundleBuilder, BundleError, Key};
+///
+/// # fn main() -> btfkit_bundle::Result<()> {
+/// let mut b = BundleBuilder::new();
+/// b.add(Key::new("ubuntu", "20.04", "x86_64", "5.4.0-42-generic"), b"one")?;
+/// b.add(Key::new("ubuntu", "22.04", "x86_64", "5.4.0-42-generic"), b"one")?;
+/// let bytes = b.finish()?;
+///
+/// let bundle = Bundle::parse(&bytes)?;
+/// // Identical BTFs are stored once.
+/// assert_eq!((bundle.len(), bundle.blob_count()), (2, 1));
+/// // A release shipped by several distro versions: look it up by release.
+/// let hits = bundle.find_release("amd64", "5.4.0-42-generic");
+/// assert_eq!(hits.len(), 2);
+/// let e = bundle.find_key("ubuntu/22.04/x86_64/5.4.0-42-generic")?.unwrap();
+/// assert_eq!(bundle.get(&e)?, b"one");
+///
+/// // Anything else is refused with a typed error, never a panic.
+/// assert_eq!(Bundle::parse(&bytes[..40]).unwrap_err(),
+///            BundleError::Truncated { what: "header", need: 80, have: 40 });
+/// # Ok(())
+/// # }
+/// ```
 pub struct Bundle<'a> {
     data: &'a [u8],
     h: Header,
@@ -374,10 +417,12 @@ impl<'a> Bundle<'a> {
         }
     }
 
+    /// Number of entries (kernels) in the index.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the index has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

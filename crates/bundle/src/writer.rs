@@ -24,7 +24,42 @@ const ESTIMATE_WINDOW: usize = 4 << 20;
 /// Bytes of a zstd frame that are not content (header, block header).
 const FRAME_OVERHEAD: usize = 6;
 
-/// Builds a bundle.
+/// Builds a bundle in memory: [`add`](Self::add) each kernel's BTF under
+/// its key, then [`finish`](Self::finish) to get the bundle's bytes.
+///
+/// Identical BTFs are stored once. The output depends only on the set of
+/// keys and BTFs, not on the order they were added in. `finish` picks some
+/// blobs as references (compressed together with LZMA as the dictionary)
+/// and stores each other blob as whichever is smallest: a delta against a
+/// reference, a zstd frame using the dictionary, or its bytes as they are
+/// (the format is described in the crate documentation).
+///
+/// ```rust
+/// use btfkit_bundle::{Bundle, BundleBuilder, BundleError, Key};
+///
+/// # fn main() -> btfkit_bundle::Result<()> {
+/// let base = vec![7u8; 4096];
+/// let mut near = base.clone();
+/// near[100] = 8; // a kernel whose BTF differs in one byte
+///
+/// let mut b = BundleBuilder::new();
+/// b.add(Key::new("centos", "8", "x86_64", "4.18.0-305.el8.x86_64"), &base)?;
+/// b.add(Key::new("centos", "8", "x86_64", "4.18.0-348.el8.x86_64"), &near)?;
+/// // The same key twice is refused (architectures compare normalized).
+/// assert!(matches!(
+///     b.add(Key::new("centos", "8", "amd64", "4.18.0-305.el8.x86_64"), &base),
+///     Err(BundleError::DuplicateKey(_))
+/// ));
+/// assert_eq!(b.len(), 2);
+/// let bytes = b.finish()?;
+/// assert!(bytes.len() < 1000); // far less than the 8 KiB added
+///
+/// let bundle = Bundle::parse(&bytes)?;
+/// let e = bundle.find("centos", "8", "x86_64", "4.18.0-348.el8.x86_64").unwrap();
+/// assert_eq!(bundle.get(&e)?, near);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Default)]
 pub struct BundleBuilder {
     entries: Vec<(Key, usize)>,
@@ -63,11 +98,24 @@ fn compress(data: &[u8]) -> Result<Vec<u8>> {
 }
 
 impl BundleBuilder {
+    /// An empty builder.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a kernel's BTF under `key`; identical BTFs are stored once.
+    ///
+    /// The bytes are not parsed: any content is accepted, though bundles are
+    /// meant for (minimized) raw BTF.
+    ///
+    /// # Errors
+    ///
+    /// - [`BundleError::BadKey`] when the key would not read back the same
+    ///   from the catalog (an empty field, a NUL, a `/` outside the release,
+    ///   an unnormalized architecture);
+    /// - [`BundleError::DuplicateKey`] when the key was already added;
+    /// - [`BundleError::Compress`] when `btf` is larger than
+    ///   [`MAX_ENTRY_SIZE`](crate::MAX_ENTRY_SIZE).
     pub fn add(&mut self, key: Key, btf: &[u8]) -> Result<()> {
         // The catalog stores keys joined with slashes: only the release may
         // contain one.
@@ -103,10 +151,12 @@ impl BundleBuilder {
         Ok(())
     }
 
+    /// Number of keys added so far.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no key has been added.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -182,7 +232,15 @@ impl BundleBuilder {
         Ok(plans)
     }
 
-    /// Writes the bundle.
+    /// Encodes everything added into the bundle's bytes (format version
+    /// [`VERSION`](crate::VERSION)). CPU-heavy for many kernels (zstd level
+    /// 19, LZMA, delta searches); an empty builder gives a valid empty
+    /// bundle.
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError::Compress`] when an encoder fails or the bundle would
+    /// exceed 4 GiB.
     pub fn finish(mut self) -> Result<Vec<u8>> {
         self.entries.sort();
         // Number blobs by their first key, so the output does not depend on

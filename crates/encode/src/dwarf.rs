@@ -79,12 +79,15 @@ pub struct GlobalVar {
 
 /// One worker's output: the types of its units, in one id space.
 pub struct UnitTypes {
+    /// The converted types, partly deduplicated within the worker.
     pub ir: IrBtf,
+    /// Units converted.
     pub units: usize,
     /// Global variables, for the per-CPU section.
     pub vars: Vec<GlobalVar>,
     /// Types converted, before the worker's deduplication.
     pub converted: usize,
+    /// DWARF constructs BTF cannot express, skipped, by what they were.
     pub skipped: BTreeMap<String, usize>,
 }
 

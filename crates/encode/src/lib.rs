@@ -6,6 +6,26 @@
 //! deduplicated across units into one BTF ([`btfkit_btf::dedup`]), split
 //! on a base for kernel modules. [`merge`] combines a kernel BTF with
 //! userspace BTFs into one target for uprobes.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use btfkit_encode::{encode, read_for_encoding, EncodeOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A vmlinux with debug info (e.g. from a -dbg package), as `pahole -J`
+//! // would take it.
+//! let elf = read_for_encoding("/usr/lib/debug/boot/vmlinux-6.1.0-56-amd64".as_ref())?;
+//! let (btf, stats) = encode(&elf, None, &EncodeOptions::default())?;
+//! println!(
+//!     "{} units, {} types ({} before dedup), {} bytes of BTF",
+//!     stats.units, stats.types_after, stats.types_before, btf.len()
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod dwarf;
 mod elf;
@@ -23,18 +43,35 @@ pub use elf::read_for_encoding;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
+    /// The input does not parse as an object file, or is one of another
+    /// format (Mach-O, PE…); the message says which.
     #[error("not an ELF file: {0}")]
     NotElf(String),
+    /// The ELF file has no DWARF units (stripped, or built without `-g`).
     #[error(
         "no DWARF: the file has no .debug_info (build with -g, or use the -dbg package's vmlinux)"
     )]
     NoDwarf,
+    /// The DWARF could not be read (gimli's error, in `reason`).
     #[error("DWARF at .debug_info offset {offset:#x}: {reason}")]
-    Dwarf { offset: u64, reason: String },
+    Dwarf {
+        /// Offset in `.debug_info` of the unit being read (0 when the
+        /// error is not a unit's).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An ELF section could not be read or decompressed, or a relocation
+    /// of a relocatable object's DWARF (a `.ko`, a `.o`) could not be
+    /// applied.
     #[error("ELF: {0}")]
     Elf(String),
+    /// The base BTF could not be taken in, or the output could not be
+    /// written.
     #[error("BTF: {0}")]
     Btf(#[from] btfkit_btf::Error),
+    /// [`merge`] was given split BTF, as its base or among the extras:
+    /// everything merged must be standalone.
     #[error("base: {0}")]
     Base(String),
     /// The DWARF describes something the kernel's BTF rules refuse (a
@@ -43,24 +80,45 @@ pub enum EncodeError {
     /// (or btfkit's own parser) would reject.
     #[error("the DWARF describes types BTF cannot hold: {source}")]
     Unencodable {
+        /// The parser's complaint about the encoded BTF.
         #[source]
         source: btfkit_btf::Error,
     },
+    /// Encoding a kernel module on `base`: the module's `struct module` or
+    /// `struct list_head` did not deduplicate into the base's, so the base
+    /// is another kernel's BTF (the split BTF would load but describe the
+    /// wrong layouts).
     #[error(
         "base mismatch: the module's struct {type_name} differs from the base's \
          (is the base the BTF of the kernel this module was built for?)"
     )]
-    BaseMismatch { type_name: String },
+    BaseMismatch {
+        /// The struct found redefined (`module` or `list_head`).
+        type_name: String,
+    },
+    /// A split-DWARF file (`.dwo` or `.dwp`) was found but could not be
+    /// read or parsed.
     #[error("split DWARF {file}: {reason}")]
-    Split { file: String, reason: String },
+    Split {
+        /// The `.dwo` or `.dwp` file.
+        file: String,
+        /// What went wrong reading it.
+        reason: String,
+    },
+    /// The input was built with `-gsplit-dwarf` and some of its units'
+    /// `.dwo` files are neither at their recorded place, nor in
+    /// [`SplitSearch::dirs`], and no [`SplitSearch::dwp`] was given.
     #[error(
         "split DWARF: {name} (compiled in {comp_dir:?}) not found{}; \
          pass the directory that holds the .dwo files, or the .dwp",
         if *count > 1 { format!(", nor {} other .dwo file(s)", count - 1) } else { String::new() }
     )]
     MissingDwo {
+        /// The first missing unit's `DW_AT_dwo_name`.
         name: String,
+        /// Its `DW_AT_comp_dir` (empty when absent).
         comp_dir: String,
+        /// How many `.dwo` files are missing in all.
         count: usize,
     },
 }
@@ -84,20 +142,37 @@ pub struct EncodeOptions {
 /// What an encoding did.
 #[derive(Clone, Debug, Default)]
 pub struct EncodeStats {
+    /// DWARF units converted (compilation, partial, type and split units).
     pub units: usize,
     /// Types converted, before deduplication.
     pub types_before: usize,
     /// Types written.
     pub types_after: usize,
+    /// `FUNC` types written (the base's not counted).
     pub funcs: usize,
+    /// Per-CPU variables written to the `.data..percpu` `DATASEC`, as
+    /// pahole records them for a kernel (0 for other inputs).
     pub percpu_vars: usize,
     /// DWARF constructs BTF cannot express, skipped, by what they were.
     pub skipped: BTreeMap<String, usize>,
+    /// Refinement rounds the final deduplication ran (for diagnostics).
     pub rounds: usize,
 }
 
 /// Encodes the DWARF of an ELF file (`elf`) as BTF: standalone, or split
 /// on `base` (a kernel module on its vmlinux).
+///
+/// Returns the raw BTF (parsed once more before it is returned, so it is
+/// known to be valid) and what was done. For a kernel, per-CPU variables
+/// get a `.data..percpu` section as with pahole. For a module with a base,
+/// the base's types keep their ids and the module's types that equal them
+/// are not repeated.
+///
+/// # Errors
+///
+/// See [`EncodeError`]: not ELF, no DWARF, unreadable DWARF or split
+/// DWARF, a base that is another kernel's ([`EncodeError::BaseMismatch`]),
+/// types BTF cannot hold.
 pub fn encode(
     elf: &[u8],
     base: Option<&Btf<'_>>,
@@ -224,7 +299,37 @@ fn check_module_base(base: &Btf<'_>, out: &IrBtf, base_len: u32) -> Result<(), E
 
 /// Combines `base` (a kernel BTF) with `extras` (userspace BTFs) into
 /// one BTF: the base's types keep their ids, the extras' are
-/// deduplicated against it and each other and follow.
+/// deduplicated against it and each other and follow. Returns the raw
+/// merged BTF and how many types follow the base's.
+///
+/// # Errors
+///
+/// [`EncodeError::Base`] when the base or an extra is split BTF;
+/// [`EncodeError::Btf`] when the result cannot be written.
+///
+/// ```rust
+/// use btfkit_btf::{Btf, BtfBuilder, Kind};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut kernel = BtfBuilder::new();
+/// let int = kernel.add_int("int", 4, 1)?;
+/// kernel.add_typedef("pid_t", int)?;
+/// let kernel = kernel.finish();
+///
+/// let mut app = BtfBuilder::new();
+/// let int = app.add_int("int", 4, 1)?; // same as the kernel's: shared
+/// app.add_typedef("conn_id", int)?;
+/// let app = app.finish();
+///
+/// let (merged, added) =
+///     btfkit_encode::merge(&Btf::parse(&kernel)?, &[Btf::parse(&app)?])?;
+/// assert_eq!(added, 1); // only the typedef conn_id is new
+/// let merged = Btf::parse(&merged)?;
+/// assert!(merged.find_first("conn_id", Kind::Typedef).is_some());
+/// assert!(merged.find_first("pid_t", Kind::Typedef).is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub fn merge(base: &Btf<'_>, extras: &[Btf<'_>]) -> Result<(Vec<u8>, usize), EncodeError> {
     if base.base().is_some() {
         return Err(EncodeError::Base(

@@ -37,6 +37,47 @@
 //! Structurally identical types are then merged, and the result is a
 //! standalone BTF (module types included when module BTFs are targets),
 //! which libbpf takes as `btf_custom_path`.
+//!
+//! # Example
+//!
+//! What `bpftool gen min_core_btf vmlinux out.btf probe.bpf.o` does:
+//!
+//! ```rust
+//! use btfkit_btf::Btf;
+//! use btfkit_core::{BpfObject, Target};
+//! use btfkit_gen::{MinOptions, Minimizer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/core");
+//! # let vmlinux_path = format!("{suite}/targets/base.o");
+//! # let object_path = format!("{suite}/progs/arrays.bpf.o");
+//! // The kernel's BTF: raw (/sys/kernel/btf/vmlinux, a btfhub file) or an
+//! // ELF with a .BTF section.
+//! let vmlinux = std::fs::read(vmlinux_path)?;
+//! let full = Btf::parse_any(&vmlinux, None)?;
+//! let target = Target::new(&full);
+//!
+//! let object = std::fs::read(object_path)?;
+//! let obj = BpfObject::parse(&object)?;
+//!
+//! let mut m = Minimizer::new(&target);
+//! m.add_object("arrays.bpf.o", &obj); // more objects: more add_object calls
+//! assert!(m.errors().is_empty(), "{:?}", m.errors());
+//! let min = m.finish(&MinOptions::default())?;
+//! assert!(min.types < full.len());
+//!
+//! // Every relocation resolves against the minimized BTF as against the
+//! // full one.
+//! let small = Btf::parse(&min.btf)?;
+//! let opts = btfkit_core::RelocateOptions::default();
+//! let a = btfkit_core::relocate(&obj, &target, &opts);
+//! let b = btfkit_core::relocate(&obj, &Target::new(&small), &opts);
+//! assert_eq!(a.insns, b.insns);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod emit;
 mod mark;
@@ -52,13 +93,25 @@ use std::sync::Arc;
 use crate::mark::{Marker, Marks, Need, Seen};
 use crate::reach::Reach;
 
+/// Why minimization failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenError {
+    /// Reading the target's types or strings, or writing the minimized
+    /// BTF, failed (the BTF library's error).
     #[error("{0}")]
     Btf(btfkit_btf::Error),
+    /// Relocations fail against the full BTF, so no minimized BTF can
+    /// reproduce libbpf's decisions. Not returned by [`Minimizer::finish`]
+    /// or [`minimize`], which write the BTF anyway and list the failures in
+    /// [`Minimized::errors`]; for callers that make such failures fatal.
     #[error("{count} relocation(s) cannot be resolved against the full BTF, first: {first}")]
-    Unresolved { count: usize, first: ReloError },
+    Unresolved {
+        /// How many relocations fail.
+        count: usize,
+        /// The first failure.
+        first: ReloError,
+    },
 }
 
 /// Knobs of minimization.
@@ -92,6 +145,7 @@ pub struct Minimizer<'a, 't> {
 pub struct Minimized {
     /// Raw BTF, little-endian.
     pub btf: Vec<u8>,
+    /// Types written (not counting `void`).
     pub types: usize,
     /// Relocations evaluated (all programs loaded).
     pub relocations: usize,
@@ -100,6 +154,8 @@ pub struct Minimized {
 }
 
 impl<'a, 't> Minimizer<'a, 't> {
+    /// A minimizer for one target (a kernel's BTF, with its modules' when
+    /// the target has them), keeping nothing yet.
     pub fn new(target: &'a Target<'t>) -> Self {
         Minimizer {
             target,

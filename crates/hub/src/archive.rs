@@ -24,28 +24,39 @@ pub const KNOWN_ARCHES: &[&str] = &[
     "loongarch64",
 ];
 
-/// How a kernel's file is packed.
+/// How a kernel's file is packed, from its name's suffix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Packing {
+    /// `<release>.btf.tar.xz`: BTFHub's own packing, an xz-compressed tar
+    /// holding the BTF as a member.
     TarXz,
+    /// `<release>.btf.xz`: the raw BTF, xz-compressed.
     Xz,
+    /// `<release>.btf`: the raw BTF as is (as `--tree` writes it).
     Raw,
 }
 
 /// A kernel file found in an archive.
 #[derive(Clone, Debug)]
 pub struct ArchiveKernel {
+    /// The kernel's key, from the file's folders and name (architecture
+    /// normalized).
     pub key: Key,
+    /// The file, under the archive's root.
     pub path: PathBuf,
+    /// How the file is packed.
     pub packing: Packing,
 }
 
 /// A file the walk could not use, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
+    /// The file (or folder that could not be read).
     pub path: PathBuf,
     /// The key, when the path gives one.
     pub key: Option<String>,
+    /// Why it was rejected, in words (wrong depth, unknown architecture
+    /// folder, symlink out of the archive, duplicate key…).
     pub reason: String,
 }
 

@@ -37,7 +37,10 @@ pub struct BuildOptions {
 /// One kernel's outcome.
 #[derive(Clone, Debug)]
 pub struct KernelResult {
+    /// The kernel's `distro/version/arch/release` key; for a file rejected
+    /// before it had a key, its path.
     pub key: String,
+    /// The archive file.
     pub path: PathBuf,
     /// Minimized BTF, or why the kernel failed.
     pub outcome: Result<Vec<u8>, String>,
@@ -45,13 +48,17 @@ pub struct KernelResult {
     pub bytes_in: u64,
     /// Size of the kernel's full BTF.
     pub raw_len: u64,
+    /// The decompressed BTF came from [`BuildOptions::cache`] rather than
+    /// from decompressing the archive file.
     pub from_cache: bool,
 }
 
 /// What a build did.
 #[derive(Debug)]
 pub struct BuildReport {
+    /// Every kernel file found, rejected ones included, sorted by key.
     pub kernels: Vec<KernelResult>,
+    /// Wall-clock time of the whole build.
     pub elapsed: Duration,
     /// The bundle, unless failures stopped the build.
     pub bundle: Option<Vec<u8>>,
@@ -60,10 +67,14 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// The kernels that failed (rejected by the scan, unreadable, or not
+    /// minimized), with their reasons in [`KernelResult::outcome`].
     pub fn failed(&self) -> impl Iterator<Item = &KernelResult> {
         self.kernels.iter().filter(|k| k.outcome.is_err())
     }
 
+    /// How many kernels were minimized (and so are in the bundle, when
+    /// there is one).
     pub fn done(&self) -> usize {
         self.kernels.iter().filter(|k| k.outcome.is_ok()).count()
     }
@@ -275,7 +286,63 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// Builds a bundle from every kernel under `archive` for `objects`.
+/// Builds a bundle from every kernel under `archive` for `objects`: BTFGen
+/// over a whole btfhub-archive, one bundle out instead of one file per
+/// kernel.
+///
+/// The archive is scanned as [`archive::scan_archive`](crate::archive::scan_archive)
+/// does (`<distro>/<version>/<arch>/<release>.btf[.tar.xz|.xz]`); each
+/// kernel is read, decompressed, parsed and minimized to the types the
+/// objects' CO-RE relocations need on it (as `bpftool gen min_core_btf`
+/// does, for all objects at once), on [`BuildOptions::jobs`] threads,
+/// largest files first. Objects are parsed once by the caller
+/// ([`parse_objects`]) and shared by every worker.
+///
+/// A kernel that fails (a file the scan rejected, unreadable or damaged
+/// BTF, a minimization error) does not stop the others: it is reported in
+/// [`BuildReport::kernels`], and then no bundle is made unless
+/// [`BuildOptions::keep_going`] is set, in which case the bundle holds the
+/// kernels that succeeded.
+///
+/// # Errors
+///
+/// [`HubError::Archive`] when `archive` is not a directory, the cache or
+/// tree cannot be written, or the bundle cannot be assembled.
+///
+/// # Example
+///
+/// A one-kernel archive and no objects (every kernel minimizes to almost
+/// nothing, but the whole pipeline runs):
+///
+/// ```rust
+/// use btfkit_hub::{build, BuildOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let archive = tempfile::tempdir()?;
+/// let dir = archive.path().join("debian/12/amd64");
+/// std::fs::create_dir_all(&dir)?;
+/// // A tiny stand-in for a kernel's BTF: one `int`.
+/// let mut kernel = btfkit_btf::BtfBuilder::new();
+/// kernel.add_int("int", 4, 1)?;
+/// std::fs::write(dir.join("6.1.0-56-amd64.btf"), kernel.finish())?;
+///
+/// let objects: Vec<(String, btfkit_core::BpfObject<'_>)> = Vec::new();
+/// let opts = BuildOptions { jobs: 1, ..BuildOptions::default() };
+/// let report = build(archive.path(), &objects, &opts)?;
+/// assert_eq!(report.done(), 1);
+///
+/// let bytes = report.bundle.expect("no kernel failed");
+/// let bundle = btfkit_bundle::Bundle::parse(&bytes)?;
+/// assert!(bundle.find("debian", "12", "x86_64", "6.1.0-56-amd64").is_some());
+///
+/// // A damaged kernel fails on its own; without keep_going, no bundle.
+/// std::fs::write(dir.join("6.1.0-57-amd64.btf"), b"not BTF")?;
+/// let report = build(archive.path(), &objects, &opts)?;
+/// assert_eq!((report.done(), report.failed().count()), (1, 1));
+/// assert!(report.bundle.is_none());
+/// # Ok(())
+/// # }
+/// ```
 pub fn build(
     archive: &Path,
     objects: &[(String, BpfObject<'_>)],
@@ -407,7 +474,13 @@ pub fn build(
     })
 }
 
-/// Parses objects once for a build.
+/// Parses `(label, bytes)` BPF objects once for a [`build`]; the objects
+/// borrow from `bytes`. The label names the object in reports.
+///
+/// # Errors
+///
+/// [`HubError::Object`], naming the label, for the first object that does
+/// not parse.
 pub fn parse_objects<B: std::ops::Deref<Target = [u8]>>(
     bytes: &[(String, B)],
 ) -> Result<Vec<(String, BpfObject<'_>)>, HubError> {

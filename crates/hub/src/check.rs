@@ -54,6 +54,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict's name in reports: `resolved`, `missing`, `poisoned`,
+    /// `error` or `skipped`.
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Resolved => "resolved",
@@ -64,6 +66,8 @@ impl Verdict {
         }
     }
 
+    /// Why the relocation was poisoned or cannot be applied; empty for the
+    /// other verdicts.
     pub fn detail(&self) -> &str {
         match self {
             Verdict::Poisoned(s) | Verdict::Error(s) => s,
@@ -71,6 +75,8 @@ impl Verdict {
         }
     }
 
+    /// Poisoned or error: the relocation fails the load if the verifier
+    /// reaches it (poisoned) or regardless (error).
     pub fn is_failure(&self) -> bool {
         matches!(self, Verdict::Poisoned(_) | Verdict::Error(_))
     }
@@ -79,16 +85,23 @@ impl Verdict {
 /// One relocation of one object on one kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelocCheck {
+    /// The object's label (as given to [`CheckObject::new`]).
     pub object: String,
+    /// The ELF section holding the instruction (`kprobe/do_sys_open`…).
     pub section: String,
+    /// The program or subprogram holding the instruction, when known.
     pub program: Option<String>,
     /// Instruction index in the program (libbpf's `insn #N`).
     pub insn: Option<u32>,
     /// libbpf's `relo #N`.
     pub index: usize,
+    /// The relocation kind as libbpf's debug output names it (`byte_off`,
+    /// `field_exists`, `type_matches`…), or `kind#N` for a kind number
+    /// this crate does not know.
     pub kind: String,
     /// The local spec in words and its access string.
     pub spec: String,
+    /// What became of it on this kernel.
     pub verdict: Verdict,
     /// For a poisoned relocation: how a loaded program reaches it (None:
     /// on no feasible path, the verifier drops it).
@@ -120,13 +133,17 @@ impl RelocCheck {
 /// Whether a program loads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProgVerdict {
+    /// Nothing found that would make the verifier or libbpf refuse it.
     Ok,
     /// Depends on load-time values we do not know.
     Unknown,
+    /// Something certain, or reached on a path the kernel's types decide,
+    /// fails the load (see [`ProgramCheck::reasons`]).
     Fails,
 }
 
 impl ProgVerdict {
+    /// The verdict's name in reports: `ok`, `unknown` or `fails`.
     pub fn name(self) -> &'static str {
         match self {
             ProgVerdict::Ok => "ok",
@@ -169,6 +186,8 @@ pub enum ReasonKind {
 }
 
 impl ReasonKind {
+    /// The kind's name in reports (`poisoned`, `relocation_error`,
+    /// `helper`, `kfunc`, `map_type`, `attach_target`…).
     pub fn name(self) -> &'static str {
         match self {
             ReasonKind::Poisoned => "poisoned",
@@ -191,6 +210,7 @@ impl ReasonKind {
 /// Why a program fails (or may fail) on a kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reason {
+    /// What the reason is about.
     pub kind: ReasonKind,
     /// The function holding the instruction (the program or a subprogram).
     pub func: Option<String>,
@@ -218,21 +238,32 @@ impl std::fmt::Display for Reason {
 /// One program of one object on one kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramCheck {
+    /// The object's label (as given to [`CheckObject::new`]).
     pub object: String,
+    /// The program's name (its function's symbol).
     pub program: String,
+    /// Its ELF section (`SEC("...")`), which gives libbpf its program type
+    /// and attach target.
     pub section: String,
     /// Loaded by default (not a `SEC("?...")` program).
     pub autoload: bool,
+    /// Whether it loads on this kernel.
     pub verdict: ProgVerdict,
+    /// Why it fails or may fail; empty when [`ProgVerdict::Ok`].
     pub reasons: Vec<Reason>,
 }
 
 /// How many relocations (of loaded programs) came to each verdict.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RelocCounts {
+    /// [`Verdict::Resolved`]: patched from a matching target.
     pub resolved: usize,
+    /// [`Verdict::Missing`]: no target, answered as such (0 for an
+    /// existence check).
     pub missing: usize,
+    /// [`Verdict::Poisoned`], reached or not.
     pub poisoned: usize,
+    /// [`Verdict::Error`]: libbpf would abort the load.
     pub errors: usize,
     /// Poisoned ones no feasible path reaches (`RelocCheck::optional`).
     pub guarded: usize,
@@ -268,7 +299,11 @@ pub struct KernelResult {
 /// One kernel's results, or why it could not be checked.
 #[derive(Clone, Debug)]
 pub struct KernelCheck {
+    /// The kernel's `distro/version/arch/release` key; for an archive file
+    /// rejected before it had a key, its path.
     pub key: String,
+    /// The kernel's results, or why its BTF could not be read or parsed
+    /// (or why the archive scan rejected the file).
     pub result: Result<KernelResult, String>,
 }
 
@@ -288,6 +323,7 @@ impl KernelCheck {
         }
     }
 
+    /// Whether [`verdict`](Self::verdict) is [`ProgVerdict::Fails`].
     pub fn fails(&self) -> bool {
         self.verdict() == ProgVerdict::Fails
     }
@@ -295,13 +331,19 @@ impl KernelCheck {
 
 /// An object prepared for checking: parsed once, its code laid out once.
 pub struct CheckObject<'a> {
+    /// The name results use for the object (typically its file name).
     pub label: String,
+    /// The parsed object.
     pub obj: BpfObject<'a>,
     layout: Result<ProgramLayout, String>,
     map_types: HashMap<String, u32>,
 }
 
 impl<'a> CheckObject<'a> {
+    /// Prepares `obj` under `label`: lays out its programs and subprograms
+    /// and reads its maps' types from `.maps`. Never fails: an object whose
+    /// code cannot be laid out gets every program reported
+    /// [`ProgVerdict::Unknown`] with a [`ReasonKind::Malformed`] reason.
     pub fn new(label: impl Into<String>, obj: BpfObject<'a>) -> CheckObject<'a> {
         let layout = ProgramLayout::build(&obj).map_err(|e| e.to_string());
         let map_types = flow::btf_map_types(&obj).into_iter().collect();
@@ -321,6 +363,8 @@ pub struct CheckOptions {
     /// is used as given; when None it comes from the kernel's release (see
     /// `check_target`).
     pub load: LoadConfig,
+    /// The flow analysis' budget per program (instructions interpreted,
+    /// call depth); running out gives a [`ReasonKind::Budget`] reason.
     pub limits: Limits,
     /// Keep every relocation in `KernelResult::relocations`, each spec
     /// described in words (`RelocCheck::spec`); off, only failing ones are

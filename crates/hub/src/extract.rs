@@ -33,10 +33,15 @@ pub struct Extracted {
 /// What a package says about its kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PackageInfo {
+    /// The package's name, from its control file's `Package:`
+    /// (`linux-image-6.1.0-56-amd64`).
     pub package: String,
+    /// The package's version, from `Version:` (`6.1.158-1`); not the
+    /// kernel release.
     pub version: String,
     /// Debian architecture (amd64, arm64, ...).
     pub architecture: String,
+    /// `Maintainer:` (used by [`guess_distro`] to recognize Debian).
     pub maintainer: String,
     /// Kernel release, from the package name (`linux-image-<release>`,
     /// `linux-binary-<release>`).
@@ -414,7 +419,39 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
     Ok(inner)
 }
 
-/// Extracts the BTF of whatever kernel artifact `data` is.
+/// Extracts the BTF of whatever kernel artifact `data` is: tried in order,
+/// a Debian package (`!<arch>`), an ELF file (its `.BTF` section), raw BTF
+/// (returned as is), an x86 bzImage (its payload decompressed, then
+/// extracted), a compressed file (gzip, xz, lzma, zstd, bzip2, lz4), and
+/// last any bytes holding a BTF header (an arm64 `Image`). Compression may
+/// nest a few levels deep. Nothing is parsed beyond what finding the BTF
+/// needs: check the result with [`validate`].
+///
+/// # Errors
+///
+/// [`HubError::Extract`]: no BTF found, an ELF without `.BTF` (a kernel
+/// built without `CONFIG_DEBUG_INFO_BTF`), a decompression error or output
+/// over 1 GiB, a package without a kernel image, compression nested too
+/// deep.
+///
+/// ```rust
+/// use btfkit_hub::extract::{extract, validate};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut b = btfkit_btf::BtfBuilder::new();
+/// b.add_int("int", 4, 1)?;
+/// let raw = b.finish();
+///
+/// // A vmlinux-like ELF file with a .BTF section.
+/// let found = extract(&b.finish_elf())?;
+/// assert_eq!(found.btf, raw);
+/// assert_eq!(found.path, ["ELF .BTF"]);
+/// validate(&found.btf, None)?;
+///
+/// assert!(extract(b"no kernel here").is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn extract(data: &[u8]) -> Result<Extracted, HubError> {
     extract_depth(data, 0)
 }
@@ -477,8 +514,13 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
     }
 }
 
-/// Checks extracted BTF parses (on `base` for split BTF) and returns it in
-/// little-endian order when asked.
+/// Checks extracted BTF parses (on `base` for split BTF: a module's BTF
+/// needs its kernel's vmlinux BTF).
+///
+/// # Errors
+///
+/// [`HubError::Extract`] with the parse error; without a base, the
+/// message adds that a module's split BTF needs one.
 pub fn validate(btf: &[u8], base: Option<&Btf<'_>>) -> Result<(), HubError> {
     Btf::parse_cow(std::borrow::Cow::Borrowed(btf), base)
         .map(|_| ())

@@ -23,9 +23,18 @@ pub const ENV_MACHINE: &str = "BTFKIT_MACHINE";
 /// What the resolver is told, by the environment or by its caller.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
+    /// A BTF file (raw, ELF with `.BTF`, or a compressed btfhub file) to
+    /// use instead of anything else ([`ENV_BTF_FILE`]); used as given, not
+    /// under the host root. When set it must be usable, or resolution fails.
     pub btf_file: Option<PathBuf>,
+    /// Where the host's filesystem is seen ([`ENV_HOST_ROOT`]); every host
+    /// path is looked up under it. `None` is `/`.
     pub host_root: Option<PathBuf>,
+    /// An os-release file to read instead of the host's
+    /// ([`ENV_OSRELEASE_FILE`]); used as given, not under the host root.
     pub osrelease_file: Option<PathBuf>,
+    /// A kernel config (plain or gzip) to read instead of the host's
+    /// ([`ENV_KCONFIG_FILE`]); used as given, and it must be readable.
     pub kconfig_file: Option<PathBuf>,
     /// Overrides uname's release; `Some("")` is an empty release.
     pub kernel_release: Option<String>,
@@ -58,10 +67,13 @@ impl Settings {
 #[derive(Clone, Debug)]
 pub struct Host {
     root: PathBuf,
+    /// The settings it was made with.
     pub settings: Settings,
 }
 
 impl Host {
+    /// The host these settings describe: rooted at
+    /// [`Settings::host_root`], or `/`. Nothing is read until asked.
     pub fn new(settings: Settings) -> Host {
         Host {
             root: settings
@@ -225,15 +237,23 @@ pub enum FactOrigin {
     /// A field of uname (`release`, `machine`).
     Uname(&'static str),
     /// A field of a file (os-release's `ID`).
-    File { path: PathBuf, field: &'static str },
+    File {
+        /// The file, as this process sees it.
+        path: PathBuf,
+        /// The field's name (`ID`, `VERSION_ID`).
+        field: &'static str,
+    },
 }
 
 /// A host fact that cannot be part of a path or a bundle key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct HostFactError {
+    /// Where the value came from (named in the message, so that the
+    /// variable or file to fix is clear).
     pub origin: FactOrigin,
     /// What the fact is (`kernel release`).
     pub what: &'static str,
+    /// The refused value.
     pub value: String,
     /// Why it is refused (see `btfkit_bundle::key_component_problem`).
     pub problem: &'static str,
@@ -258,6 +278,7 @@ pub struct OsRelease {
     pub id: String,
     /// `VERSION_ID`, case folded; empty when absent (rolling releases).
     pub version_id: String,
+    /// `PRETTY_NAME`, as written (for messages).
     pub pretty_name: Option<String>,
     /// The file it came from.
     pub path: PathBuf,
@@ -272,6 +293,8 @@ pub struct KernelInfo {
     pub machine: String,
     /// The machine as bundles name it (`aarch64` is `arm64`).
     pub arch: String,
+    /// The distribution, from os-release; `None` when no usable
+    /// os-release was found (then see `os_error`).
     pub os: Option<OsRelease>,
     /// Why os-release could not be read.
     pub os_error: Option<String>,

@@ -53,10 +53,25 @@ impl std::fmt::Display for KconfigValue {
 pub struct KconfigDiagnostic {
     /// 1-based.
     pub line: usize,
+    /// What is wrong with it, quoting (a bounded part of) the line.
     pub message: String,
 }
 
-/// A parsed kernel config.
+/// A parsed kernel config: `CONFIG_*` options and their values, as libbpf
+/// reads them to fill `extern ... __kconfig` variables.
+///
+/// ```rust
+/// use btfkit_resolver::{Kconfig, KconfigValue};
+///
+/// let k = Kconfig::parse(
+///     "CONFIG_BPF=y\n# CONFIG_BPF_LSM is not set\nCONFIG_HZ=250\nbogus\n",
+///     "/boot/config-6.1.0",
+/// );
+/// assert_eq!(k.get("CONFIG_BPF"), Some(&KconfigValue::Yes));
+/// assert_eq!(k.get("HZ"), Some(&KconfigValue::Number(250))); // prefix optional
+/// assert_eq!(k.get("BPF_LSM"), Some(&KconfigValue::No));
+/// assert_eq!(k.diagnostics[0].line, 4); // read past, reported
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kconfig {
     /// Where it was read from.
@@ -267,10 +282,13 @@ impl Kconfig {
         self.values.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Number of options set (`# CONFIG_X is not set` lines count, as
+    /// [`KconfigValue::No`]).
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// Whether no option was read.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

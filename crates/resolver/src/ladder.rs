@@ -52,7 +52,10 @@ impl fmt::Display for Rung {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Usable BTF found (`size` bytes).
-    Found { size: usize },
+    Found {
+        /// Size of the raw BTF, in bytes.
+        size: usize,
+    },
     /// Not applicable: not set, not present, no bundle.
     Absent(String),
     /// Present but unusable, and why.
@@ -75,20 +78,27 @@ impl fmt::Display for Outcome {
 /// One rung tried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
+    /// Which rung.
     pub rung: Rung,
     /// The file or bundle key looked at.
     pub what: String,
+    /// What came of it.
     pub outcome: Outcome,
 }
 
 /// Where the chosen BTF came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// The `BTFKIT_BTF_FILE` override, this file.
     EnvFile(PathBuf),
+    /// The kernel's own BTF, `/sys/kernel/btf/vmlinux` (under the host
+    /// root).
     Sysfs(PathBuf),
+    /// One of libbpf's fallback vmlinux files ([`FALLBACK_PATHS`]).
     Fallback(PathBuf),
     /// A bundle entry, by its key.
     Bundle {
+        /// The entry's `distro/version/arch/release` key.
         key: String,
     },
 }
@@ -108,7 +118,9 @@ impl fmt::Display for Source {
 pub struct ResolvedBtf {
     /// Raw BTF: mapped from sysfs, or read/decoded into memory.
     pub bytes: BtfBytes,
+    /// Where they came from.
     pub source: Source,
+    /// What the host was found to run.
     pub host: KernelInfo,
     /// Every rung, in order, with its outcome.
     pub steps: Vec<Step>,
@@ -135,9 +147,13 @@ pub enum ResolveError {
     /// `BTFKIT_BTF_FILE` is set but unusable: never silently passed over.
     #[error("BTFKIT_BTF_FILE={}: {reason}", path.display())]
     EnvFile {
+        /// The file `BTFKIT_BTF_FILE` names.
         path: PathBuf,
+        /// Why it is unusable (unreadable, not BTF, does not parse).
         reason: String,
+        /// What the host was found to run.
         host: Box<KernelInfo>,
+        /// The rungs tried (only this one).
         steps: Vec<Step>,
     },
     /// A host fact (release, machine) that cannot be part of a path or a
@@ -145,17 +161,25 @@ pub enum ResolveError {
     /// own (not repeated as a cause).
     #[error("{error}")]
     HostFact {
+        /// The refused fact, and where it came from.
         error: Box<HostFactError>,
+        /// What the host was found to run.
         host: Box<KernelInfo>,
+        /// Empty: no rung is tried.
         steps: Vec<Step>,
     },
     /// Every rung failed.
     #[error("no BTF for kernel {release:?} ({arch}): {}", summary(steps))]
     NotFound {
+        /// The kernel release looked for.
         release: String,
+        /// The architecture looked for, as bundles name it.
         arch: String,
+        /// What the host was found to run.
         host: Box<KernelInfo>,
+        /// Every rung, with why it failed.
         steps: Vec<Step>,
+        /// Assumptions made on the way.
         warnings: Vec<String>,
     },
 }
@@ -178,6 +202,7 @@ impl ResolveError {
         }
     }
 
+    /// What the host was found to run (release, machine, os-release).
     pub fn host(&self) -> &KernelInfo {
         match self {
             ResolveError::EnvFile { host, .. }
@@ -236,11 +261,22 @@ impl<'b> Resolver<'b> {
         self
     }
 
+    /// The host the resolver looks at (its settings, its root).
     pub fn host(&self) -> &Host {
         &self.host
     }
 
     /// Walks the ladder.
+    ///
+    /// # Errors
+    ///
+    /// - [`ResolveError::HostFact`] when the kernel release or machine
+    ///   (from uname or its override) cannot be part of a path or a key;
+    /// - [`ResolveError::EnvFile`] when `BTFKIT_BTF_FILE` is set but
+    ///   unusable;
+    /// - [`ResolveError::NotFound`] when no rung yields BTF.
+    ///
+    /// Each carries the host's facts and the steps taken.
     pub fn resolve(&self) -> Result<ResolvedBtf, ResolveError> {
         let info = self.host.kernel_info();
         if let Err(error) = self.host.check_facts(&info) {

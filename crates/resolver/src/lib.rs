@@ -24,6 +24,56 @@
 //! [`Kconfig`] reads the kernel's configuration the way libbpf does.
 //!
 //! Resolution only reads: no file is created, no temporary copy is made.
+//!
+//! # Example
+//!
+//! A host that lacks kernel BTF, seen through a host root (here a temporary
+//! directory standing in for `/host` in a container), resolved from a
+//! bundle:
+//!
+//! ```rust
+//! use btfkit_bundle::{BundleBuilder, Key};
+//! use btfkit_resolver::{Outcome, Resolver, Rung, Settings, Source};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The host: an os-release, and no /sys/kernel/btf/vmlinux nor vmlinux
+//! // files under /boot or /lib/modules.
+//! let root = tempfile::tempdir()?;
+//! std::fs::create_dir_all(root.path().join("etc"))?;
+//! std::fs::write(
+//!     root.path().join("etc/os-release"),
+//!     "ID=ubuntu\nVERSION_ID=\"20.04\"\n",
+//! )?;
+//! let settings = Settings {
+//!     host_root: Some(root.path().to_path_buf()),
+//!     kernel_release: Some("5.4.0-42-generic".into()), // instead of uname
+//!     machine: Some("x86_64".into()),
+//!     ..Settings::default()
+//! };
+//!
+//! // The bundle a program would embed with include_bytes!.
+//! let mut kernel = btfkit_btf::BtfBuilder::new();
+//! kernel.add_int("int", 4, 1)?;
+//! let btf = kernel.finish();
+//! let mut b = BundleBuilder::new();
+//! b.add(Key::new("ubuntu", "20.04", "x86_64", "5.4.0-42-generic"), &btf)?;
+//! let bundle = b.finish()?;
+//!
+//! let resolved = Resolver::with_settings(settings).bundle(&bundle).resolve()?;
+//! assert_eq!(&resolved.bytes[..], &btf[..]);
+//! assert_eq!(
+//!     resolved.source,
+//!     Source::Bundle { key: "ubuntu/20.04/x86_64/5.4.0-42-generic".into() }
+//! );
+//! assert!(resolved.warnings.is_empty()); // an exact key: nothing assumed
+//! // Every rung is recorded: sysfs was looked for under the host root.
+//! let sysfs = resolved.steps.iter().find(|s| s.rung == Rung::Sysfs).unwrap();
+//! assert!(matches!(sysfs.outcome, Outcome::Absent(_)));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod host;
 mod kconfig;

@@ -6,6 +6,8 @@
 //! test loudly; on a developer machine it is reported and the test skips
 //! that part.
 
+#![warn(missing_docs)]
+
 mod files;
 pub mod libbpf;
 
@@ -102,6 +104,7 @@ pub fn corpus_dir() -> Option<PathBuf> {
 pub struct Kernel {
     /// `distro/version/arch/release`.
     pub key: String,
+    /// The kernel release (`uname -r`), from the file name.
     pub release: String,
     /// The `.btf.tar.xz` as found in the archive.
     pub archive: PathBuf,
@@ -119,6 +122,8 @@ impl Kernel {
         path
     }
 
+    /// The raw BTF's bytes (decompressed into the cache first when
+    /// needed, see [`Kernel::raw_path`]).
     pub fn raw_bytes(&self) -> Vec<u8> {
         std::fs::read(self.raw_path()).expect("read cached kernel BTF")
     }
@@ -177,9 +182,11 @@ pub fn corpus_kernel(key: &str) -> Option<Kernel> {
 /// A module's split BTF from the corpus, with the kernel that is its base.
 #[derive(Clone, Debug)]
 pub struct Module {
+    /// The module's name (the file name without `.btf.xz`).
     pub name: String,
     /// Raw split BTF, decompressed into the cache.
     pub raw: PathBuf,
+    /// The corpus kernel the module's BTF is split on.
     pub base: Kernel,
 }
 
@@ -268,6 +275,7 @@ pub fn bpf_sources() -> Vec<PathBuf> {
 /// A BPF object compiled from a test source.
 #[derive(Clone, Debug)]
 pub struct BpfObject {
+    /// The compiled object, in the cache.
     pub path: PathBuf,
     /// e.g. `allkinds.bpf.c clang-16 bpfeb`
     pub label: String,

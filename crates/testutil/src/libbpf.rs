@@ -9,17 +9,29 @@ use std::process::Command;
 /// What libbpf reported for one relocation.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LibbpfRelo {
-    /// (class, old, new)
+    /// From `patched insn #N (CLASS) imm OLD -> NEW` (or `off`, `imm64`):
+    /// the instruction class as libbpf names it (`ALU/ALU64`,
+    /// `LDX/ST/STX`, `LDIMM64`), the old value and the new.
     pub patched: Option<(String, u64, u64)>,
+    /// From `patched insn #N (LDX/ST/STX) mem_sz OLD -> NEW`: a load's or
+    /// store's size changed, in bytes (old, new).
     pub mem_size: Option<(u32, u32)>,
+    /// Instructions libbpf poisoned (`substituting insn #N w/ invalid
+    /// insn`), by index in the program.
     pub poisoned: Vec<u32>,
+    /// From `failed to relocate: -E` or `failed to patch insn #N ...: -E`:
+    /// the positive errno (22 for `EINVAL`, 3 for `ESRCH`).
     pub errno: Option<i32>,
 }
 
+/// What one run of the oracle reported.
 pub struct LibbpfRun {
+    /// Each relocation's messages, by (program name, `relo #N`).
     pub relos: HashMap<(String, usize), LibbpfRelo>,
     /// The relocation libbpf stopped at, if any.
     pub failed_at: Option<(String, usize)>,
+    /// `bpf_object__load`'s return value (0, or a negative errno; the load
+    /// may fail after relocation, e.g. programs built for another kernel).
     pub load_ret: i32,
 }
 
@@ -34,6 +46,10 @@ fn num<T: std::str::FromStr>(s: &str) -> T {
         .unwrap_or_else(|| panic!("number expected in {s:?}"))
 }
 
+/// Parses the oracle's output: libbpf's `prog 'P': relo #N: ...` lines
+/// (others are ignored) and the final `LOAD <ret>`. Panics on a message it
+/// recognizes but cannot read (a libbpf wording change must not go
+/// unnoticed).
 pub fn parse_libbpf(out: &str) -> LibbpfRun {
     let mut run = LibbpfRun {
         relos: HashMap::new(),
@@ -86,6 +102,9 @@ pub fn parse_libbpf(out: &str) -> LibbpfRun {
     run
 }
 
+/// Runs the oracle on `obj` with `target` as `btf_custom_path`, loading
+/// only `prog` (and its subprograms) when given, else libbpf's default
+/// set. Panics when the oracle fails or libbpf cannot open the object.
 pub fn run_libbpf(oracle: &Path, obj: &Path, target: &Path, prog: Option<&str>) -> LibbpfRun {
     run_libbpf_programs(oracle, obj, target, prog.as_slice())
 }

@@ -22,15 +22,27 @@ const COMM: usize = 60;
 const PATH: usize = 76;
 /// Bytes before the arguments (`EVENT_HEADER_LEN`).
 pub const HEADER_LEN: usize = 332;
+/// Size of `comm` with its NUL (`TASK_COMM_LEN`): a command name holds at
+/// most 15 bytes.
 pub const COMM_LEN: usize = 16;
+/// Size of the event's `path` buffer (`PATH_LEN`), NUL included.
 pub const PATH_MAX: usize = 256;
+/// Arguments captured per exec, at most.
 pub const ARGS_MAX: usize = 20;
+/// Bytes kept of one argument, NUL included.
 pub const ARG_LEN: usize = 256;
+/// Size of the event's argument buffer, in bytes.
 pub const ARGS_BUF: usize = ARGS_MAX * ARG_LEN;
 
+/// `flags`: the exec had more than [`ARGS_MAX`] arguments; the rest were
+/// dropped.
 pub const FLAG_ARGS_TRUNCATED: u32 = 1;
+/// `flags`: an argument was longer than `ARG_LEN - 1` bytes and was cut.
 pub const FLAG_ARG_TRUNCATED: u32 = 2;
+/// `flags`: the pathname was longer than `PATH_MAX - 1` bytes and was cut.
 pub const FLAG_PATH_TRUNCATED: u32 = 4;
+/// `flags`: reading the pathname or an argument from user memory failed
+/// (`bpf_probe_read_user*`), so what was captured is incomplete.
 pub const FLAG_READ_ERROR: u32 = 8;
 /// The arguments are the new program's argument block, read after the
 /// exec because the caller's could not be read (`bpf/trace.bpf.c`,
@@ -40,12 +52,16 @@ pub const FLAG_ARGS_FROM_MM: u32 = 16;
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
+    /// An `execve(2)`, reported when it returns (`EVENT_EXECVE`).
     Execve = 1,
+    /// An `execveat(2)`, reported when it returns (`EVENT_EXECVEAT`).
     Execveat = 2,
+    /// A process exiting (`sched_process_exit`, `EVENT_EXIT`).
     Exit = 3,
 }
 
 impl EventKind {
+    /// Every kind, in code order.
     pub const ALL: [EventKind; 3] = [EventKind::Execve, EventKind::Execveat, EventKind::Exit];
 
     /// The name printed (Tracee's names).
@@ -88,20 +104,33 @@ impl fmt::Display for EventKind {
 pub struct Event {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
     pub ts_ns: u64,
+    /// What happened.
     pub kind: EventKind,
+    /// Process id: the thread group id (`bpf_get_current_pid_tgid() >> 32`).
     pub pid: u32,
+    /// Thread id (the kernel's `pid` of the task).
     pub tid: u32,
+    /// The real parent's thread group id (`task->real_parent->tgid`).
     pub ppid: u32,
+    /// User id (`bpf_get_current_uid_gid()`).
     pub uid: u32,
+    /// Group id (`bpf_get_current_uid_gid() >> 32`).
     pub gid: u32,
     /// Return value of the syscall; exit status for [`EventKind::Exit`].
     pub ret: i32,
+    /// Mount namespace inode number (`nsproxy->mnt_ns->ns.inum`), as in
+    /// `/proc/<pid>/ns/mnt`.
     pub mnt_ns: u32,
+    /// Inode number of the pid namespace for the task's children
+    /// (`nsproxy->pid_ns_for_children`).
     pub pid_ns: u32,
+    /// `FLAG_*` bits: truncations, read errors, how arguments were read.
     pub flags: u32,
+    /// The task's command name (`comm`, at most 15 bytes), lossily UTF-8.
     pub comm: String,
     /// The pathname exec'd (empty for exits).
     pub path: String,
+    /// The arguments captured, `argv[0]` first (empty for exits).
     pub argv: Vec<String>,
 }
 
@@ -160,6 +189,10 @@ fn normalize_block(argv: &mut Vec<String>) -> u32 {
 
 impl Event {
     /// Parses an event; extra bytes after it (perf padding) are ignored.
+    ///
+    /// The bytes come from the kernel through a ring or perf buffer and
+    /// are not trusted: lengths and counts are checked against the
+    /// buffers' sizes, and anything inconsistent is an [`EventError`].
     pub fn parse(b: &[u8]) -> Result<Event, EventError> {
         if b.len() < HEADER_LEN {
             return Err(EventError(format!(
@@ -211,18 +244,22 @@ impl Event {
         })
     }
 
+    /// Arguments beyond [`ARGS_MAX`] were dropped ([`FLAG_ARGS_TRUNCATED`]).
     pub fn args_truncated(&self) -> bool {
         self.flags & FLAG_ARGS_TRUNCATED != 0
     }
 
+    /// An argument was cut at `ARG_LEN - 1` bytes ([`FLAG_ARG_TRUNCATED`]).
     pub fn arg_truncated(&self) -> bool {
         self.flags & FLAG_ARG_TRUNCATED != 0
     }
 
+    /// The pathname was cut ([`FLAG_PATH_TRUNCATED`]).
     pub fn path_truncated(&self) -> bool {
         self.flags & FLAG_PATH_TRUNCATED != 0
     }
 
+    /// Some user memory could not be read ([`FLAG_READ_ERROR`]).
     pub fn read_error(&self) -> bool {
         self.flags & FLAG_READ_ERROR != 0
     }

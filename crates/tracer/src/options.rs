@@ -10,10 +10,15 @@ use crate::TraceError;
 /// match); different filters must all match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filters {
+    /// `--uid`: user ids (the event's `uid`) to report; empty: any.
     pub uids: Vec<u32>,
+    /// `--pid`: process ids (thread group ids) to report; empty: any.
     pub pids: Vec<u32>,
     /// `--pid new`: processes started after tracing began.
     pub new_pids: bool,
+    /// `--comm`: command names to report, compared with the task's `comm`
+    /// when the event is sent (after a successful exec, the new
+    /// program's); empty: any.
     pub comms: Vec<String>,
     /// Empty: every event.
     pub events: Vec<EventKind>,
@@ -98,7 +103,11 @@ pub enum BufferChoice {
     /// The ring buffer where the kernel has it (5.8+), else perf.
     #[default]
     Auto,
+    /// The ring buffer (`BPF_MAP_TYPE_RINGBUF`), whether or not the kernel
+    /// has it: loading fails where it does not.
     Ring,
+    /// Per-CPU perf buffers (`BPF_MAP_TYPE_PERF_EVENT_ARRAY`), which every
+    /// kernel with BPF has.
     Perf,
 }
 
@@ -108,18 +117,27 @@ pub enum AttachChoice {
     /// Syscall tracepoints, else kprobes on the syscall functions.
     #[default]
     Auto,
+    /// The `syscalls/sys_{enter,exit}_execve{,at}` tracepoints only
+    /// (kernels with `CONFIG_FTRACE_SYSCALLS`).
     Tracepoint,
+    /// Kprobes and kretprobes on the execve and execveat syscall functions
+    /// only (`__x64_sys_execve` or `__arm64_sys_execve` where syscalls have
+    /// wrappers, else `sys_execve`).
     Kprobe,
 }
 
 /// Everything `btfkit trace` is told.
 #[derive(Clone, Debug, Default)]
 pub struct TraceOptions {
+    /// Which events to report, applied in the kernel.
     pub filters: Filters,
+    /// How events are printed.
     pub output: OutputFormat,
     /// Stop after this long (otherwise at SIGINT/SIGTERM).
     pub duration: Option<Duration>,
+    /// Which buffer carries events.
     pub buffer: BufferChoice,
+    /// How the syscalls are hooked.
     pub attach: AttachChoice,
     /// Use this BTF (as `BTFKIT_BTF_FILE` would).
     pub btf_file: Option<PathBuf>,

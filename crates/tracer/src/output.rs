@@ -14,6 +14,8 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The current offset between `CLOCK_REALTIME` and `CLOCK_MONOTONIC`
+    /// (taken once: later wall-clock adjustments are not followed).
     pub fn now() -> Clock {
         use rustix::time::{clock_gettime, ClockId};
         let ns = |t: rustix::time::Timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
@@ -69,6 +71,7 @@ pub fn args_text(e: &Event) -> String {
     }
 }
 
+/// The table's header line, columns as Tracee names them.
 pub const TABLE_HEADER: &str = "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS";
 
 /// One table row.
@@ -117,13 +120,25 @@ pub fn json_line(clock: &Clock, e: &Event) -> String {
 }
 
 /// Writes events in the chosen format.
+///
+/// ```rust
+/// use btfkit_tracer::output::{Clock, Printer, TABLE_HEADER};
+///
+/// let mut p = Printer { out: Vec::new(), json: false, clock: Clock::now() };
+/// p.header().unwrap();
+/// assert_eq!(String::from_utf8(p.out).unwrap(), format!("{TABLE_HEADER}\n"));
+/// ```
 pub struct Printer<W: Write> {
+    /// Where lines go.
     pub out: W,
+    /// JSON lines ([`json_line`]) instead of the table ([`table_row`]).
     pub json: bool,
+    /// Converts event timestamps to wall-clock time.
     pub clock: Clock,
 }
 
 impl<W: Write> Printer<W> {
+    /// Writes the table's header line ([`TABLE_HEADER`]); nothing for JSON.
     pub fn header(&mut self) -> std::io::Result<()> {
         if !self.json {
             writeln!(self.out, "{TABLE_HEADER}")?;
@@ -131,6 +146,7 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
+    /// Writes one event as a line.
     pub fn event(&mut self, e: &Event) -> std::io::Result<()> {
         let line = if self.json {
             json_line(&self.clock, e)

@@ -41,18 +41,42 @@ pub const PROBED_FUNCTION: &str = "process_data";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UprobeError {
+    /// Encoding the application's DWARF as BTF, or merging it into the
+    /// kernel's, failed (no DWARF, not ELF…).
     #[error("{app}: {source}")]
     Encode {
+        /// The application's path.
         app: String,
+        /// The encoder's error.
         #[source]
         source: EncodeError,
     },
+    /// The kernel's or the application's BTF does not parse.
     #[error("{what}: {detail}")]
-    Btf { what: String, detail: String },
+    Btf {
+        /// Which BTF (`kernel BTF`, `application BTF`).
+        what: String,
+        /// The parser's error.
+        detail: String,
+    },
+    /// Aya could not parse the target BTF, or loading, attaching or
+    /// reading the probe's map failed.
     #[error("{what}: {detail}")]
-    Bpf { what: String, detail: String },
+    Bpf {
+        /// The operation that failed.
+        what: String,
+        /// Aya's error.
+        detail: String,
+    },
+    /// The application ran but the probe never did (the map's hit count is
+    /// still 0): [`PROBED_FUNCTION`] was not called in `app` while `run`
+    /// ran.
     #[error("the probe on {function} did not fire")]
-    NotHit { function: String },
+    NotHit {
+        /// The probed function ([`PROBED_FUNCTION`]).
+        function: String,
+    },
+    /// Reading the application, or running it, failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -62,8 +86,12 @@ pub enum UprobeError {
 pub struct Seen {
     /// Times the probe ran.
     pub hits: u32,
+    /// `app_data.id`.
     pub id: i32,
+    /// `app_data.value`, read at the offset CO-RE relocated for the
+    /// running version of the application.
     pub value: i64,
+    /// `app_data.name`, up to its NUL (at most 15 bytes).
     pub name: String,
 }
 
