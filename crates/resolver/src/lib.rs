@@ -89,3 +89,7 @@ pub use kconfig::{Kconfig, KconfigDiagnostic, KconfigError, KconfigValue};
 pub use ladder::{
     Outcome, ResolveError, ResolvedBtf, Resolver, Rung, Source, Step, FALLBACK_PATHS,
 };
+
+/// The Aya hand-off: resolved BTF as `aya::Btf`, objects loaded with it.
+#[cfg(feature = "aya")]
+pub mod aya;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapType};
 use aya::programs::{KProbe, TracePoint};
-use aya::{Btf as AyaBtf, Ebpf, EbpfLoader, Endianness};
+use aya::{Ebpf, EbpfLoader};
 use btfkit_resolver::{report, Kconfig, KconfigValue, Resolver, Settings};
 
 use crate::event::{EventKind, COMM_LEN};
@@ -210,11 +210,10 @@ pub(crate) fn load(opts: &TraceOptions, debug: &mut dyn Write) -> Result<Loaded,
         }
     };
     let kconfig = kconfig.ok();
-    let btf =
-        AyaBtf::parse(&resolved.bytes, Endianness::default()).map_err(|e| TraceError::Bpf {
-            what: format!("BTF from {}", resolved.source),
-            detail: e.to_string(),
-        })?;
+    let btf = btfkit_resolver::aya::aya_btf(&resolved).map_err(|e| TraceError::Bpf {
+        what: format!("BTF from {}", resolved.source),
+        detail: std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
+    })?;
 
     let buffer = match opts.buffer {
         BufferChoice::Ring => Buffer::Ring,

@@ -160,7 +160,7 @@ fn dynamic_deps(path: &Path) -> Result<(Option<String>, Vec<String>), HarnessErr
             .strings(endian, &*data, strtab)
             .map_err(|e| bad(e.to_string()))?;
         for d in dyns {
-            if d.d_tag(endian) == elf::DT_NEEDED as u64 {
+            if d.d_tag(endian) == elf::DT_NEEDED {
                 let name = strings
                     .get(d.d_val(endian) as u32)
                     .map_err(|()| bad("bad DT_NEEDED string".into()))?;
