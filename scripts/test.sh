@@ -50,10 +50,15 @@ testdata/core/build.sh --check
 # and bundle.
 testdata/bundle/build.sh --check
 crates/tracer/bpf/build.sh --check
+examples/portable-aya/bpf/build.sh --check
 
 # The tests: optimized (the corpus is large) with overflow checks and
 # debug assertions on (profile "ci" in Cargo.toml).
 cargo test --workspace --profile ci
+
+# The library example end to end: a bundle built by its build.rs, the
+# program loaded through Aya with BTF from that bundle, the host's hidden.
+examples/portable-aya/run.sh
 
 # The library's documentation builds without a warning (broken links,
 # private items, HTML in doc comments), and every crate users depend on
@@ -62,7 +67,8 @@ cargo test --workspace --profile ci
 # other packages, as they would be from crates.io). --allow-dirty: the
 # build steps above may refresh generated files in the tree.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
-cargo package --workspace --exclude btfkit-testutil --exclude btfkit-vmtest --allow-dirty
+cargo package --workspace --exclude btfkit-testutil --exclude btfkit-vmtest \
+    --exclude portable-aya --allow-dirty
 
 # The kernel matrix: Debian's kernel packages (amd64 and arm64) booted
 # under QEMU, btfkit checked in each guest (scripts/vmtest.sh), then the
