@@ -59,6 +59,9 @@ cargo test --workspace --profile ci
 # The library example end to end: a bundle built by its build.rs, the
 # program loaded through Aya with BTF from that bundle, the host's hidden.
 examples/portable-aya/run.sh
+# The same probe through libbpf, its BTF handed over in memory by
+# `btfkit resolve --exec` (examples/libbpf-memfd).
+examples/libbpf-memfd/run.sh
 
 # The library's documentation builds without a warning (broken links,
 # private items, HTML in doc comments), and every crate users depend on

@@ -27,7 +27,19 @@ pub struct ResolveArgs {
     /// Also write the chosen BTF here.
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Run this command (and the arguments after it) with the chosen BTF
+    /// in a sealed memory file, nothing written to disk: its path
+    /// (/proc/self/fd/N) is in BTFKIT_BTF_PATH and replaces `{btf}` in
+    /// the arguments, for libbpf's btf_custom_path. Prints no report
+    /// unless no BTF is found (then on stderr).
+    #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true,
+          conflicts_with_all = ["json", "output"])]
+    exec: Option<Vec<std::ffi::OsString>>,
 }
+
+/// The environment variable that tells a command run by `--exec` where
+/// the BTF is.
+pub const BTF_PATH_ENV: &str = "BTFKIT_BTF_PATH";
 
 fn outcome_json(o: &Outcome) -> (&'static str, Value) {
     match o {
@@ -95,6 +107,16 @@ pub fn run(a: ResolveArgs) -> Result<()> {
             Err(e) => (e.host(), e.steps(), &[], None),
         };
     let kconfig = Kconfig::load(resolver.host(), &host.release).map_err(|e| e.to_string());
+    if let Some(command) = &a.exec {
+        return match &result {
+            Ok(r) => exec_with_btf(r, command),
+            Err(e) => {
+                let report = btfkit_resolver::report::text(host, steps, None, warnings, &kconfig);
+                eprint!("{report}");
+                bail!("{e}")
+            }
+        };
+    }
     if a.json {
         let kc = match &kconfig {
             Ok(k) => json!({
@@ -135,4 +157,28 @@ pub fn run(a: ResolveArgs) -> Result<()> {
         crate::output::write(out, &r.bytes, &[])?;
     }
     Ok(())
+}
+
+/// Replaces this process with `command`, the BTF in a sealed memory file
+/// it inherits. Returns only on failure.
+fn exec_with_btf(r: &ResolvedBtf, command: &[std::ffi::OsString]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    for w in &r.warnings {
+        eprintln!("btfkit resolve: warning: {w}");
+    }
+    let fd = btfkit_resolver::SealedBtf::new(&r.bytes)?.into_inherited()?;
+    let path = btfkit_resolver::fd_path(std::os::fd::AsFd::as_fd(&fd));
+    let (program, args) = command.split_first().expect("clap requires a command");
+    let args = args.iter().map(|a| {
+        if a == "{btf}" {
+            path.clone().into_os_string()
+        } else {
+            a.clone()
+        }
+    });
+    let e = std::process::Command::new(program)
+        .args(args)
+        .env(BTF_PATH_ENV, &path)
+        .exec();
+    bail!("running {}: {e}", program.to_string_lossy())
 }

@@ -262,3 +262,47 @@ fn real_host_uses_sysfs() {
     let uname = String::from_utf8(tu::run_ok(Command::new("uname").arg("-r"))).unwrap();
     assert_eq!(v["host"]["release"], uname.trim());
 }
+
+/// `resolve --exec`: the command runs with the chosen BTF in a sealed
+/// memory file, its path in BTFKIT_BTF_PATH and in place of `{btf}`;
+/// the bytes are the chosen BTF's; without BTF the command never runs,
+/// the report goes to stderr and the exit status is non-zero.
+#[test]
+fn exec_hands_the_btf_over_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = btfkit_btf::BtfBuilder::new();
+    b.add_int("int", 4, btfkit_btf::INT_SIGNED).unwrap();
+    let btf = b.finish();
+    let file = tu::write_under(dir.path(), "chosen.btf", &btf);
+    let script = r#"case "$1" in /proc/self/fd/*) ;; *) exit 3;; esac
+[ "$1" = "$BTFKIT_BTF_PATH" ] || exit 4
+[ -w "$1" ] && printf x >> "$1" 2>/dev/null && exit 5
+cat "$1""#;
+    let out = btfkit(
+        &["resolve", "--exec", "sh", "-c", script, "sh", "{btf}"],
+        &[("BTFKIT_BTF_FILE", s(&file))],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout, btf,
+        "the command read other bytes than the chosen BTF"
+    );
+    // No BTF: the report on stderr, and the command does not run.
+    let ran = dir.path().join("ran");
+    let out = btfkit(
+        &["resolve", "--exec", "touch", s(&ran)],
+        &[("BTFKIT_BTF_FILE", s(&dir.path().join("missing.btf")))],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(!ran.exists(), "the command ran without BTF");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("BTFKIT_BTF_FILE"), "{err}");
+    assert!(out.stdout.is_empty());
+}

@@ -78,6 +78,7 @@
 mod host;
 mod kconfig;
 mod ladder;
+mod memfd;
 pub mod report;
 
 pub use host::{
@@ -89,6 +90,7 @@ pub use kconfig::{Kconfig, KconfigDiagnostic, KconfigError, KconfigValue};
 pub use ladder::{
     Outcome, ResolveError, ResolvedBtf, Resolver, Rung, Source, Step, FALLBACK_PATHS,
 };
+pub use memfd::{fd_path, MemfdError, SealedBtf};
 
 /// The Aya hand-off: resolved BTF as `aya::Btf`, objects loaded with it.
 #[cfg(feature = "aya")]
