@@ -184,12 +184,32 @@ pub enum ResolveError {
     },
 }
 
+/// The rungs that had something to say, in one line: each rung that
+/// failed (present but unusable) and the bundle's outcome (the last
+/// resort, whose reason is the most telling); the rungs that were merely
+/// absent are counted. The whole ladder is `btfkit resolve`'s report
+/// ([`crate::report::text`] with [`ResolveError::steps`]).
 fn summary(steps: &[Step]) -> String {
-    steps
+    let told: Vec<&Step> = steps
         .iter()
-        .map(|s| format!("{} {}: {}", s.rung, s.what, s.outcome))
+        .filter(|s| matches!(s.outcome, Outcome::Failed(_)) || s.rung == Rung::Bundle)
+        .collect();
+    let mut out = told
+        .iter()
+        .map(|s| match s.what.is_empty() {
+            true => format!("{}: {}", s.rung, s.outcome),
+            false => format!("{} {}: {}", s.rung, s.what, s.outcome),
+        })
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    let others = steps.len() - told.len();
+    if others > 0 {
+        let sep = if out.is_empty() { "" } else { " " };
+        out.push_str(&format!(
+            "{sep}({others} other places absent; `btfkit resolve` lists every rung)"
+        ));
+    }
+    out
 }
 
 impl ResolveError {

@@ -390,14 +390,22 @@ fn nothing_at_all_lists_every_rung() {
         .iter()
         .all(|s| matches!(s.outcome, Outcome::Absent(_))));
     assert_eq!(steps[9].outcome, Outcome::Absent("no bundle".into()));
+    // The error is one short line: the bundle's outcome, the absent rest
+    // counted; the report lists every rung.
     let msg = e.to_string();
+    assert!(
+        msg.contains("bundle: absent: no bundle") && msg.contains("9 other places absent"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n') && msg.len() < 200, "{msg}");
+    let report = btfkit_resolver::report::text(e.host(), e.steps(), None, &[], &Err("-".into()));
     for p in [
         "sys/kernel/btf/vmlinux",
         "boot/vmlinux-6.1.0-56-amd64",
         "usr/lib/debug/lib/modules/6.1.0-56-amd64/vmlinux",
         "bundle",
     ] {
-        assert!(msg.contains(p), "{p}: {msg}");
+        assert!(report.contains(p), "{p}: {report}");
     }
 }
 
