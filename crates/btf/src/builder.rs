@@ -485,6 +485,13 @@ impl<'b> BtfBuilder<'b> {
     pub fn add_type_tag(&mut self, tag: &str, to: TypeId) -> Result<TypeId> {
         self.add_ref(Kind::TypeTag, tag, to)
     }
+    /// Adds a type tag with kind_flag set: `tag` is the text of an
+    /// arbitrary attribute (`__attribute__((tag))`), not a `btf_type_tag`
+    /// (kernel 6.13+, pahole's `attributes` feature).
+    pub fn add_type_tag_attribute(&mut self, tag: &str, to: TypeId) -> Result<TypeId> {
+        let n = self.add_str(tag)?;
+        self.push_header(n, Kind::TypeTag, 0, true, to.0)
+    }
 
     /// Adds an array of `nelems` elements of type `elem`; `index` is the
     /// index type (an int; see [`Array::index_type`](crate::Array::index_type)).
@@ -733,8 +740,30 @@ impl<'b> BtfBuilder<'b> {
         target: TypeId,
         component_idx: i32,
     ) -> Result<TypeId> {
+        self.decl_tag(tag, target, component_idx, false)
+    }
+
+    /// Adds a decl tag with kind_flag set: `tag` is the text of an
+    /// arbitrary attribute of the target (e.g. `bpf_fastcall`), not a
+    /// `btf_decl_tag`.
+    pub fn add_decl_tag_attribute(
+        &mut self,
+        tag: &str,
+        target: TypeId,
+        component_idx: i32,
+    ) -> Result<TypeId> {
+        self.decl_tag(tag, target, component_idx, true)
+    }
+
+    fn decl_tag(
+        &mut self,
+        tag: &str,
+        target: TypeId,
+        component_idx: i32,
+        attribute: bool,
+    ) -> Result<TypeId> {
         let n = self.add_str(tag)?;
-        let id = self.push_header(n, Kind::DeclTag, 0, false, target.0)?;
+        let id = self.push_header(n, Kind::DeclTag, 0, attribute, target.0)?;
         self.put(component_idx as u32);
         Ok(id)
     }

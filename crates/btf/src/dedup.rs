@@ -85,7 +85,9 @@ fn shallow(t: &IrType, out: &mut Vec<u32>) {
         IrType::Const(_) => out.push(4),
         IrType::Volatile(_) => out.push(5),
         IrType::Restrict(_) => out.push(6),
-        IrType::TypeTag { name, .. } => out.extend([7, *name]),
+        IrType::TypeTag {
+            name, attribute, ..
+        } => out.extend([7, *name, u32::from(*attribute)]),
         IrType::Typedef { name, .. } => out.extend([8, *name]),
         IrType::Array { nelems, .. } => out.extend([9, *nelems]),
         IrType::Struct {
@@ -145,8 +147,11 @@ fn shallow(t: &IrType, out: &mut Vec<u32>) {
             }
         }
         IrType::DeclTag {
-            name, component, ..
-        } => out.extend([18, *name, *component as u32]),
+            name,
+            component,
+            attribute,
+            ..
+        } => out.extend([18, *name, *component as u32, u32::from(*attribute)]),
     }
 }
 

@@ -104,8 +104,8 @@ pub struct IrVarSecInfo {
 /// One type. Names are [`Interner`] ids, type references are indexes into
 /// [`IrBtf::types`] (0 is void); sizes are in bytes, offsets as noted.
 /// Kind_flag is not a field of its own: it follows from the members'
-/// `bitfield_size` (struct/union), `is_union` (fwd) and `signed` (enum).
-/// The kind_flag of type and decl tags (attribute tags) is not kept.
+/// `bitfield_size` (struct/union), `is_union` (fwd) and `signed` (enum),
+/// and is the `attribute` field of type and decl tags.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum IrType {
     /// `void`: only at index 0.
@@ -144,6 +144,9 @@ pub enum IrType {
         name: u32,
         /// The tagged type.
         ty: u32,
+        /// kind_flag: the text is an arbitrary attribute, not a
+        /// `btf_type_tag`.
+        attribute: bool,
     },
     /// A typedef.
     Typedef {
@@ -244,6 +247,9 @@ pub enum IrType {
         target: u32,
         /// -1 for the target itself, else the member or parameter index.
         component: i32,
+        /// kind_flag: the text is an arbitrary attribute, not a
+        /// `btf_decl_tag`.
+        attribute: bool,
     },
 }
 
@@ -477,7 +483,11 @@ impl IrBtf {
                 TypeData::Const(r) => IrType::Const(r.0),
                 TypeData::Volatile(r) => IrType::Volatile(r.0),
                 TypeData::Restrict(r) => IrType::Restrict(r.0),
-                TypeData::TypeTag(r) => IrType::TypeTag { name, ty: r.0 },
+                TypeData::TypeTag(r) => IrType::TypeTag {
+                    name,
+                    ty: r.0,
+                    attribute: t.kflag(),
+                },
                 TypeData::Typedef(r) => IrType::Typedef { name, ty: r.0 },
                 TypeData::Array(a) => IrType::Array {
                     elem: a.elem_type.0,
@@ -568,6 +578,7 @@ impl IrBtf {
                     name,
                     target: target.0,
                     component: component_idx,
+                    attribute: t.kflag(),
                 },
                 TypeData::Unknown { kind } => {
                     return Err(Error::Build(format!(
@@ -615,7 +626,16 @@ impl IrBtf {
                 IrType::Const(r) => b.add_const(TypeId(*r))?,
                 IrType::Volatile(r) => b.add_volatile(TypeId(*r))?,
                 IrType::Restrict(r) => b.add_restrict(TypeId(*r))?,
-                IrType::TypeTag { name, ty } => b.add_type_tag(st(*name), TypeId(*ty))?,
+                IrType::TypeTag {
+                    name,
+                    ty,
+                    attribute: false,
+                } => b.add_type_tag(st(*name), TypeId(*ty))?,
+                IrType::TypeTag {
+                    name,
+                    ty,
+                    attribute: true,
+                } => b.add_type_tag_attribute(st(*name), TypeId(*ty))?,
                 IrType::Typedef { name, ty } => b.add_typedef(st(*name), TypeId(*ty))?,
                 IrType::Array {
                     elem,
@@ -686,7 +706,14 @@ impl IrBtf {
                     name,
                     target,
                     component,
+                    attribute: false,
                 } => b.add_decl_tag(st(*name), TypeId(*target), *component)?,
+                IrType::DeclTag {
+                    name,
+                    target,
+                    component,
+                    attribute: true,
+                } => b.add_decl_tag_attribute(st(*name), TypeId(*target), *component)?,
             };
             debug_assert_eq!(got, want);
         }

@@ -138,3 +138,36 @@ fn kind_layout_header_roundtrips_and_bpftool_ignores_nothing() {
     assert_eq!(parsed.types_section(), btf.types_section());
     assert_eq!(parsed.to_bytes().unwrap(), with_layout);
 }
+
+/// Attribute tags (kind_flag set on TYPE_TAG and DECL_TAG: arbitrary
+/// attributes, kernel 6.13+) survive the IR and deduplication, and stay
+/// apart from the plain tags of the same text.
+#[test]
+fn attribute_tags_keep_their_kind_flag() {
+    use btfkit_btf::ir::IrBtf;
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, btfkit_btf::INT_SIGNED).unwrap();
+    let plain = b.add_type_tag("user", int).unwrap();
+    let attr = b.add_type_tag_attribute("user", int).unwrap();
+    b.add_decl_tag("fastcall", int, -1).unwrap();
+    b.add_decl_tag_attribute("fastcall", int, -1).unwrap();
+    let bytes = b.finish();
+    let btf = Btf::parse(&bytes).unwrap();
+    let flags = |btf: &Btf<'_>| -> Vec<bool> {
+        (1..btf.next_id().0)
+            .map(|i| btf.type_by_id(btfkit_btf::TypeId(i)).unwrap().kflag())
+            .collect()
+    };
+    assert_eq!(flags(&btf), [false, false, true, false, true]);
+    assert_ne!(plain, attr);
+    // Rewritten through the IR: the same bytes.
+    let ir = IrBtf::from_btf(&btf).unwrap();
+    assert_eq!(ir.write(None, 0).unwrap(), bytes);
+    // Deduplicated (twice over): plain and attribute tags stay apart.
+    let mut twice = IrBtf::from_btf(&btf).unwrap();
+    twice.append(&ir);
+    let d = btfkit_btf::dedup::dedup(&twice, 0);
+    let out = d.btf.write(None, 0).unwrap();
+    let out = Btf::parse(&out).unwrap();
+    assert_eq!(flags(&out), [false, false, true, false, true]);
+}
