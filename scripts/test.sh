@@ -56,6 +56,10 @@ examples/portable-aya/bpf/build.sh --check
 # debug assertions on (profile "ci" in Cargo.toml).
 cargo test --workspace --profile ci
 
+# The parser builds lean: without its optional dependencies (xz/tar
+# archives, JSON), nothing else changes.
+cargo clippy -p btfkit-btf --no-default-features --all-targets -- -D warnings
+
 # The library example end to end: a bundle built by its build.rs, the
 # program loaded through Aya with BTF from that bundle, the host's hidden.
 examples/portable-aya/run.sh

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "json")]
 use serde_json::{json, Value};
 
 use crate::btf::Btf;
@@ -367,6 +368,7 @@ pub fn diff(a: &Btf<'_>, b: &Btf<'_>, only: &[String]) -> Result<BtfDiff, Error>
     Ok(d)
 }
 
+#[cfg(feature = "json")]
 fn member_json(m: &MemberInfo) -> Value {
     json!({
         "name": m.name, "bit_offset": m.bit_offset, "bitfield_size": m.bitfield_size,
@@ -383,7 +385,8 @@ impl BtfDiff {
     /// The difference as JSON: `compared`, `added` and `removed` (lists of
     /// `{kind, name}`), and `changed`, with each member change marked
     /// `moved`, `resized` and `retyped`. Enum values are strings, since
-    /// they may not fit an `i64`/`u64`.
+    /// they may not fit an `i64`/`u64`. (Feature `json`, on by default.)
+    #[cfg(feature = "json")]
     pub fn to_json(&self) -> Value {
         let nt = |v: &[NamedType]| {
             v.iter()

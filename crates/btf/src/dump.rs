@@ -157,9 +157,28 @@ pub fn write_raw_type(btf: &Btf<'_>, t: &Type<'_>, out: &mut impl Write) -> io::
     Ok(())
 }
 
-/// JSON string literal of name bytes (lossy for non-UTF-8).
+/// JSON string literal of name bytes (lossy for non-UTF-8), escaped as
+/// serde_json does (and bpftool's JSON writer for names): `"`, `\\` and
+/// control characters; everything else as is.
 fn json_str(bytes: &[u8]) -> String {
-    serde_json::to_string(&String::from_utf8_lossy(bytes)).expect("string serializes")
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Writes one JSON object per line per type, with the keys and values of

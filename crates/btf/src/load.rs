@@ -215,8 +215,23 @@ pub fn unpack(data: Vec<u8>) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// Without the `archives` feature, xz input is an error naming it.
+#[cfg(not(feature = "archives"))]
+pub fn decompress_xz(_data: &[u8]) -> Result<Vec<u8>> {
+    Err(without_archives("xz"))
+}
+
+/// The error for xz or tar input when the `archives` feature is off.
+#[cfg(not(feature = "archives"))]
+fn without_archives(what: &str) -> Error {
+    Error::Archive(format!(
+        "{what}: btfkit-btf was built without its `archives` feature"
+    ))
+}
+
 /// Decompresses a complete xz stream, refusing output over
 /// [`MAX_DECOMPRESSED`].
+#[cfg(feature = "archives")]
 pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
     // The exact size when the index says it (no regrowth: each copies
     // what is there and faults in pages again); a guess otherwise. Only a
@@ -241,6 +256,7 @@ pub fn decompress_xz(data: &[u8]) -> Result<Vec<u8>> {
 
 /// The uncompressed size an xz file's last stream declares in its index
 /// (btfhub files are one stream); None when it cannot be read.
+#[cfg(feature = "archives")]
 fn xz_uncompressed_size(data: &[u8]) -> Option<u64> {
     // Stream footer: CRC32, backward size, flags, "YZ".
     let footer = data.get(data.len().checked_sub(12)?..)?;
@@ -265,6 +281,7 @@ fn xz_uncompressed_size(data: &[u8]) -> Option<u64> {
 }
 
 /// An xz multibyte integer (7 bits per byte, at most 9 bytes).
+#[cfg(feature = "archives")]
 fn read_varint(b: &mut &[u8]) -> Option<u64> {
     let mut v: u64 = 0;
     for i in 0..9 {
@@ -288,11 +305,18 @@ fn is_tar(data: &[u8]) -> bool {
     data.len() >= 512 && &data[257..262] == b"ustar"
 }
 
+/// Without the `archives` feature, tar input is an error naming it.
+#[cfg(not(feature = "archives"))]
+pub fn tar_btf_member(_data: &[u8]) -> Result<Range<usize>> {
+    Err(without_archives("tar"))
+}
+
 /// Where the BTF is in a btfhub tarball: the one regular member whose
 /// name ends in `.btf` (btfhub packs `<release>.btf` alone). This is the
 /// rule every reader of tarballs follows (`btf` commands, `--btf`, `hub
 /// build`). Two `.btf` members, members none of which is `.btf`, and an
 /// empty tarball are errors rather than a guess.
+#[cfg(feature = "archives")]
 pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
     let tar_err = |e: std::io::Error| Error::Archive(format!("tar: {e}"));
     let mut ar = tar::Archive::new(data);
@@ -330,7 +354,7 @@ pub fn tar_btf_member(data: &[u8]) -> Result<Range<usize>> {
         .ok_or(Error::TarNoBtf { regular })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "archives"))]
 mod tests {
     use super::*;
     use std::io::Write;
