@@ -122,11 +122,6 @@ pub enum BundleError {
     /// size without a frame), does not decode, or fails its checksum.
     #[error("dictionary: {0}")]
     BadDictionary(String),
-    /// The key (shown) has no entry in the bundle. Not returned by this
-    /// crate's lookups, which give `None`; available to callers that turn a
-    /// failed lookup into an error.
-    #[error("key {0:?} is not in the bundle")]
-    NotFound(String),
     /// The string (shown) is not a valid `distro/version/arch/release` key:
     /// fewer than four non-empty components, a NUL byte, or (when adding)
     /// a `/` outside the release or an architecture [`normalize_arch`] would

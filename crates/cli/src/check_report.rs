@@ -55,6 +55,7 @@ pub fn table(kernels: &[KernelCheck]) -> String {
     for (i, k) in kernels.iter().enumerate() {
         match &k.result {
             Err(e) => {
+                let e = with_causes(e);
                 let _ = writeln!(s, "{:>3}  {:<w$}  cannot be checked: {e}", i + 1, k.key);
             }
             Ok(r) => {
@@ -269,7 +270,7 @@ pub fn program_lines(
                             "verdict": "unknown",
                             "reasons": [{
                                 "kind": "kernel", "func": null, "insn": null,
-                                "message": format!("kernel BTF cannot be read: {e}"),
+                                "message": format!("kernel BTF cannot be read: {}", with_causes(e)),
                                 "conditional": false,
                             }],
                             "section": p.section,
@@ -287,7 +288,7 @@ pub fn program_lines(
 pub fn json(kernels: &[KernelCheck]) -> serde_json::Value {
     json!({
         "kernels": kernels.iter().map(|k| match &k.result {
-            Err(e) => json!({"key": k.key, "error": e, "fails": true, "verdict": "fails"}),
+            Err(e) => json!({"key": k.key, "error": with_causes(e), "fails": true, "verdict": "fails"}),
             Ok(r) => {
                 let c = &r.counts;
                 json!({
@@ -315,4 +316,17 @@ pub fn json(kernels: &[KernelCheck]) -> serde_json::Value {
             }
         }).collect::<Vec<_>>(),
     })
+}
+
+/// An error and its causes on one line, as the command's own errors are
+/// printed.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use btfkit_core::BpfObject;
 use btfkit_gen::{MinOptions, Minimizer};
 use clap::{Args, Subcommand, ValueEnum};
@@ -75,12 +75,9 @@ fn min(a: MinArgs) -> Result<()> {
         for (label, e) in m.errors() {
             eprintln!("btfkit: {label}: {e}");
         }
-        if a.strict && !m.errors().is_empty() {
-            bail!(
-                "{} relocation(s) cannot be resolved against {} (--strict)",
-                m.errors().len(),
-                a.target.btf.display()
-            );
+        if a.strict {
+            m.require_resolved()
+                .with_context(|| format!("{} (--strict)", a.target.btf.display()))?;
         }
         let out = m.finish(&MinOptions {
             merge_identical: !a.no_merge,

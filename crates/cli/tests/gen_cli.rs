@@ -215,9 +215,15 @@ fn bad_inputs() {
     ]);
     assert_eq!(r.status.code(), Some(1));
     assert!(!out.exists());
-    assert!(String::from_utf8_lossy(&r.stderr)
-        .lines()
-        .last()
-        .unwrap()
-        .contains("--strict"));
+    // One line: the target and flag, how many fail, the first with its
+    // object (GenError::Unresolved and its source, the ReloError).
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains("(--strict): ")
+            && last
+                .contains("relocation(s) cannot be resolved against the full BTF, the first in ")
+            && last.contains("errors.bpf.o: section "),
+        "{last}"
+    );
 }

@@ -335,7 +335,7 @@ fn bad_archive_entries_fail_per_kernel_with_reasons() {
         ("dup/1/arm64/r1", "duplicate key"),
         ("bad/1/sparc99/r2", "unknown architecture folder"),
         ("shallow", "not at <distro>/<version>/<arch>/<release>"),
-        ("bad/1/x86_64/unreadable", "cannot read"),
+        ("bad/1/x86_64/unreadable", "cannot resolve symlink"),
     ];
     for (key, reason) in reasons {
         let line = err

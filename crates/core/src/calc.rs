@@ -5,7 +5,7 @@
 use btfkit_btf::{Btf, Endian, Kind, TypeData, TypeId};
 
 use crate::compat::{fields_are_compat, types_are_compat, types_match};
-use crate::error::ReloErrorKind;
+use crate::error::{MalformedBtf, ReloErrorKind};
 use crate::kind::RelocKind;
 use crate::spec::{btf_err, essential_name_len, is_flex_array, Accessor, Spec, SPEC_MAX_LEN};
 
@@ -151,15 +151,12 @@ fn match_member<'t>(
         return Ok(None);
     };
     let lt = lb.type_by_id(lacc.type_id).map_err(btf_err)?;
-    let lm = lt
-        .members()
-        .and_then(|m| m.get(lacc.idx as usize))
-        .ok_or_else(|| {
-            ReloErrorKind::Btf(format!(
-                "local accessor member {} of [{}]",
-                lacc.idx, lacc.type_id
-            ))
-        })?;
+    let lm = lt.members().and_then(|m| m.get(lacc.idx as usize)).ok_or({
+        ReloErrorKind::Btf(MalformedBtf::NoMember {
+            type_id: lacc.type_id,
+            idx: lacc.idx,
+        })
+    })?;
     let lname = lb.str_bytes(lm.name_off).map_err(btf_err)?;
     for (i, m) in tms.iter().enumerate() {
         if spec.raw.len() == SPEC_MAX_LEN {
@@ -248,12 +245,12 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
         return Ok(out);
     }
     let t = btf.type_by_id(acc.type_id).map_err(btf_err)?;
-    let m = t
-        .members()
-        .and_then(|ms| ms.get(acc.idx as usize))
-        .ok_or_else(|| {
-            ReloErrorKind::Btf(format!("accessor member {} of [{}]", acc.idx, acc.type_id))
-        })?;
+    let m = t.members().and_then(|ms| ms.get(acc.idx as usize)).ok_or({
+        ReloErrorKind::Btf(MalformedBtf::NoMember {
+            type_id: acc.type_id,
+            idx: acc.idx,
+        })
+    })?;
     let mt = btf.skip_mods_and_typedefs(m.type_id).map_err(btf_err)?;
     let field_type_id = mt.id();
     let bit_off = spec.bit_offset;
@@ -265,9 +262,9 @@ fn calc_field(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<FieldVal, Calc
         // type size, that covers the whole bitfield.
         let mut sz = mt.size_or_type();
         if sz == 0 {
-            return Err(ReloErrorKind::Btf(format!(
-                "bitfield of zero-sized type [{field_type_id}]"
-            ))
+            return Err(ReloErrorKind::Btf(MalformedBtf::ZeroSizedBitfield {
+                type_id: field_type_id,
+            })
             .into());
         }
         let mut off = bit_off / 8 / sz * sz;
@@ -358,8 +355,11 @@ fn calc_enumval(kind: RelocKind, spec: Option<&Spec<'_>>) -> Result<u64, CalcErr
             let v = t
                 .enum_values()
                 .and_then(|vs| vs.get(acc.idx as usize))
-                .ok_or_else(|| {
-                    ReloErrorKind::Btf(format!("enumerator {} of [{}]", acc.idx, acc.type_id))
+                .ok_or({
+                    ReloErrorKind::Btf(MalformedBtf::NoEnumerator {
+                        type_id: acc.type_id,
+                        idx: acc.idx,
+                    })
                 })?;
             Ok(if v.is_64 {
                 v.bits

@@ -8,7 +8,7 @@
 
 use btfkit_btf::{Btf, Kind, Type, TypeData, TypeId};
 
-use crate::error::ReloErrorKind;
+use crate::error::{MalformedBtf, ReloErrorKind};
 use crate::spec::{btf_err, essential_name_len};
 
 type R = Result<bool, ReloErrorKind>;
@@ -36,7 +36,7 @@ fn essential_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn too_deep() -> ReloErrorKind {
-    ReloErrorKind::Btf("type graph nests deeper than the recursion limit".into())
+    ReloErrorKind::Btf(MalformedBtf::TooDeep)
 }
 
 /// libbpf's `bpf_core_fields_are_compat`.

@@ -1,5 +1,7 @@
 //! Typed errors of the object reader and of each relocation.
 
+use std::sync::Arc;
+
 use btfkit_btf::TypeId;
 
 /// An object file that cannot be read, as returned by
@@ -238,12 +240,10 @@ pub enum ReloErrorKind {
     #[error("access path nests deeper than {0} levels")]
     SpecTooDeep(usize),
     /// Malformed or inconsistent BTF met while parsing the spec, matching
-    /// candidates or computing values: a bad type id or string offset, a
-    /// size that does not resolve, a member with an empty name, a type graph
-    /// nested past the compatibility checks' recursion limit. libbpf fails
-    /// these with `-EINVAL`. Holds the description.
-    #[error("{0}")]
-    Btf(String),
+    /// candidates or computing values. libbpf fails these with `-EINVAL`.
+    /// (Shown inline, as every kind is: [`ReloError`] prints its kind.)
+    #[error("malformed BTF: {0}")]
+    Btf(MalformedBtf),
     /// The instruction does not hold the value the compiler computed for
     /// the local types, so it may not be the instruction the record
     /// describes. libbpf: "unexpected insn #N (CLASS) value: got X, exp Y ->
@@ -343,4 +343,71 @@ pub struct ReloError {
     pub index: usize,
     /// What went wrong.
     pub kind: ReloErrorKind,
+}
+
+/// What is wrong with BTF met while relocating ([`ReloErrorKind::Btf`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedBtf {
+    /// The BTF library refused a lookup: a bad type id or string offset, a
+    /// size that does not resolve (its error names which).
+    #[error(transparent)]
+    Lookup(Arc<btfkit_btf::Error>),
+    /// A named member whose name is the empty string.
+    #[error("member {idx} of [{type_id}] has an empty name")]
+    EmptyMemberName {
+        /// The struct or union.
+        type_id: TypeId,
+        /// The member's index.
+        idx: u32,
+    },
+    /// An access string's step names a member the type does not have.
+    #[error("[{type_id}] has no member {idx}")]
+    NoMember {
+        /// The struct or union.
+        type_id: TypeId,
+        /// The member index asked for.
+        idx: u32,
+    },
+    /// An access string names an enumerator the enum does not have.
+    #[error("enum [{type_id}] has no enumerator {idx}")]
+    NoEnumerator {
+        /// The enum.
+        type_id: TypeId,
+        /// The enumerator index asked for.
+        idx: u32,
+    },
+    /// A bitfield member whose type has size 0.
+    #[error("bitfield of zero-sized type [{type_id}]")]
+    ZeroSizedBitfield {
+        /// The member's (resolved) type.
+        type_id: TypeId,
+    },
+    /// A type graph nested past the compatibility checks' recursion limit
+    /// (libbpf's, 32 levels).
+    #[error("type graph nests deeper than the recursion limit")]
+    TooDeep,
+}
+
+/// Lookups compare by their text: two reads of the same bad id fail alike.
+impl PartialEq for MalformedBtf {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (MalformedBtf::Lookup(a), MalformedBtf::Lookup(b)) => {
+                Arc::ptr_eq(a, b) || a.to_string() == b.to_string()
+            }
+            _ => {
+                self.to_string() == other.to_string()
+                    && std::mem::discriminant(self) == std::mem::discriminant(other)
+            }
+        }
+    }
+}
+
+impl Eq for MalformedBtf {}
+
+impl From<btfkit_btf::Error> for MalformedBtf {
+    fn from(e: btfkit_btf::Error) -> Self {
+        MalformedBtf::Lookup(Arc::new(e))
+    }
 }

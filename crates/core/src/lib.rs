@@ -97,7 +97,7 @@ pub use engine::{
     relocate, relocate_each, relocate_with, Detail, MatchedCand, Outcome, ReloReport,
     RelocateOptions, Relocated, ResolvedTarget, SkipReason, Target, UnprunedMatch,
 };
-pub use error::{ObjectError, ReloError, ReloErrorKind};
+pub use error::{MalformedBtf, ObjectError, ReloError, ReloErrorKind};
 pub use ext::{BtfExt, CoreRelo};
 pub use kind::RelocKind;
 pub use object::{BpfObject, MapDef, Program, Section};

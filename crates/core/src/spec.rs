@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use btfkit_btf::{Btf, Kind, TypeData, TypeId};
 
-use crate::error::ReloErrorKind;
+use crate::error::{MalformedBtf, ReloErrorKind};
 use crate::kind::RelocKind;
 
 /// Longest access path, as in libbpf (`BPF_CORE_SPEC_MAX_LEN`).
@@ -55,7 +55,7 @@ pub fn essential_name_len(name: &[u8]) -> usize {
 }
 
 pub(crate) fn btf_err(e: btfkit_btf::Error) -> ReloErrorKind {
-    ReloErrorKind::Btf(e.to_string())
+    ReloErrorKind::Btf(e.into())
 }
 
 /// libbpf's `is_flex_arr`: a zero-length array that is the last member of
@@ -181,9 +181,10 @@ impl<'b> Spec<'b> {
                     if m.name_off != 0 {
                         let name = btf.str_bytes(m.name_off).map_err(btf_err)?;
                         if name.is_empty() {
-                            return Err(ReloErrorKind::Btf(format!(
-                                "member {idx} of [{id}] has an empty name"
-                            )));
+                            return Err(ReloErrorKind::Btf(MalformedBtf::EmptyMemberName {
+                                type_id: id,
+                                idx,
+                            }));
                         }
                         spec.accessors.push(Accessor {
                             type_id: id,

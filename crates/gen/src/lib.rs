@@ -98,19 +98,25 @@ use crate::reach::Reach;
 #[non_exhaustive]
 pub enum GenError {
     /// Reading the target's types or strings, or writing the minimized
-    /// BTF, failed (the BTF library's error).
-    #[error("{0}")]
-    Btf(btfkit_btf::Error),
+    /// BTF, failed (the BTF library's error, which names the type).
+    #[error("minimizing BTF")]
+    Btf(#[source] btfkit_btf::Error),
     /// Relocations fail against the full BTF, so no minimized BTF can
-    /// reproduce libbpf's decisions. Not returned by [`Minimizer::finish`]
-    /// or [`minimize`], which write the BTF anyway and list the failures in
-    /// [`Minimized::errors`]; for callers that make such failures fatal.
-    #[error("{count} relocation(s) cannot be resolved against the full BTF, first: {first}")]
+    /// reproduce libbpf's decisions. Returned only by
+    /// [`Minimizer::require_resolved`], for callers that make such failures
+    /// fatal; [`Minimizer::finish`] and [`minimize`] write the BTF anyway
+    /// and list the failures in [`Minimized::errors`].
+    #[error(
+        "{count} relocation(s) cannot be resolved against the full BTF, the first in {object}"
+    )]
     Unresolved {
         /// How many relocations fail.
         count: usize,
+        /// The label of the object with the first failure.
+        object: String,
         /// The first failure.
-        first: ReloError,
+        #[source]
+        first: Box<ReloError>,
     },
 }
 
@@ -247,6 +253,24 @@ impl<'a, 't> Minimizer<'a, 't> {
     /// Relocations that failed against the full BTF so far.
     pub fn errors(&self) -> &[(String, ReloError)] {
         &self.errors
+    }
+
+    /// Whether every relocation added so far resolves against the full
+    /// BTF.
+    ///
+    /// # Errors
+    ///
+    /// [`GenError::Unresolved`], counting the failures and holding the
+    /// first.
+    pub fn require_resolved(&self) -> Result<(), GenError> {
+        match self.errors.first() {
+            None => Ok(()),
+            Some((object, first)) => Err(GenError::Unresolved {
+                count: self.errors.len(),
+                object: object.clone(),
+                first: Box::new(first.clone()),
+            }),
+        }
     }
 
     /// Writes the minimized BTF.

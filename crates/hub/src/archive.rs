@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use btfkit_bundle::{normalize_arch, Key};
 
-use crate::HubError;
+use crate::{HubError, Rejection};
 
 /// Architecture folder names an archive may use (before normalization).
 pub const KNOWN_ARCHES: &[&str] = &[
@@ -49,15 +49,15 @@ pub struct ArchiveKernel {
 }
 
 /// A file the walk could not use, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Rejected {
     /// The file (or folder that could not be read).
     pub path: PathBuf,
     /// The key, when the path gives one.
     pub key: Option<String>,
-    /// Why it was rejected, in words (wrong depth, unknown architecture
-    /// folder, symlink out of the archive, duplicate key…).
-    pub reason: String,
+    /// Why it was rejected (wrong depth, unknown architecture folder,
+    /// symlink out of the archive, duplicate key…).
+    pub reason: Rejection,
 }
 
 fn packing_of(name: &str) -> Option<(&str, Packing)> {
@@ -102,7 +102,7 @@ fn walk_files(dir: &Path, walk: &mut Walk) {
             walk.rejected.push(Rejected {
                 path: dir.to_path_buf(),
                 key: None,
-                reason: format!("cannot read directory: {e}"),
+                reason: Rejection::ReadDir(e),
             });
             return;
         }
@@ -122,16 +122,16 @@ fn walk_files(dir: &Path, walk: &mut Walk) {
 /// resolve, or it resolves outside the archive (`canon_root`, canonical).
 /// A regular file (not a link) is always inside, since no folder symlink
 /// is followed to reach it.
-fn link_problem(path: &Path, canon_root: &Path) -> Option<String> {
+fn link_problem(path: &Path, canon_root: &Path) -> Option<Rejection> {
     if !path.is_symlink() {
         return None;
     }
     match std::fs::canonicalize(path) {
-        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
-        Ok(target) if !target.starts_with(canon_root) => Some(format!(
-            "symlink to {}, outside the archive: not read",
-            target.display()
-        )),
+        Err(source) => Some(Rejection::BrokenLink {
+            link: path.to_path_buf(),
+            source,
+        }),
+        Ok(target) if !target.starts_with(canon_root) => Some(Rejection::LinkOutside { target }),
         Ok(_) => None,
     }
 }
@@ -190,7 +190,7 @@ fn archive_kernel(
 ) -> Option<Result<ArchiveKernel, Rejected>> {
     let (release, packing) = packing_of(path.file_name()?.to_str()?)?;
     let release = release.to_string();
-    let reject = |reason: String, key: Option<String>| {
+    let reject = |reason: Rejection, key: Option<String>| {
         Some(Err(Rejected {
             path: path.clone(),
             key,
@@ -203,24 +203,29 @@ fn archive_kernel(
         .map(|c| c.to_str())
         .collect::<Option<Vec<&str>>>()
     else {
-        return reject("path is not UTF-8".into(), None);
+        return reject(Rejection::NotUtf8, None);
     };
     let [distro, version, arch, _file] = parts.as_slice() else {
-        return reject(
-            "not at <distro>/<version>/<arch>/<release>.btf[.tar.xz|.xz]".into(),
-            None,
-        );
+        return reject(Rejection::Layout, None);
     };
     let named = [("distro", distro), ("version", version), ("arch", arch)];
     for (what, value) in named.into_iter().chain([("release", &release.as_str())]) {
-        if let Err(e) = check_key_component(what, value) {
-            return reject(e.to_string(), None);
+        if let Some(problem) = btfkit_bundle::key_component_problem(value) {
+            let value = value.to_string();
+            return reject(
+                Rejection::KeyComponent {
+                    what,
+                    value,
+                    problem,
+                },
+                None,
+            );
         }
     }
     let key = Key::new(distro, version, arch, &release);
     if !KNOWN_ARCHES.contains(arch) {
         return reject(
-            format!("unknown architecture folder {arch:?}"),
+            Rejection::UnknownArch(arch.to_string()),
             Some(key.to_string()),
         );
     }
@@ -244,15 +249,15 @@ fn drop_duplicate_keys(kernels: Vec<ArchiveKernel>) -> (Vec<ArchiveKernel>, Vec<
     for group in by_key.values().filter(|g| g.len() > 1) {
         for &i in group {
             dup[i] = true;
-            let others: Vec<String> = group
+            let others: Vec<PathBuf> = group
                 .iter()
                 .filter(|&&j| j != i)
-                .map(|&j| kernels[j].path.display().to_string())
+                .map(|&j| kernels[j].path.clone())
                 .collect();
             rejected.push(Rejected {
                 path: kernels[i].path.clone(),
                 key: Some(kernels[i].key.to_string()),
-                reason: format!("duplicate key, also at {}", others.join(", ")),
+                reason: Rejection::DuplicateKey { others },
             });
         }
     }
@@ -331,10 +336,10 @@ mod tests {
         let s = scan_archive(&root);
         let keys: Vec<String> = s.kernels.iter().map(|k| k.key.to_string()).collect();
         assert_eq!(keys, ["debian/12/x86_64/r1", "debian/12/x86_64/r2"]);
-        let why: Vec<(&str, &str)> = s
+        let why: Vec<(&str, String)> = s
             .rejected
             .iter()
-            .map(|r| (r.key.as_deref().unwrap(), r.reason.as_str()))
+            .map(|r| (r.key.as_deref().unwrap(), r.reason.to_string()))
             .collect();
         assert_eq!(why.len(), 2, "{why:?}");
         assert_eq!(why[0].0, "debian/12/x86_64/r3");
@@ -347,7 +352,11 @@ mod tests {
             why[0].1
         );
         assert_eq!(why[1].0, "debian/12/x86_64/r4");
-        assert!(why[1].1.starts_with("cannot read "), "{}", why[1].1);
+        assert!(
+            matches!(&s.rejected[1].reason, Rejection::BrokenLink { link, .. } if link.ends_with("r4.btf")),
+            "{}",
+            why[1].1
+        );
         assert_eq!(
             s.dir_links,
             [
@@ -365,7 +374,7 @@ mod tests {
         touch(&root.join("debian/1\n2/x86_64/r.btf"));
         let s = scan_archive(root);
         assert!(s.kernels.is_empty());
-        let reasons: Vec<&str> = s.rejected.iter().map(|r| r.reason.as_str()).collect();
+        let reasons: Vec<String> = s.rejected.iter().map(|r| r.reason.to_string()).collect();
         assert_eq!(
             reasons,
             [

@@ -17,7 +17,8 @@ use btfkit_gen::{MinOptions, Minimizer};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::archive::{scan_archive, tree_path, ArchiveKernel, Packing, Rejected, Scan};
-use crate::HubError;
+use crate::error::with_causes;
+use crate::{HubError, KernelError};
 
 /// Build knobs.
 #[derive(Clone, Debug, Default)]
@@ -35,7 +36,7 @@ pub struct BuildOptions {
 }
 
 /// One kernel's outcome.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct KernelResult {
     /// The kernel's `distro/version/arch/release` key; for a file rejected
     /// before it had a key, its path.
@@ -43,7 +44,7 @@ pub struct KernelResult {
     /// The archive file.
     pub path: PathBuf,
     /// Minimized BTF, or why the kernel failed.
-    pub outcome: Result<Vec<u8>, String>,
+    pub outcome: Result<Vec<u8>, KernelError>,
     /// Size of the archive file.
     pub bytes_in: u64,
     /// Size of the kernel's full BTF.
@@ -100,11 +101,8 @@ impl BuildReport {
             None => s.push_str("; no bundle written"),
         }
         for f in failed {
-            s.push_str(&format!(
-                "\n  failed {}: {}",
-                f.key,
-                f.outcome.as_ref().expect_err("failed")
-            ));
+            let e = f.outcome.as_ref().expect_err("failed");
+            s.push_str(&format!("\n  failed {}: {}", f.key, with_causes(e)));
         }
         for l in &self.dir_links {
             s.push_str(&format!(
@@ -172,7 +170,7 @@ impl KernelBtf {
 }
 
 /// Reads a kernel's full BTF, without a cache.
-pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<KernelBtf, String> {
+pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<KernelBtf, btfkit_btf::Error> {
     load_kernel(k, None).map(|(raw, _, _)| raw)
 }
 
@@ -180,8 +178,11 @@ pub(crate) fn load_kernel_btf(k: &ArchiveKernel) -> Result<KernelBtf, String> {
 /// archive file is read as any input is: a regular file only, of at most
 /// [`Limit::Btf`] bytes; its tarball member is the one every reader picks
 /// ([`btfkit_btf::load::tar_btf_member`]).
-fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u64, bool), String> {
-    let data = input::read(&k.path, Limit::Btf).map_err(|e| format!("cannot read {e}"))?;
+fn load_kernel(
+    k: &ArchiveKernel,
+    cache: Option<&Cache>,
+) -> Result<(KernelBtf, u64, bool), btfkit_btf::Error> {
+    let data = input::read(&k.path, Limit::Btf)?;
     let bytes_in = data.len() as u64;
     let hash = xxh3_128(&data);
     if let Some(raw) = cache.and_then(|c| c.get(hash)) {
@@ -189,11 +190,11 @@ fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u
     }
     let raw = match k.packing {
         Packing::Raw => KernelBtf::whole(data),
-        Packing::Xz => KernelBtf::whole(decompress_xz(&data).map_err(|e| e.to_string())?),
+        Packing::Xz => KernelBtf::whole(decompress_xz(&data).map_err(in_file(&k.path))?),
         Packing::TarXz => {
-            let bytes = decompress_xz(&data).map_err(|e| e.to_string())?;
+            let bytes = decompress_xz(&data).map_err(in_file(&k.path))?;
             // The member is used in place, not copied out of the archive.
-            let range = tar_btf_member(&bytes).map_err(|e| e.to_string())?;
+            let range = tar_btf_member(&bytes).map_err(in_file(&k.path))?;
             KernelBtf { bytes, range }
         }
     };
@@ -203,12 +204,21 @@ fn load_kernel(k: &ArchiveKernel, cache: Option<&Cache>) -> Result<(KernelBtf, u
     Ok((raw, bytes_in, false))
 }
 
+/// Puts an error about a kernel's data (decompression, tarball) in its
+/// file, as reading does.
+fn in_file(path: &Path) -> impl Fn(btfkit_btf::Error) -> btfkit_btf::Error + '_ {
+    move |e| btfkit_btf::Error::File {
+        path: path.to_path_buf(),
+        inner: Box::new(e),
+    }
+}
+
 /// Minimizes one kernel for the objects.
 fn minimize_kernel(
     raw: &[u8],
     objects: &[(String, BpfObject<'_>)],
     threads: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, KernelError> {
     let btf = Btf::parse_with(
         std::borrow::Cow::Borrowed(raw),
         None,
@@ -216,16 +226,13 @@ fn minimize_kernel(
             threads,
             ..ParseOptions::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let target = Target::new(&btf);
     let mut m = Minimizer::new(&target);
     for (label, obj) in objects {
         m.add_object(label, obj);
     }
-    Ok(m.finish(&MinOptions::default())
-        .map_err(|e| e.to_string())?
-        .btf)
+    Ok(m.finish(&MinOptions::default())?.btf)
 }
 
 struct Progress {
@@ -256,6 +263,7 @@ impl Progress {
                 r.key
             );
             if let Err(e) = &r.outcome {
+                let e = with_causes(e);
                 let _ = write!(err, "\r\x1b[2Kfailed {}: {e}\n", r.key);
             }
             if n == self.total {
@@ -267,6 +275,7 @@ impl Progress {
                     let _ = writeln!(err, "[{n}/{}] {} {} bytes", self.total, r.key, b.len());
                 }
                 Err(e) => {
+                    let e = with_causes(e);
                     let _ = writeln!(err, "[{n}/{}] {} FAILED: {e}", self.total, r.key);
                 }
             }
@@ -306,8 +315,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 ///
 /// # Errors
 ///
-/// [`HubError::Archive`] when `archive` is not a directory, the cache or
-/// tree cannot be written, or the bundle cannot be assembled.
+/// [`HubError::NotADirectory`] when `archive` is not a directory,
+/// [`HubError::Cache`] or [`HubError::Write`] when the cache or tree cannot
+/// be written, [`HubError::Bundle`] when the bundle cannot be assembled.
 ///
 /// # Example
 ///
@@ -350,10 +360,9 @@ pub fn build(
 ) -> Result<BuildReport, HubError> {
     let start = Instant::now();
     if !archive.is_dir() {
-        return Err(HubError::Archive(format!(
-            "{} is not a directory",
-            archive.display()
-        )));
+        return Err(HubError::NotADirectory {
+            path: archive.to_path_buf(),
+        });
     }
     let Scan {
         kernels,
@@ -362,8 +371,10 @@ pub fn build(
     } = scan_archive(archive);
     let cache = match &opts.cache {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| HubError::Archive(format!("cache {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|source| HubError::Cache {
+                path: dir.clone(),
+                source,
+            })?;
             Some(Cache { dir: dir.clone() })
         }
         None => None,
@@ -392,7 +403,7 @@ pub fn build(
         .map(|Rejected { path, key, reason }| KernelResult {
             key: key.unwrap_or_else(|| path.display().to_string()),
             path,
-            outcome: Err(reason),
+            outcome: Err(reason.into()),
             bytes_in: 0,
             raw_len: 0,
             from_cache: false,
@@ -426,7 +437,7 @@ pub fn build(
                         Err(e) => KernelResult {
                             key: k.key.to_string(),
                             path: k.path.clone(),
-                            outcome: Err(e),
+                            outcome: Err(e.into()),
                             bytes_in: 0,
                             raw_len: 0,
                             from_cache: false,
@@ -448,18 +459,17 @@ pub fn build(
         let mut b = BundleBuilder::new();
         for (k, r) in kernels.iter().zip(&built) {
             if let Ok(btf) = &r.outcome {
-                b.add(k.key.clone(), btf)
-                    .map_err(|e| HubError::Archive(e.to_string()))?;
+                b.add(k.key.clone(), btf).map_err(HubError::Bundle)?;
             }
         }
-        bundle = Some(b.finish().map_err(|e| HubError::Archive(e.to_string()))?);
+        bundle = Some(b.finish().map_err(HubError::Bundle)?);
         if let Some(tree) = &opts.tree {
             for (k, r) in kernels.iter().zip(&built) {
                 if let Ok(btf) = &r.outcome {
                     let p = tree_path(tree, &k.key);
                     std::fs::create_dir_all(p.parent().expect("has a parent"))
                         .and_then(|_| write_atomic(&p, btf))
-                        .map_err(|e| HubError::Archive(format!("{}: {e}", p.display())))?;
+                        .map_err(|source| HubError::Write { path: p, source })?;
                 }
             }
         }
@@ -479,7 +489,7 @@ pub fn build(
 ///
 /// # Errors
 ///
-/// [`HubError::Object`], naming the label, for the first object that does
+/// [`HubError::Object`], with the label, for the first object that does
 /// not parse.
 pub fn parse_objects<B: std::ops::Deref<Target = [u8]>>(
     bytes: &[(String, B)],
@@ -489,7 +499,10 @@ pub fn parse_objects<B: std::ops::Deref<Target = [u8]>>(
         .map(|(label, b)| {
             BpfObject::parse(b)
                 .map(|o| (label.clone(), o))
-                .map_err(|e| HubError::Object(format!("{label}: {e}")))
+                .map_err(|source| HubError::Object {
+                    label: label.clone(),
+                    source,
+                })
         })
         .collect()
 }

@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 
 use btfkit_core::{BpfObject, ObjectError};
 
-use crate::build::{build, write_atomic, BuildOptions, BuildReport};
-use crate::HubError;
+use crate::build::{build, write_atomic, BuildOptions, BuildReport, KernelResult};
+use crate::error::with_causes;
+use crate::{HubError, KernelError};
 
 /// A bundle to build from an archive for a set of BPF objects: the
 /// build-script face of `btfkit hub build`.
@@ -65,14 +66,14 @@ pub struct BuiltBundle {
 }
 
 /// A kernel of the archive that could not be minimized.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct KernelFailure {
     /// Its bundle key, `distro/version/arch/release`.
     pub key: String,
     /// Its file in the archive.
     pub path: PathBuf,
     /// Why it failed.
-    pub reason: String,
+    pub reason: KernelError,
 }
 
 /// Why a bundle could not be built.
@@ -113,7 +114,7 @@ pub enum BundleBuildError {
         source: HubError,
     },
     /// Some kernels failed and `keep_going` was off.
-    #[error("{} of {total} kernels of {archive} failed, first {}: {}", failures.len(), failures[0].key, failures[0].reason)]
+    #[error("{} of {total} kernels of {} failed, first {}: {}", failures.len(), archive.display(), failures[0].key, with_causes(&failures[0].reason))]
     Kernels {
         /// The archive.
         archive: PathBuf,
@@ -218,7 +219,8 @@ impl BundleBuild {
         };
         let built = self.build_with_cache(cache)?;
         for f in built.report.failed() {
-            let reason = f.outcome.as_ref().err().map_or("", String::as_str);
+            let reason = f.outcome.as_ref().err().map(|e| with_causes(e));
+            let reason = reason.unwrap_or_default();
             println!("cargo:warning=btfkit: kernel {} left out: {reason}", f.key);
         }
         let path = out_dir.join(name);
@@ -270,27 +272,32 @@ impl BundleBuild {
                 archive: self.archive.clone(),
             });
         }
-        let failures: Vec<KernelFailure> = report
-            .failed()
-            .map(|k| KernelFailure {
-                key: k.key.clone(),
-                path: k.path.clone(),
-                reason: k.outcome.as_ref().err().cloned().unwrap_or_default(),
-            })
-            .collect();
+        let failed = report.failed().count();
         // Under keep_going, still an error when no kernel is left.
-        let usable =
-            failures.is_empty() || (self.keep_going && failures.len() < report.kernels.len());
+        let usable = failed == 0 || (self.keep_going && failed < report.kernels.len());
         let mut report = report;
         match report.bundle.take() {
             Some(bytes) if usable => Ok(BuiltBundle { bytes, report }),
             _ => Err(BundleBuildError::Kernels {
                 archive: self.archive.clone(),
                 total: report.kernels.len(),
-                failures,
+                failures: failures(report),
             }),
         }
     }
+}
+
+/// The failed kernels of a report, their errors moved out of it.
+fn failures(report: BuildReport) -> Vec<KernelFailure> {
+    let failure = |k: KernelResult| match k.outcome {
+        Err(reason) => Some(KernelFailure {
+            key: k.key,
+            path: k.path,
+            reason,
+        }),
+        Ok(_) => None,
+    };
+    report.kernels.into_iter().filter_map(failure).collect()
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), BundleBuildError> {

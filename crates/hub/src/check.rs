@@ -35,7 +35,7 @@ use btfkit_core::{
 };
 
 use crate::archive::scan;
-use crate::HubError;
+use crate::{HubError, KernelError};
 use facts::TargetFacts;
 
 /// What became of a relocation on one kernel.
@@ -297,14 +297,14 @@ pub struct KernelResult {
 }
 
 /// One kernel's results, or why it could not be checked.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct KernelCheck {
     /// The kernel's `distro/version/arch/release` key; for an archive file
     /// rejected before it had a key, its path.
     pub key: String,
     /// The kernel's results, or why its BTF could not be read or parsed
     /// (or why the archive scan rejected the file).
-    pub result: Result<KernelResult, String>,
+    pub result: Result<KernelResult, KernelError>,
 }
 
 impl KernelCheck {
@@ -1049,7 +1049,7 @@ fn check_bytes(
     bytes: &[u8],
     key: &str,
     opts: &CheckOptions,
-) -> Result<KernelResult, String> {
+) -> Result<KernelResult, KernelError> {
     let btf = Btf::parse_with(
         std::borrow::Cow::Borrowed(bytes),
         None,
@@ -1057,8 +1057,7 @@ fn check_bytes(
             threads: 1,
             ..ParseOptions::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let target = Target::new(&btf);
     Ok(check_target(objects, &target, release_of(key), opts))
 }
@@ -1076,17 +1075,16 @@ pub fn check_archive(
     opts: &CheckOptions,
 ) -> Result<Vec<KernelCheck>, HubError> {
     if !archive.is_dir() {
-        return Err(HubError::Archive(format!(
-            "{} is not a directory",
-            archive.display()
-        )));
+        return Err(HubError::NotADirectory {
+            path: archive.to_path_buf(),
+        });
     }
     let (kernels, rejected) = scan(archive);
     let mut out: Vec<KernelCheck> = rejected
         .into_iter()
         .map(|r| KernelCheck {
             key: r.key.unwrap_or_else(|| r.path.display().to_string()),
-            result: Err(r.reason),
+            result: Err(r.reason.into()),
         })
         .collect();
     let jobs = match jobs {
@@ -1112,6 +1110,7 @@ pub fn check_archive(
                 let k = &kernels[i];
                 let key = k.key.to_string();
                 let result = crate::build::load_kernel_btf(k)
+                    .map_err(KernelError::from)
                     .and_then(|raw| check_bytes(objects, raw.bytes(), &key, opts));
                 *slots[i].lock().expect("slot") = Some(KernelCheck { key, result });
             });
@@ -1140,7 +1139,7 @@ pub fn check_bundle(
             let key = e.key().to_string();
             let result = bundle
                 .get(&e)
-                .map_err(|err| err.to_string())
+                .map_err(KernelError::from)
                 .and_then(|raw| check_bytes(objects, &raw, &key, opts));
             KernelCheck { key, result }
         })

@@ -8,13 +8,28 @@ use std::io::Read;
 
 use btfkit_btf::{Btf, Endian};
 
-use crate::HubError;
+use crate::{ExtractError, HubError};
 
 /// Largest decompressed size accepted (a vmlinux with BTF is well under).
 const MAX_OUTPUT: u64 = 1 << 30;
 
-fn err(msg: impl Into<String>) -> HubError {
-    HubError::Extract(msg.into())
+fn too_large(what: &str) -> ExtractError {
+    ExtractError::TooLarge {
+        what: what.to_string(),
+        limit: MAX_OUTPUT,
+    }
+}
+
+fn decode(what: &str) -> impl FnOnce(std::io::Error) -> ExtractError + '_ {
+    move |source| ExtractError::Decode {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// liblzma's errors as I/O errors, as its readers report them.
+fn lzma_io(e: liblzma::stream::Error) -> std::io::Error {
+    std::io::Error::other(e)
 }
 
 /// What was found and how.
@@ -48,14 +63,14 @@ pub struct PackageInfo {
     pub release: String,
 }
 
-fn read_limited(mut r: impl Read, what: &str) -> Result<Vec<u8>, HubError> {
+fn read_limited(mut r: impl Read, what: &str) -> Result<Vec<u8>, ExtractError> {
     let mut out = Vec::new();
     r.by_ref()
         .take(MAX_OUTPUT + 1)
         .read_to_end(&mut out)
-        .map_err(|e| err(format!("{what}: {e}")))?;
+        .map_err(decode(what))?;
     if out.len() as u64 > MAX_OUTPUT {
-        return Err(err(format!("{what}: output exceeds {MAX_OUTPUT} bytes")));
+        return Err(too_large(what));
     }
     Ok(out)
 }
@@ -103,11 +118,11 @@ impl Codec {
     /// payload, is decoded whole by [`lz4_legacy`]). `single` decodes one
     /// stream and ignores what follows — a bzImage payload ends with the
     /// kernel build's 4-byte size — where files may hold several streams.
-    fn reader<'d>(self, d: &'d [u8], single: bool) -> Result<Box<dyn Read + 'd>, HubError> {
+    fn reader<'d>(self, d: &'d [u8], single: bool) -> Result<Box<dyn Read + 'd>, ExtractError> {
         // Decoder memory is bounded: a header claiming a huge dictionary
         // or window is an error, not an allocation.
         const MEMLIMIT: u64 = 1 << 30;
-        let xz_err = |e: liblzma::stream::Error| err(format!("{}: {e}", self.name()));
+        let xz_err = |e| decode(self.name())(lzma_io(e));
         Ok(match self {
             Codec::Gzip if single => Box::new(flate2::read::GzDecoder::new(d)),
             Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(d)),
@@ -133,8 +148,7 @@ impl Codec {
                 Box::new(liblzma::read::XzDecoder::new_stream(d, stream))
             }
             Codec::Zstd => {
-                let dec =
-                    zstd::stream::read::Decoder::new(d).map_err(|e| err(format!("zstd: {e}")))?;
+                let dec = zstd::stream::read::Decoder::new(d).map_err(decode(self.name()))?;
                 if single {
                     Box::new(dec.single_frame())
                 } else {
@@ -148,33 +162,37 @@ impl Codec {
         })
     }
 
-    fn decompress(self, d: &[u8], single: bool) -> Result<Vec<u8>, HubError> {
+    fn decompress(self, d: &[u8], single: bool) -> Result<Vec<u8>, ExtractError> {
         read_limited(self.reader(d, single)?, self.name())
     }
 }
 
 /// Decodes the one xz or lzma stream at the start of `d`, ignoring what
 /// follows it (liblzma's reader would call trailing bytes corrupt).
-fn one_stream(mut s: liblzma::stream::Stream, d: &[u8], what: &str) -> Result<Vec<u8>, HubError> {
+fn one_stream(
+    mut s: liblzma::stream::Stream,
+    d: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, ExtractError> {
     use liblzma::stream::{Action, Status};
     let mut out: Vec<u8> = Vec::new();
     loop {
         if out.len() == out.capacity() {
             if out.len() as u64 > MAX_OUTPUT {
-                return Err(err(format!("{what}: output exceeds {MAX_OUTPUT} bytes")));
+                return Err(too_large(what));
             }
             out.reserve(out.len().clamp(1 << 16, 64 << 20));
         }
         let (consumed, produced) = (s.total_in() as usize, out.len());
         let status = s
             .process_vec(&d[consumed..], &mut out, Action::Run)
-            .map_err(|e| err(format!("{what}: {e}")))?;
+            .map_err(|e| decode(what)(lzma_io(e)))?;
         if status == Status::StreamEnd {
             return Ok(out);
         }
         if s.total_in() as usize == consumed && out.len() == produced && out.len() < out.capacity()
         {
-            return Err(err(format!("{what}: unexpected end of data")));
+            return Err(ExtractError::Truncated { format: what });
         }
     }
 }
@@ -183,7 +201,7 @@ fn one_stream(mut s: liblzma::stream::Stream, d: &[u8], what: &str) -> Result<Ve
 /// most 8 MiB, each a 4-byte compressed length and an lz4 block; streams
 /// may be concatenated (magic again), and the kernel appends the
 /// decompressed size, which ends the walk.
-fn lz4_legacy(d: &[u8]) -> Result<Vec<u8>, HubError> {
+fn lz4_legacy(d: &[u8]) -> Result<Vec<u8>, ExtractError> {
     const MAGIC: u32 = 0x184c_2102;
     const BLOCK: usize = 8 << 20;
     let mut out = Vec::new();
@@ -203,15 +221,15 @@ fn lz4_legacy(d: &[u8]) -> Result<Vec<u8>, HubError> {
             break;
         }
         let n = lz4_flex::block::decompress_into(&d[pos + 4..pos + 4 + len], &mut buf)
-            .map_err(|e| err(format!("lz4 legacy: {e}")))?;
+            .map_err(|e| decode("lz4 legacy")(std::io::Error::other(e)))?;
         out.extend_from_slice(&buf[..n]);
         if out.len() as u64 > MAX_OUTPUT {
-            return Err(err("lz4 legacy: output too large"));
+            return Err(too_large("lz4 legacy"));
         }
         pos += 4 + len;
     }
     if out.is_empty() {
-        return Err(err("lz4 legacy: no blocks"));
+        return Err(ExtractError::Lz4NoBlocks);
     }
     Ok(out)
 }
@@ -291,16 +309,17 @@ fn bzimage_payload(data: &[u8]) -> Option<&[u8]> {
 }
 
 /// A member of an `ar` archive (Debian packages are ar archives).
-fn ar_members(data: &[u8]) -> Result<Vec<(String, &[u8])>, HubError> {
+fn ar_members(data: &[u8]) -> Result<Vec<(String, &[u8])>, ExtractError> {
+    let ar = |problem: String, offset: usize| ExtractError::Ar { problem, offset };
     if !data.starts_with(b"!<arch>\n") {
-        return Err(err("not an ar archive"));
+        return Err(ar("not an ar archive".into(), 0));
     }
     let mut out = Vec::new();
     let mut pos = 8;
     while pos + 60 <= data.len() {
         let h = &data[pos..pos + 60];
         if &h[58..60] != b"`\n" {
-            return Err(err(format!("ar: bad member header at {pos}")));
+            return Err(ar("bad member header".into(), pos));
         }
         let name = String::from_utf8_lossy(&h[..16])
             .trim_end()
@@ -309,12 +328,12 @@ fn ar_members(data: &[u8]) -> Result<Vec<(String, &[u8])>, HubError> {
         let size: usize = String::from_utf8_lossy(&h[48..58])
             .trim()
             .parse()
-            .map_err(|_| err(format!("ar: bad size at {pos}")))?;
+            .map_err(|_| ar("bad size".into(), pos))?;
         let start = pos + 60;
         let end = start
             .checked_add(size)
             .filter(|&e| e <= data.len())
-            .ok_or_else(|| err(format!("ar: member {name} truncated")))?;
+            .ok_or_else(|| ar(format!("member {name} truncated"), pos))?;
         out.push((name, &data[start..end]));
         pos = end + (size & 1);
     }
@@ -327,21 +346,21 @@ fn tar_files(
     data: &[u8],
     max: usize,
     mut want: impl FnMut(&str) -> bool,
-) -> Result<Vec<(String, Vec<u8>)>, HubError> {
+) -> Result<Vec<(String, Vec<u8>)>, ExtractError> {
     let reader: Box<dyn Read + '_> = match Codec::detect(data) {
         Some(c) => c.reader(data, false)?,
         None => Box::new(data),
     };
     let mut ar = tar::Archive::new(reader.take(MAX_OUTPUT * 4));
     let mut out = Vec::new();
-    for entry in ar.entries().map_err(|e| err(format!("tar: {e}")))? {
-        let mut entry = entry.map_err(|e| err(format!("tar: {e}")))?;
+    for entry in ar.entries().map_err(ExtractError::Tar)? {
+        let mut entry = entry.map_err(ExtractError::Tar)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
         let name = entry
             .path()
-            .map_err(|e| err(format!("tar: {e}")))?
+            .map_err(ExtractError::Tar)?
             .to_string_lossy()
             .into_owned();
         if want(&name) {
@@ -363,7 +382,7 @@ fn control_field(control: &str, field: &str) -> String {
         .unwrap_or_default()
 }
 
-fn deb(data: &[u8]) -> Result<Extracted, HubError> {
+fn deb(data: &[u8]) -> Result<Extracted, ExtractError> {
     let members = ar_members(data)?;
     let find = |prefix: &str| {
         members
@@ -371,12 +390,13 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
             .find(|(n, _)| n.starts_with(prefix))
             .map(|(n, d)| (n.clone(), *d))
     };
-    let (cname, control_tar) = find("control.tar").ok_or_else(|| err("deb: no control.tar"))?;
+    let missing = |member: String| ExtractError::DebMember { member };
+    let (cname, control_tar) = find("control.tar").ok_or_else(|| missing("control.tar".into()))?;
     let control = tar_files(control_tar, 1, |n| n.trim_start_matches("./") == "control")?;
     let control = control
         .first()
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .ok_or_else(|| err(format!("deb: no control file in {cname}")))?;
+        .ok_or_else(|| missing(format!("control file in {cname}")))?;
     let package = control_field(&control, "Package");
     // Since 7.x Debian splits the image out of linux-image-R into
     // linux-binary-R (linux-binary-unsigned-R before signing).
@@ -396,7 +416,7 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
         package,
         release,
     };
-    let (dname, data_tar) = find("data.tar").ok_or_else(|| err("deb: no data.tar"))?;
+    let (dname, data_tar) = find("data.tar").ok_or_else(|| missing("data.tar".into()))?;
     // The kernel image, or in -dbg packages the vmlinux with debug info.
     let images = tar_files(data_tar, 1, |n| {
         let n = n.trim_start_matches("./");
@@ -408,7 +428,10 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
     let (iname, image) = images
         .into_iter()
         .next()
-        .ok_or_else(|| err(format!("deb {}: no kernel image in {dname}", info.package)))?;
+        .ok_or_else(|| ExtractError::NoKernelImage {
+            package: info.package.clone(),
+            member: dname.clone(),
+        })?;
     let mut inner = extract(&image)?;
     inner.path.insert(0, iname);
     inner.path.insert(
@@ -429,7 +452,7 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
 ///
 /// # Errors
 ///
-/// [`HubError::Extract`]: no BTF found, an ELF without `.BTF` (a kernel
+/// [`ExtractError`]: no BTF found, an ELF without `.BTF` (a kernel
 /// built without `CONFIG_DEBUG_INFO_BTF`), a decompression error or output
 /// over 1 GiB, a package without a kernel image, compression nested too
 /// deep.
@@ -452,13 +475,13 @@ fn deb(data: &[u8]) -> Result<Extracted, HubError> {
 /// # Ok(())
 /// # }
 /// ```
-pub fn extract(data: &[u8]) -> Result<Extracted, HubError> {
+pub fn extract(data: &[u8]) -> Result<Extracted, ExtractError> {
     extract_depth(data, 0)
 }
 
-fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
+fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, ExtractError> {
     if depth > 4 {
-        return Err(err("nested compression too deep"));
+        return Err(ExtractError::TooDeep);
     }
     let found = |btf: &[u8], how: &str, arch: Option<String>| Extracted {
         btf: btf.to_vec(),
@@ -471,18 +494,15 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
     }
     if btfkit_btf::is_elf(data) {
         let (btf, _) = btfkit_btf::elf_section(data, ".BTF")
-            .map_err(|e| err(e.to_string()))?
-            .ok_or_else(|| {
-                err("ELF without a .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF?)")
-            })?;
+            .map_err(ExtractError::Elf)?
+            .ok_or(ExtractError::NoBtfSection)?;
         return Ok(found(btf, "ELF .BTF", elf_arch(data)));
     }
     if btfkit_btf::Header::detect_endian(data).is_ok() {
         return Ok(found(data, "raw BTF", None));
     }
     if let Some(payload) = bzimage_payload(data) {
-        let codec = Codec::detect(payload)
-            .ok_or_else(|| err("bzImage payload in an unknown compression"))?;
+        let codec = Codec::detect(payload).ok_or(ExtractError::UnknownPayload)?;
         let inner = codec.decompress(payload, true)?;
         let mut e = extract_depth(&inner, depth + 1)?;
         e.path
@@ -508,9 +528,7 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
             },
             arm64.then(|| "arm64".to_string()),
         )),
-        None => Err(err(
-            "no BTF found (not ELF, BTF, a known kernel image or package, or compressed)",
-        )),
+        None => Err(ExtractError::NotFound),
     }
 }
 
@@ -519,18 +537,14 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, HubError> {
 ///
 /// # Errors
 ///
-/// [`HubError::Extract`] with the parse error; without a base, the
+/// [`ExtractError::Invalid`] with the parse error; without a base, the
 /// message adds that a module's split BTF needs one.
-pub fn validate(btf: &[u8], base: Option<&Btf<'_>>) -> Result<(), HubError> {
+pub fn validate(btf: &[u8], base: Option<&Btf<'_>>) -> Result<(), ExtractError> {
     Btf::parse_cow(std::borrow::Cow::Borrowed(btf), base)
         .map(|_| ())
-        .map_err(|e| {
-            let hint = if base.is_none() {
-                " (a module's split BTF needs its kernel's BTF as base)"
-            } else {
-                ""
-            };
-            err(format!("extracted BTF does not parse: {e}{hint}"))
+        .map_err(|source| ExtractError::Invalid {
+            without_base: base.is_none(),
+            source,
         })
 }
 
@@ -578,13 +592,15 @@ pub fn btfhub_tarball(release: &str, btf: &[u8]) -> Result<Vec<u8>, HubError> {
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_cksum();
-    tar.append_data(&mut h, &member, btf)
-        .map_err(|e| err(format!("tar member {member}: {e}")))?;
-    let tar = tar.into_inner().map_err(|e| err(format!("tar: {e}")))?;
+    let pack = |source| HubError::Pack {
+        member: member.clone(),
+        source,
+    };
+    tar.append_data(&mut h, &member, btf).map_err(pack)?;
+    let tar = tar.into_inner().map_err(pack)?;
     let mut out = Vec::new();
     let mut enc = liblzma::read::XzEncoder::new(&tar[..], 9);
-    enc.read_to_end(&mut out)
-        .map_err(|e| err(format!("xz: {e}")))?;
+    enc.read_to_end(&mut out).map_err(pack)?;
     Ok(out)
 }
 

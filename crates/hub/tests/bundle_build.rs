@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use btfkit_bundle::Bundle;
-use btfkit_hub::{BundleBuild, BundleBuildError};
+use btfkit_hub::{BundleBuild, BundleBuildError, HubError, KernelError};
 use btfkit_testutil as tu;
 
 /// A small archive of three corpus kernels (x86_64 and arm64), in a
@@ -119,7 +119,16 @@ fn builds_a_bundle_with_every_kernel_and_refuses_bad_inputs() {
         .object(&objects[0])
         .build()
         .unwrap_err();
-    assert!(matches!(e, BundleBuildError::Build { .. }), "{e}");
+    assert!(
+        matches!(
+            &e,
+            BundleBuildError::Build {
+                source: HubError::NotADirectory { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let e = BundleBuild::new(&empty)
@@ -143,6 +152,11 @@ fn builds_a_bundle_with_every_kernel_and_refuses_bad_inputs() {
             assert_eq!(*total, 4);
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].key, bad_key);
+            // The kernel's failure is a typed error: the xz decoder's,
+            // naming the archive file.
+            let reason = &failures[0].reason;
+            assert!(matches!(reason, KernelError::Btf(_)), "{reason:?}");
+            assert!(reason.to_string().contains(".btf.tar.xz"), "{reason}");
         }
         other => panic!("{other}"),
     }

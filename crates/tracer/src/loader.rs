@@ -144,11 +144,16 @@ fn ensure_tracefs(debug: &mut dyn Write) -> Result<(), TraceError> {
         }
     }
     let target = "/sys/kernel/tracing";
-    rustix::mount::mount("nodev", target, "tracefs", rustix::mount::MountFlags::empty(), None).map_err(|e| {
-        TraceError::Bpf {
-            what: "tracefs".into(),
-            detail: format!("not mounted, and mounting it on {target} failed ({e}): mount -t tracefs nodev {target}"),
-        }
+    rustix::mount::mount(
+        "nodev",
+        target,
+        "tracefs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .map_err(|e| TraceError::Tracefs {
+        target,
+        source: e.into(),
     })?;
     let _ = writeln!(debug, "btfkit trace: mounted tracefs on {target}");
     Ok(())
@@ -206,14 +211,11 @@ pub(crate) fn load(opts: &TraceOptions, debug: &mut dyn Write) -> Result<Loaded,
                 "{}",
                 report::text(e.host(), e.steps(), None, &[], &kc)
             );
-            return Err(TraceError::Resolve(e.to_string()));
+            return Err(e.into());
         }
     };
     let kconfig = kconfig.ok();
-    let btf = btfkit_resolver::aya::aya_btf(&resolved).map_err(|e| TraceError::Bpf {
-        what: format!("BTF from {}", resolved.source),
-        detail: std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
-    })?;
+    let btf = btfkit_resolver::aya::aya_btf(&resolved)?;
 
     let buffer = match opts.buffer {
         BufferChoice::Ring => Buffer::Ring,

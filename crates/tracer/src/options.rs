@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::event::{EventKind, COMM_LEN};
-use crate::TraceError;
+use crate::{TraceError, UsageError};
 
 /// In-kernel filters. Values of one filter are alternatives (any may
 /// match); different filters must all match.
@@ -27,12 +27,7 @@ pub struct Filters {
 impl Filters {
     /// `--uid` values: decimal user ids.
     pub fn add_uid(&mut self, s: &str) -> Result<(), TraceError> {
-        let uid = s.trim().parse::<u32>().map_err(|_| {
-            TraceError::Usage(format!(
-                "bad uid {s:?}: expected a number from 0 to {}",
-                u32::MAX
-            ))
-        })?;
+        let uid = (s.trim().parse::<u32>()).map_err(|_| UsageError::Uid(s.to_string()))?;
         self.uids.push(uid);
         Ok(())
     }
@@ -43,11 +38,7 @@ impl Filters {
             "new" => self.new_pids = true,
             p => match p.parse::<u32>() {
                 Ok(pid) if pid > 0 => self.pids.push(pid),
-                _ => {
-                    return Err(TraceError::Usage(format!(
-                        "bad pid {s:?}: expected a process id or \"new\""
-                    )))
-                }
+                _ => return Err(UsageError::Pid(s.to_string()).into()),
             },
         }
         Ok(())
@@ -57,10 +48,7 @@ impl Filters {
     /// bytes; a longer name could never match).
     pub fn add_comm(&mut self, s: &str) -> Result<(), TraceError> {
         if s.is_empty() || s.len() >= COMM_LEN || s.contains('\0') {
-            return Err(TraceError::Usage(format!(
-                "bad comm {s:?}: the kernel keeps 1 to {} bytes of a command name",
-                COMM_LEN - 1
-            )));
+            return Err(UsageError::Comm(s.to_string()).into());
         }
         self.comms.push(s.to_string());
         Ok(())
@@ -69,11 +57,8 @@ impl Filters {
     /// `--event` values: comma-separated names.
     pub fn add_events(&mut self, s: &str) -> Result<(), TraceError> {
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let kind = EventKind::from_name(name).ok_or_else(|| {
-                TraceError::Usage(format!(
-                    "unknown event {name:?}: expected execve, execveat or exit"
-                ))
-            })?;
+            let kind =
+                EventKind::from_name(name).ok_or_else(|| UsageError::Event(name.to_string()))?;
             if !self.events.contains(&kind) {
                 self.events.push(kind);
             }

@@ -15,7 +15,7 @@ use crate::event::{Event, EventKind};
 use crate::loader::{self, bpf_error, Buffer, Loaded};
 use crate::options::{OutputFormat, TraceOptions};
 use crate::output::{Clock, Printer};
-use crate::TraceError;
+use crate::{SelfTestError, TraceError};
 
 /// Pages of each per-CPU perf buffer (events are up to 5.4 KiB).
 const PERF_PAGES: usize = 256;
@@ -143,7 +143,7 @@ fn self_test(reader: &mut Reader, btf_source: &str, errors: &mut u64) -> Result<
     let prog = ["/bin/true", "/usr/bin/true"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .ok_or_else(|| TraceError::SelfTest("no /bin/true to exec".into()))?;
+        .ok_or(SelfTestError::NoTrue)?;
     let marker = format!("btfkit-self-test-{}-{}", std::process::id(), monotonic_ns());
     let mut child = std::process::Command::new(prog)
         .arg(&marker)
@@ -151,7 +151,7 @@ fn self_test(reader: &mut Reader, btf_source: &str, errors: &mut u64) -> Result<
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| TraceError::SelfTest(format!("cannot run {prog}: {e}")))?;
+        .map_err(|source| SelfTestError::Spawn { prog, source })?;
     let cpid = child.id();
     let status = child.wait()?;
     let (mut exec, mut exit) = (None::<Event>, None::<Event>);
@@ -168,9 +168,11 @@ fn self_test(reader: &mut Reader, btf_source: &str, errors: &mut u64) -> Result<
         });
     }
     let Some(exec) = exec else {
-        return Err(TraceError::SelfTest(format!(
-            "no event for the tracer's own exec of {prog} within 3 s (BTF from {btf_source})"
-        )));
+        return Err(SelfTestError::NoEvent {
+            prog,
+            btf_source: btf_source.to_string(),
+        }
+        .into());
     };
     let me = std::process::id();
     let uid = rustix::process::getuid().as_raw();
@@ -214,10 +216,12 @@ fn self_test(reader: &mut Reader, btf_source: &str, errors: &mut u64) -> Result<
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(TraceError::SelfTest(format!(
-            "the BTF from {btf_source} does not describe the running kernel: the tracer's exec of {prog} read {}",
-            wrong.join(", ")
-        )))
+        Err(SelfTestError::WrongValues {
+            prog,
+            btf_source: btf_source.to_string(),
+            wrong,
+        }
+        .into())
     }
 }
 
