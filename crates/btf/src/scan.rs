@@ -259,7 +259,8 @@ impl ScanInput<'_> {
             let extra = le32(types, off + k.shape_extra_pos as usize);
             shapes.push(Shape {
                 kind,
-                odd: vlen != 0 || info & INFO_KFLAG != 0,
+                has_vlen: vlen != 0,
+                kflag: info & INFO_KFLAG != 0,
                 word: le32(types, off + k.shape_word_pos as usize),
                 extra: if k.shape_extra_pos != 0 { extra } else { vlen },
             });

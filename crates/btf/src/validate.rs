@@ -4,6 +4,10 @@
 //! (C dumps, dedup, CO-RE, minimization) sees only sound BTF.
 //!
 //! What is checked, per kind:
+//! - every kind: kind_flag only on STRUCT, UNION, ENUM, ENUM64, FWD and
+//!   the tags (the kernel's "Invalid btf_info kind_flag"); a vlen only on
+//!   kinds with members, values, parameters or variables (and a FUNC's
+//!   linkage) ("vlen != 0").
 //! - INT: no vlen or kind_flag; no encoding bits beyond signed, char and
 //!   bool; offset + bits ≤ 128 and within the type's size.
 //! - STRUCT/UNION: no void member; struct members in non-decreasing
@@ -107,9 +111,14 @@ const ARRAY: u8 = 3;
 const STRUCT: u8 = 4;
 const UNION: u8 = 5;
 const ENUM: u8 = 6;
+const FWD: u8 = 7;
 const FUNC: u8 = 12;
+const FUNC_PROTO: u8 = 13;
 const VAR: u8 = 14;
+const DATASEC: u8 = 15;
 const FLOAT: u8 = 16;
+const DECL_TAG: u8 = 17;
+const TYPE_TAG: u8 = 18;
 const ENUM64: u8 = 19;
 
 /// Whether a kind refers to another type by value without a size of its
@@ -126,14 +135,37 @@ fn is_chain(kind: u8) -> bool {
 pub(crate) struct Shape {
     /// Kind number.
     pub(crate) kind: u8,
-    /// Whether `info` has a vlen or kind_flag (an INT must have neither).
-    pub(crate) odd: bool,
+    /// Whether `info` has a vlen (kinds without members must not).
+    pub(crate) has_vlen: bool,
+    /// Whether `info` has the kind_flag (only some kinds take it).
+    pub(crate) kflag: bool,
     /// Size (INT, STRUCT, UNION, ENUM, FLOAT), referenced type (PTR,
     /// typedefs, modifiers, FUNC), element type (ARRAY).
     pub(crate) word: u32,
     /// INT data word; ARRAY element count; VAR linkage; otherwise vlen
     /// (a FUNC's linkage).
     pub(crate) extra: u32,
+}
+
+/// Kinds whose kind_flag means something (the kernel's `check_meta`s
+/// refuse it on the others): bitfield encoding of STRUCT/UNION members,
+/// signedness of ENUM/ENUM64, union-ness of FWD, attribute tags (6.13+).
+/// Kinds this reader does not know are not judged.
+fn takes_kflag(kind: u8) -> bool {
+    matches!(
+        kind,
+        STRUCT | UNION | ENUM | FWD | ENUM64 | DECL_TAG | TYPE_TAG
+    ) || kind > ENUM64
+}
+
+/// Kinds whose vlen means something: members, values, parameters,
+/// variables, a FUNC's linkage. The kernel refuses a vlen on the others.
+/// Kinds this reader does not know are not judged.
+fn takes_vlen(kind: u8) -> bool {
+    matches!(
+        kind,
+        STRUCT | UNION | ENUM | FUNC | FUNC_PROTO | DATASEC | ENUM64
+    ) || kind > ENUM64
 }
 
 /// The checks of each type alone, and of each function's prototype.
@@ -188,6 +220,19 @@ fn kind_under_chain(btf: &Btf<'_>, shapes: &[Shape], mut id: u32) -> Kind {
 
 /// The checks of a type that need nothing but its own record.
 fn check_alone(shape: Shape) -> Option<String> {
+    if shape.kflag && !takes_kflag(shape.kind) {
+        // The kernel: "Invalid btf_info kind_flag".
+        return Some(
+            "kind_flag is set: only STRUCT, UNION, ENUM, ENUM64, FWD and the tags take it".into(),
+        );
+    }
+    if shape.has_vlen && !takes_vlen(shape.kind) {
+        // The kernel: "vlen != 0".
+        return Some(format!(
+            "vlen is not 0: a {} has no members",
+            Kind::from_raw(shape.kind).name()
+        ));
+    }
     match shape.kind {
         INT => check_int(shape),
         // Size 0 only for a declaration without values (clang writes
@@ -205,7 +250,7 @@ fn check_alone(shape: Shape) -> Option<String> {
 fn check_int(shape: Shape) -> Option<String> {
     let (size, data) = (shape.word, shape.extra);
     let (encoding, offset, bits) = (data >> 24, (data >> 16) & 0xff, data & 0xff);
-    if shape.odd {
+    if shape.has_vlen || shape.kflag {
         Some("an INT has no vlen or kind_flag".into())
     } else if data & !0x0fff_ffff != 0 {
         Some(format!("int data {data:#x} has bits beyond its fields set"))
@@ -592,7 +637,8 @@ fn resolve_values(btf: &Btf<'_>, shapes: &[Shape]) -> Result<ChainValues> {
                     0,
                     Shape {
                         kind: 0,
-                        odd: false,
+                        has_vlen: false,
+                        kflag: false,
                         word: 0,
                         extra: 0,
                     },

@@ -232,6 +232,65 @@ fn other_kinds() {
     refused(&b.finish(), 2, &["unknown linkage 3"]);
 }
 
+/// An `int` (id 1, 16 bytes) then one type of each kind at id 2 (and a
+/// FUNC at 3 on its prototype), with `info` bits or'ed into that type's
+/// record: the kernel's `check_meta` of each kind decides.
+fn kinds_with_info_bits(bits: u32) -> Vec<(&'static str, Vec<u8>)> {
+    let build = |add: &dyn Fn(&mut BtfBuilder, TypeId)| {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, INT_SIGNED).unwrap();
+        add(&mut b, int);
+        let mut d = b.finish();
+        let info = tu::get_u32(&d, TYPES + 16 + 4);
+        tu::put_u32(&mut d, TYPES + 16 + 4, info | bits);
+        d
+    };
+    vec![
+        ("PTR", build(&|b, t| drop(b.add_ptr(t)))),
+        ("ARRAY", build(&|b, t| drop(b.add_array(t, t, 2)))),
+        ("TYPEDEF", build(&|b, t| drop(b.add_typedef("t", t)))),
+        ("VOLATILE", build(&|b, t| drop(b.add_volatile(t)))),
+        ("CONST", build(&|b, t| drop(b.add_const(t)))),
+        ("RESTRICT", build(&|b, t| drop(b.add_restrict(t)))),
+        ("VAR", build(&|b, t| drop(b.add_var("v", t, 1)))),
+        ("FLOAT", build(&|b, _| drop(b.add_float("float", 4)))),
+        ("FWD", build(&|b, _| drop(b.add_fwd("f", false)))),
+        ("TYPE_TAG", build(&|b, t| drop(b.add_type_tag("tag", t)))),
+    ]
+}
+
+#[test]
+fn kind_flag_and_vlen_only_where_the_kernel_takes_them() {
+    // kind_flag: refused on kinds that give it no meaning.
+    for (kind, d) in kinds_with_info_bits(1 << 31) {
+        if matches!(kind, "FWD" | "TYPE_TAG") {
+            // A union forward declaration; an attribute type tag (6.13+).
+            Btf::parse(&d).unwrap_or_else(|e| panic!("{kind} with kind_flag: {e}"));
+        } else {
+            refused(&d, 2, &[kind, "kind_flag is set"]);
+        }
+    }
+    // A FUNC (id 3) and its FUNC_PROTO (id 2) with kind_flag.
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, INT_SIGNED).unwrap();
+    let proto = b.add_func_proto(int, &[]).unwrap();
+    b.add_func("f", proto, 1).unwrap();
+    let clean = b.finish();
+    let mut d = clean.clone();
+    let info = tu::get_u32(&d, TYPES + 16 + 4);
+    tu::put_u32(&mut d, TYPES + 16 + 4, info | 1 << 31);
+    refused(&d, 2, &["FUNC_PROTO", "kind_flag is set"]);
+    let mut d = clean;
+    let info = tu::get_u32(&d, TYPES + 16 + 12 + 4);
+    tu::put_u32(&mut d, TYPES + 16 + 12 + 4, info | 1 << 31);
+    refused(&d, 3, &["FUNC \"f\"", "kind_flag is set"]);
+    // A vlen: refused on every kind without members, values or
+    // parameters (a FUNC's vlen is its linkage).
+    for (kind, d) in kinds_with_info_bits(1) {
+        refused(&d, 2, &[kind, "vlen is not 0"]);
+    }
+}
+
 #[test]
 fn names_must_be_utf8() {
     // Row 8: a struct whose name is not UTF-8.

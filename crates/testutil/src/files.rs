@@ -22,6 +22,11 @@ pub fn put_u32(d: &mut [u8], off: usize, v: u32) {
     d[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
+/// The little-endian `u32` at `off`.
+pub fn get_u32(d: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(d[off..off + 4].try_into().unwrap())
+}
+
 /// A member for [`btfkit_btf::BtfBuilder`]: `bitfield_size` 0 for a
 /// plain member.
 pub fn member_spec(

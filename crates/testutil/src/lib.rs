@@ -11,7 +11,7 @@
 mod files;
 pub mod libbpf;
 
-pub use files::{member_spec, output_within, put_u32, tar_xz, write_under};
+pub use files::{get_u32, member_spec, output_within, put_u32, tar_xz, write_under};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
