@@ -4,17 +4,46 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use btfkit_btf::input::{self, Limit};
 use btfkit_btf::{load, Btf};
 use btfkit_bundle::Key;
 use btfkit_hub::archive::{check_key_component, KNOWN_ARCHES};
-use btfkit_hub::extract::{btfhub_tarball, extract, guess_distro, validate, Extracted};
+use btfkit_hub::extract::{
+    btfhub_tarball, extract_path, guess_distro, validate, Encode, ExtractOptions, Extracted,
+};
+use btfkit_hub::ExtractError;
 use clap::Args;
+
+/// How the BTF is taken: shared by `btf extract` and `hub add`.
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// Encode the vmlinux's DWARF into BTF even when it has a .BTF section
+    /// (a vmlinux without one is always encoded).
+    #[arg(long)]
+    encode: bool,
+    /// Encoder threads (0: one per core).
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    jobs: usize,
+}
+
+impl EncodeArgs {
+    fn options(&self) -> ExtractOptions {
+        ExtractOptions {
+            encode: if self.encode {
+                Encode::Always
+            } else {
+                Encode::WhenMissing
+            },
+            jobs: self.jobs,
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct ExtractArgs {
-    /// vmlinux, bzImage (gzip/xz/lzma/lz4/zstd/bzip2), arm64 Image[.gz],
-    /// kernel module (.ko[.xz|.zst|.gz]) or linux-image .deb.
+    /// vmlinux (with .BTF, or DWARF to encode), bzImage
+    /// (gzip/xz/lzma/lz4/zstd/bzip2), arm64 Image[.gz], kernel module
+    /// (.ko[.xz|.zst|.gz]), or a Debian package: linux-image .deb, or a
+    /// debug package (-dbg .deb, -dbgsym .ddeb).
     input: PathBuf,
     /// Where to write the raw BTF.
     #[arg(short, long, value_name = "OUT")]
@@ -22,6 +51,8 @@ pub struct ExtractArgs {
     /// vmlinux BTF, to check a module's split BTF against.
     #[arg(short = 'B', long = "base", value_name = "BASE")]
     base: Option<PathBuf>,
+    #[command(flatten)]
+    how: EncodeArgs,
 }
 
 #[derive(Args)]
@@ -44,17 +75,39 @@ pub struct AddArgs {
     /// Kernel release (default: from the package name, or vmlinuz-<release>).
     #[arg(long)]
     release: Option<String>,
+    #[command(flatten)]
+    how: EncodeArgs,
 }
 
-/// Reads a kernel image or package (a regular file only, as every input;
-/// the error names the file) and extracts its BTF.
-fn read_extract(path: &Path) -> Result<Extracted> {
-    let data = input::read(path, Limit::Large)?;
-    extract(&data).with_context(|| format!("{}", path.display()))
+/// Extracts the BTF of a kernel image or package (a regular file only,
+/// as every input; the error names the file).
+fn read_extract(path: &Path, how: &EncodeArgs) -> Result<Extracted> {
+    match extract_path(path, &how.options()) {
+        Ok(e) => Ok(e),
+        // Opening errors name the file already.
+        Err(e @ ExtractError::Open(_)) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::new(e).context(path.display().to_string())),
+    }
+}
+
+/// The key components taken from the input rather than from flags, with
+/// their values, for the line `hub add` prints.
+fn inferred(a: &AddArgs, key: &Key) -> Vec<String> {
+    let parts = [
+        ("distro", &a.distro, &key.distro),
+        ("version", &a.version, &key.version),
+        ("arch", &a.arch, &key.arch),
+        ("release", &a.release, &key.release),
+    ];
+    parts
+        .iter()
+        .filter(|(_, flag, _)| flag.is_none())
+        .map(|(what, _, value)| format!("{what} {value}"))
+        .collect()
 }
 
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
-    let e = read_extract(&a.input)?;
+    let e = read_extract(&a.input, &a.how)?;
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &a.base) {
         (Some(b), Some(p)) => Some(Btf::parse_any(b, None).map_err(|e| e.in_file(p))?),
@@ -168,9 +221,17 @@ fn key_of(a: &AddArgs, input: &Path, e: &Extracted) -> Result<Key> {
 pub fn add(a: AddArgs) -> Result<()> {
     key_flags(&a)?;
     for input in &a.inputs {
-        let e = read_extract(input)?;
+        let e = read_extract(input, &a.how)?;
         validate(&e.btf, None).with_context(|| format!("{}", input.display()))?;
         let key = key_of(&a, input, &e)?;
+        let guessed = inferred(&a, &key);
+        if !guessed.is_empty() {
+            let from = match &e.package {
+                Some(p) => format!("package {} {}", p.package, p.version),
+                None => "the image".to_string(),
+            };
+            eprintln!("{key}: {} inferred from {from}", guessed.join(", "));
+        }
         let dir = a
             .archive
             .join(&key.distro)

@@ -223,9 +223,29 @@ pub enum ExtractError {
     /// An ELF file whose section table cannot be read.
     #[error("ELF")]
     Elf(#[source] btfkit_btf::Error),
-    /// An ELF file without `.BTF`.
-    #[error("ELF without a .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF?)")]
+    /// An ELF file with neither `.BTF` nor DWARF to encode.
+    #[error("ELF without a .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF?) nor DWARF to encode (its debug package's vmlinux has it)")]
     NoBtfSection,
+    /// A kernel module (relocatable ELF) without `.BTF`: its DWARF encodes
+    /// only as split BTF on its kernel's (`btfkit btf encode --base`).
+    #[error("kernel module without a .BTF section: encode its DWARF on its kernel's BTF (btfkit btf encode MODULE --base VMLINUX_BTF)")]
+    ModuleWithoutBtf,
+    /// The input could not be opened or read (the error names it).
+    #[error(transparent)]
+    Open(btfkit_btf::Error),
+    /// A package member in a compression packages do not use.
+    #[error("{what} in an unknown compression")]
+    UnknownCompression {
+        /// What it is.
+        what: &'static str,
+    },
+    /// The vmlinux's DWARF could not be encoded.
+    #[error("encoding the DWARF")]
+    Encode {
+        /// The encoder's error.
+        #[source]
+        source: btfkit_encode::EncodeError,
+    },
     /// A bzImage whose payload is in no known compression.
     #[error("bzImage payload in an unknown compression")]
     UnknownPayload,

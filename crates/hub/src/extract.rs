@@ -2,34 +2,41 @@
 //! compressed x86 bzImages (gzip, xz, lzma, lz4 legacy, zstd, bzip2
 //! payloads), arm64 `Image` files without a section table (the BTF blob
 //! is found by its header), kernel modules (`.ko`, also xz/zstd/gzip
-//! compressed; split BTF) and Debian `linux-image-*.deb` packages.
+//! compressed; split BTF) and Debian packages (`linux-image-*.deb`, and
+//! debug packages whose vmlinux has DWARF only, encoded to BTF on the fly).
 
-use std::io::Read;
+mod codec;
+mod deb;
 
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use btfkit_btf::input::{self, Limit};
 use btfkit_btf::{Btf, Endian};
+use btfkit_encode::{EncodeError, EncodeOptions};
 
 use crate::{ExtractError, HubError};
+use codec::Codec;
 
-/// Largest decompressed size accepted (a vmlinux with BTF is well under).
-const MAX_OUTPUT: u64 = 1 << 30;
-
-fn too_large(what: &str) -> ExtractError {
-    ExtractError::TooLarge {
-        what: what.to_string(),
-        limit: MAX_OUTPUT,
-    }
+/// When to encode a kernel's DWARF into BTF.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encode {
+    /// Take a vmlinux's `.BTF`; encode its DWARF only when it has none
+    /// (what RHEL, Ubuntu and Amazon Linux debug packages ship).
+    #[default]
+    WhenMissing,
+    /// Encode the DWARF even when a `.BTF` is there (`--encode`).
+    Always,
 }
 
-fn decode(what: &str) -> impl FnOnce(std::io::Error) -> ExtractError + '_ {
-    move |source| ExtractError::Decode {
-        what: what.to_string(),
-        source,
-    }
-}
-
-/// liblzma's errors as I/O errors, as its readers report them.
-fn lzma_io(e: liblzma::stream::Error) -> std::io::Error {
-    std::io::Error::other(e)
+/// How [`extract_path`] and [`extract_with`] work.
+#[derive(Clone, Debug, Default)]
+pub struct ExtractOptions {
+    /// When to encode DWARF.
+    pub encode: Encode,
+    /// Encoder threads (0: one per core).
+    pub jobs: usize,
 }
 
 /// What was found and how.
@@ -63,181 +70,14 @@ pub struct PackageInfo {
     pub release: String,
 }
 
-fn read_limited(mut r: impl Read, what: &str) -> Result<Vec<u8>, ExtractError> {
-    let mut out = Vec::new();
-    r.by_ref()
-        .take(MAX_OUTPUT + 1)
-        .read_to_end(&mut out)
-        .map_err(decode(what))?;
-    if out.len() as u64 > MAX_OUTPUT {
-        return Err(too_large(what));
-    }
-    Ok(out)
-}
-
-/// Compression formats recognized by their leading bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Codec {
-    Gzip,
-    Xz,
-    Lzma,
-    Zstd,
-    Bzip2,
-    Lz4Frame,
-    Lz4Legacy,
-}
-
-impl Codec {
-    fn detect(d: &[u8]) -> Option<Codec> {
-        Some(match d {
-            [0x1f, 0x8b, ..] => Codec::Gzip,
-            [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Codec::Xz,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Codec::Zstd,
-            [b'B', b'Z', b'h', ..] => Codec::Bzip2,
-            [0x04, 0x22, 0x4d, 0x18, ..] => Codec::Lz4Frame,
-            [0x02, 0x21, 0x4c, 0x18, ..] => Codec::Lz4Legacy,
-            // lzma "alone": properties byte 0x5d and a power-of-two dictionary.
-            [0x5d, 0, 0, ..] => Codec::Lzma,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Codec::Gzip => "gzip",
-            Codec::Xz => "xz",
-            Codec::Lzma => "lzma",
-            Codec::Zstd => "zstd",
-            Codec::Bzip2 => "bzip2",
-            Codec::Lz4Frame => "lz4",
-            Codec::Lz4Legacy => "lz4 legacy",
-        }
-    }
-
-    /// A streaming decoder over `d` (lz4 legacy, only ever a kernel
-    /// payload, is decoded whole by [`lz4_legacy`]). `single` decodes one
-    /// stream and ignores what follows — a bzImage payload ends with the
-    /// kernel build's 4-byte size — where files may hold several streams.
-    fn reader<'d>(self, d: &'d [u8], single: bool) -> Result<Box<dyn Read + 'd>, ExtractError> {
-        // Decoder memory is bounded: a header claiming a huge dictionary
-        // or window is an error, not an allocation.
-        const MEMLIMIT: u64 = 1 << 30;
-        let xz_err = |e| decode(self.name())(lzma_io(e));
-        Ok(match self {
-            Codec::Gzip if single => Box::new(flate2::read::GzDecoder::new(d)),
-            Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(d)),
-            Codec::Xz if single => {
-                let stream =
-                    liblzma::stream::Stream::new_stream_decoder(MEMLIMIT, 0).map_err(xz_err)?;
-                Box::new(std::io::Cursor::new(one_stream(stream, d, self.name())?))
-            }
-            Codec::Lzma if single => {
-                let stream = liblzma::stream::Stream::new_lzma_decoder(MEMLIMIT).map_err(xz_err)?;
-                Box::new(std::io::Cursor::new(one_stream(stream, d, self.name())?))
-            }
-            Codec::Xz => {
-                let stream = liblzma::stream::Stream::new_stream_decoder(
-                    MEMLIMIT,
-                    liblzma::stream::CONCATENATED,
-                )
-                .map_err(xz_err)?;
-                Box::new(liblzma::read::XzDecoder::new_stream(d, stream))
-            }
-            Codec::Lzma => {
-                let stream = liblzma::stream::Stream::new_lzma_decoder(MEMLIMIT).map_err(xz_err)?;
-                Box::new(liblzma::read::XzDecoder::new_stream(d, stream))
-            }
-            Codec::Zstd => {
-                let dec = zstd::stream::read::Decoder::new(d).map_err(decode(self.name()))?;
-                if single {
-                    Box::new(dec.single_frame())
-                } else {
-                    Box::new(dec)
-                }
-            }
-            Codec::Bzip2 if single => Box::new(bzip2::read::BzDecoder::new(d)),
-            Codec::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(d)),
-            Codec::Lz4Frame => Box::new(lz4_flex::frame::FrameDecoder::new(d)),
-            Codec::Lz4Legacy => Box::new(std::io::Cursor::new(lz4_legacy(d)?)),
-        })
-    }
-
-    fn decompress(self, d: &[u8], single: bool) -> Result<Vec<u8>, ExtractError> {
-        read_limited(self.reader(d, single)?, self.name())
-    }
-}
-
-/// Decodes the one xz or lzma stream at the start of `d`, ignoring what
-/// follows it (liblzma's reader would call trailing bytes corrupt).
-fn one_stream(
-    mut s: liblzma::stream::Stream,
-    d: &[u8],
-    what: &'static str,
-) -> Result<Vec<u8>, ExtractError> {
-    use liblzma::stream::{Action, Status};
-    let mut out: Vec<u8> = Vec::new();
-    loop {
-        if out.len() == out.capacity() {
-            if out.len() as u64 > MAX_OUTPUT {
-                return Err(too_large(what));
-            }
-            out.reserve(out.len().clamp(1 << 16, 64 << 20));
-        }
-        let (consumed, produced) = (s.total_in() as usize, out.len());
-        let status = s
-            .process_vec(&d[consumed..], &mut out, Action::Run)
-            .map_err(|e| decode(what)(lzma_io(e)))?;
-        if status == Status::StreamEnd {
-            return Ok(out);
-        }
-        if s.total_in() as usize == consumed && out.len() == produced && out.len() < out.capacity()
-        {
-            return Err(ExtractError::Truncated { format: what });
-        }
-    }
-}
-
-/// The lz4 "legacy" format the kernel uses for lz4 bzImages: blocks of at
-/// most 8 MiB, each a 4-byte compressed length and an lz4 block; streams
-/// may be concatenated (magic again), and the kernel appends the
-/// decompressed size, which ends the walk.
-fn lz4_legacy(d: &[u8]) -> Result<Vec<u8>, ExtractError> {
-    const MAGIC: u32 = 0x184c_2102;
-    const BLOCK: usize = 8 << 20;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; BLOCK];
-    let mut pos = 4;
-    while pos + 4 <= d.len() {
-        let len = u32::from_le_bytes(d[pos..pos + 4].try_into().expect("4 bytes"));
-        if len == MAGIC {
-            pos += 4;
-            continue;
-        }
-        let len = len as usize;
-        if len == 0
-            || len > d.len() - pos - 4
-            || len > lz4_flex::block::get_maximum_output_size(BLOCK)
-        {
-            break;
-        }
-        let n = lz4_flex::block::decompress_into(&d[pos + 4..pos + 4 + len], &mut buf)
-            .map_err(|e| decode("lz4 legacy")(std::io::Error::other(e)))?;
-        out.extend_from_slice(&buf[..n]);
-        if out.len() as u64 > MAX_OUTPUT {
-            return Err(too_large("lz4 legacy"));
-        }
-        pos += 4 + len;
-    }
-    if out.is_empty() {
-        return Err(ExtractError::Lz4NoBlocks);
-    }
-    Ok(out)
-}
-
 /// ELF machine → architecture name.
 fn elf_arch(data: &[u8]) -> Option<String> {
+    arch_of(&object::File::parse(data).ok()?)
+}
+
+/// An ELF file's machine as an architecture name.
+fn arch_of<'d, R: object::ReadRef<'d>>(f: &object::File<'d, R>) -> Option<String> {
     use object::Object;
-    let f = object::File::parse(data).ok()?;
     Some(
         match f.architecture() {
             object::Architecture::X86_64 => "x86_64",
@@ -308,140 +148,6 @@ fn bzimage_payload(data: &[u8]) -> Option<&[u8]> {
     data.get(start..start.checked_add(len)?)
 }
 
-/// A member of an `ar` archive (Debian packages are ar archives).
-fn ar_members(data: &[u8]) -> Result<Vec<(String, &[u8])>, ExtractError> {
-    let ar = |problem: String, offset: usize| ExtractError::Ar { problem, offset };
-    if !data.starts_with(b"!<arch>\n") {
-        return Err(ar("not an ar archive".into(), 0));
-    }
-    let mut out = Vec::new();
-    let mut pos = 8;
-    while pos + 60 <= data.len() {
-        let h = &data[pos..pos + 60];
-        if &h[58..60] != b"`\n" {
-            return Err(ar("bad member header".into(), pos));
-        }
-        let name = String::from_utf8_lossy(&h[..16])
-            .trim_end()
-            .trim_end_matches('/')
-            .to_string();
-        let size: usize = String::from_utf8_lossy(&h[48..58])
-            .trim()
-            .parse()
-            .map_err(|_| ar("bad size".into(), pos))?;
-        let start = pos + 60;
-        let end = start
-            .checked_add(size)
-            .filter(|&e| e <= data.len())
-            .ok_or_else(|| ar(format!("member {name} truncated"), pos))?;
-        out.push((name, &data[start..end]));
-        pos = end + (size & 1);
-    }
-    Ok(out)
-}
-
-/// Files of a (possibly compressed) tar, by name, that `want` accepts;
-/// streamed, stopping after `max` of them.
-fn tar_files(
-    data: &[u8],
-    max: usize,
-    mut want: impl FnMut(&str) -> bool,
-) -> Result<Vec<(String, Vec<u8>)>, ExtractError> {
-    let reader: Box<dyn Read + '_> = match Codec::detect(data) {
-        Some(c) => c.reader(data, false)?,
-        None => Box::new(data),
-    };
-    let mut ar = tar::Archive::new(reader.take(MAX_OUTPUT * 4));
-    let mut out = Vec::new();
-    for entry in ar.entries().map_err(ExtractError::Tar)? {
-        let mut entry = entry.map_err(ExtractError::Tar)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(ExtractError::Tar)?
-            .to_string_lossy()
-            .into_owned();
-        if want(&name) {
-            let bytes = read_limited(&mut entry, &name)?;
-            out.push((name, bytes));
-            if out.len() == max {
-                break;
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn control_field(control: &str, field: &str) -> String {
-    control
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn deb(data: &[u8]) -> Result<Extracted, ExtractError> {
-    let members = ar_members(data)?;
-    let find = |prefix: &str| {
-        members
-            .iter()
-            .find(|(n, _)| n.starts_with(prefix))
-            .map(|(n, d)| (n.clone(), *d))
-    };
-    let missing = |member: String| ExtractError::DebMember { member };
-    let (cname, control_tar) = find("control.tar").ok_or_else(|| missing("control.tar".into()))?;
-    let control = tar_files(control_tar, 1, |n| n.trim_start_matches("./") == "control")?;
-    let control = control
-        .first()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .ok_or_else(|| missing(format!("control file in {cname}")))?;
-    let package = control_field(&control, "Package");
-    // Since 7.x Debian splits the image out of linux-image-R into
-    // linux-binary-R (linux-binary-unsigned-R before signing).
-    let release = ["linux-image-", "linux-binary-unsigned-", "linux-binary-"]
-        .iter()
-        .find_map(|p| package.strip_prefix(p))
-        .map(|r| {
-            r.trim_end_matches("-unsigned")
-                .trim_end_matches("-dbg")
-                .to_string()
-        })
-        .unwrap_or_default();
-    let info = PackageInfo {
-        version: control_field(&control, "Version"),
-        architecture: control_field(&control, "Architecture"),
-        maintainer: control_field(&control, "Maintainer"),
-        package,
-        release,
-    };
-    let (dname, data_tar) = find("data.tar").ok_or_else(|| missing("data.tar".into()))?;
-    // The kernel image, or in -dbg packages the vmlinux with debug info.
-    let images = tar_files(data_tar, 1, |n| {
-        let n = n.trim_start_matches("./");
-        n.starts_with("boot/vmlinuz-")
-            || (n.starts_with("usr/lib/modules/") && n.ends_with("/vmlinuz"))
-            || n.starts_with("boot/vmlinux-")
-            || (n.starts_with("usr/lib/debug/boot/vmlinux-"))
-    })?;
-    let (iname, image) = images
-        .into_iter()
-        .next()
-        .ok_or_else(|| ExtractError::NoKernelImage {
-            package: info.package.clone(),
-            member: dname.clone(),
-        })?;
-    let mut inner = extract(&image)?;
-    inner.path.insert(0, iname);
-    inner.path.insert(
-        0,
-        format!("deb {} {} ({dname})", info.package, info.version),
-    );
-    inner.package = Some(info);
-    Ok(inner)
-}
-
 /// Extracts the BTF of whatever kernel artifact `data` is: tried in order,
 /// a Debian package (`!<arch>`), an ELF file (its `.BTF` section), raw BTF
 /// (returned as is), an x86 bzImage (its payload decompressed, then
@@ -476,27 +182,172 @@ fn deb(data: &[u8]) -> Result<Extracted, ExtractError> {
 /// # }
 /// ```
 pub fn extract(data: &[u8]) -> Result<Extracted, ExtractError> {
-    extract_depth(data, 0)
+    extract_with(data, &ExtractOptions::default())
 }
 
-fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, ExtractError> {
-    if depth > 4 {
-        return Err(ExtractError::TooDeep);
+/// [`extract`], with a choice of when to encode DWARF: a vmlinux without
+/// `.BTF` (or any vmlinux, with [`Encode::Always`]) has its DWARF
+/// encoded by `btfkit_encode`, as `pahole -J` would.
+///
+/// # Errors
+///
+/// As [`extract`]; [`ExtractError::Encode`] when the DWARF cannot be
+/// encoded.
+pub fn extract_with(data: &[u8], opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    extract_depth(data, 0, opts)
+}
+
+/// Extracts the BTF of a kernel artifact on disk (a regular file). A
+/// package is read once as a stream: only the kernel image is held in
+/// memory, nothing is unpacked to disk. An ELF file is read only as far
+/// as needed: its `.BTF` section, or what the encoder reads of its DWARF.
+/// Anything else is read whole (at most 4 GiB) and goes to
+/// [`extract_with`].
+///
+/// # Errors
+///
+/// As [`extract_with`], and [`ExtractError::Open`] when the file cannot
+/// be opened or read (the error names it).
+pub fn extract_path(path: &Path, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    let open = |e: btfkit_btf::Error| ExtractError::Open(e);
+    let mut r = BufReader::with_capacity(1 << 20, input::open(path).map_err(open)?);
+    let head = r
+        .fill_buf()
+        .map_err(|e| open(btfkit_btf::Error::Io(e).in_file(path)))?;
+    if head.starts_with(b"!<arch>\n") {
+        return deb::deb(r, opts);
     }
-    let found = |btf: &[u8], how: &str, arch: Option<String>| Extracted {
+    if btfkit_btf::is_elf(head) {
+        return elf_file(path, opts);
+    }
+    drop(r);
+    extract_with(&input::read(path, Limit::Large).map_err(open)?, opts)
+}
+
+/// The BTF of an ELF file on disk: its `.BTF` section alone, or (none, or
+/// [`Encode::Always`]) its DWARF encoded from what the encoder reads of
+/// it (`btfkit_encode::read_for_encoding`: the code and data of a
+/// vmlinux are never read).
+fn elf_file(path: &Path, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    use object::{Object, ObjectSection};
+    let file = input::open(path).map_err(ExtractError::Open)?;
+    let cache = object::ReadCache::new(file);
+    let elf = object::File::parse(&cache)
+        .map_err(|e| ExtractError::Elf(btfkit_btf::Error::Elf(e.to_string()).in_file(path)))?;
+    let arch = arch_of(&elf);
+    let btf = elf.section_by_name(".BTF");
+    if let (Some(s), Encode::WhenMissing) = (&btf, opts.encode) {
+        let data = s
+            .data()
+            .map_err(|e| ExtractError::Elf(btfkit_btf::Error::Elf(e.to_string()).in_file(path)))?;
+        return Ok(found(data, "ELF .BTF", arch));
+    }
+    if elf.kind() == object::ObjectKind::Relocatable {
+        return Err(ExtractError::ModuleWithoutBtf);
+    }
+    let had_btf = btf.is_some();
+    drop(elf);
+    drop(cache);
+    let data = btfkit_encode::read_for_encoding(path)
+        .map_err(|e| ExtractError::Open(btfkit_btf::Error::Io(e).in_file(path)))?;
+    encode(&data, had_btf, arch, opts)
+}
+
+/// What was found at the bottom of the path.
+fn found(btf: &[u8], how: &str, arch: Option<String>) -> Extracted {
+    Extracted {
         btf: btf.to_vec(),
         path: vec![how.to_string()],
         package: None,
         arch,
+    }
+}
+
+/// The BTF of an ELF file in memory, as [`elf_file`] for one on disk.
+fn elf_btf(data: &[u8], opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    let arch = elf_arch(data);
+    let section = btfkit_btf::elf_section(data, ".BTF").map_err(ExtractError::Elf)?;
+    if let (Some((btf, _)), Encode::WhenMissing) = (section, opts.encode) {
+        return Ok(found(btf, "ELF .BTF", arch));
+    }
+    if is_relocatable(data) {
+        return Err(ExtractError::ModuleWithoutBtf);
+    }
+    encode(data, section.is_some(), arch, opts)
+}
+
+/// Encodes the DWARF of a vmlinux (or another executable ELF file).
+fn encode(
+    elf: &[u8],
+    had_btf: bool,
+    arch: Option<String>,
+    opts: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let eopts = EncodeOptions {
+        jobs: opts.jobs,
+        ..EncodeOptions::default()
     };
+    let (btf, stats) = btfkit_encode::encode(elf, None, &eopts).map_err(|e| match e {
+        EncodeError::NoDwarf if !had_btf => ExtractError::NoBtfSection,
+        source => ExtractError::Encode { source },
+    })?;
+    let how = format!(
+        "ELF DWARF encoded by btfkit ({} units, {} types)",
+        stats.units, stats.types_after
+    );
+    Ok(Extracted {
+        btf,
+        path: vec![how],
+        package: None,
+        arch,
+    })
+}
+
+/// Whether an ELF file is relocatable (a kernel module, an object).
+fn is_relocatable(data: &[u8]) -> bool {
+    use object::Object;
+    object::File::parse(data).is_ok_and(|f| f.kind() == object::ObjectKind::Relocatable)
+}
+
+/// The BTF of a package's kernel image: an ELF vmlinux (its `.BTF`, or
+/// its DWARF encoded) or a compressed image.
+pub(crate) fn image_btf(image: &[u8], opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    extract_depth(image, 1, opts)
+}
+
+/// Reads a package member of `size` bytes (as its header says) into
+/// memory: at most 4 GiB (a vmlinux with
+/// DWARF is about 1 GiB).
+pub(crate) fn read_member(r: impl Read, size: u64, what: &str) -> Result<Vec<u8>, ExtractError> {
+    let max = Limit::Large.max_bytes();
+    // The exact size up front: growing by doubling would copy hundreds of
+    // megabytes and briefly hold both copies.
+    let mut out = Vec::with_capacity(size.min(max) as usize);
+    r.take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(codec::decode(what))?;
+    if out.len() as u64 > max {
+        return Err(ExtractError::TooLarge {
+            what: what.to_string(),
+            limit: max,
+        });
+    }
+    Ok(out)
+}
+
+fn extract_depth(
+    data: &[u8],
+    depth: u32,
+    opts: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    if depth > 4 {
+        return Err(ExtractError::TooDeep);
+    }
     if data.starts_with(b"!<arch>\n") {
-        return deb(data);
+        return deb::deb(data, opts);
     }
     if btfkit_btf::is_elf(data) {
-        let (btf, _) = btfkit_btf::elf_section(data, ".BTF")
-            .map_err(ExtractError::Elf)?
-            .ok_or(ExtractError::NoBtfSection)?;
-        return Ok(found(btf, "ELF .BTF", elf_arch(data)));
+        return elf_btf(data, opts);
     }
     if btfkit_btf::Header::detect_endian(data).is_ok() {
         return Ok(found(data, "raw BTF", None));
@@ -504,7 +355,7 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, ExtractError> {
     if let Some(payload) = bzimage_payload(data) {
         let codec = Codec::detect(payload).ok_or(ExtractError::UnknownPayload)?;
         let inner = codec.decompress(payload, true)?;
-        let mut e = extract_depth(&inner, depth + 1)?;
+        let mut e = extract_depth(&inner, depth + 1, opts)?;
         e.path
             .insert(0, format!("bzImage {} payload", codec.name()));
         e.arch.get_or_insert_with(|| "x86_64".into());
@@ -512,7 +363,7 @@ fn extract_depth(data: &[u8], depth: u32) -> Result<Extracted, ExtractError> {
     }
     if let Some(codec) = Codec::detect(data) {
         let inner = codec.decompress(data, false)?;
-        let mut e = extract_depth(&inner, depth + 1)?;
+        let mut e = extract_depth(&inner, depth + 1, opts)?;
         e.path.insert(0, codec.name().to_string());
         return Ok(e);
     }
