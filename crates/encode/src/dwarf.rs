@@ -119,8 +119,8 @@ struct UnitKey {
 /// Every unit of the input, with what resolves references between them.
 struct Units<'a> {
     domains: Vec<Domain<'a>>,
-    /// Type units by signature (DW_FORM_ref_sig8 targets).
-    sigs: HashMap<u64, (UnitKey, UnitOffset)>,
+    /// Type units by signature.
+    sigs: Signatures,
 }
 
 impl<'a> Units<'a> {
@@ -159,12 +159,16 @@ fn section_offset(h: &gimli::UnitHeader<R<'_>>) -> u64 {
     }
 }
 
-fn load_dwarf<'a>(file: &'a ElfDwarf<'_>, split: bool) -> Result<gimli::Dwarf<R<'a>>, EncodeError> {
-    let endian = if file.little_endian {
+fn runtime_endian(file: &ElfDwarf<'_>) -> RunTimeEndian {
+    if file.little_endian {
         RunTimeEndian::Little
     } else {
         RunTimeEndian::Big
-    };
+    }
+}
+
+fn load_dwarf<'a>(file: &'a ElfDwarf<'_>, split: bool) -> Result<gimli::Dwarf<R<'a>>, EncodeError> {
+    let endian = runtime_endian(file);
     gimli::Dwarf::load(|id| -> Result<R<'a>, gimli::Error> {
         let name = if split {
             id.dwo_name()
@@ -273,118 +277,200 @@ fn find_dwo(sk: &Skeleton, search: &SplitSearch) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// Converts every unit, on `jobs` threads: the input's compilation,
-/// partial and type units, and the split units its skeletons point to.
+/// How [`convert_units`] converts.
+#[derive(Clone, Debug)]
+pub struct ConvertOptions {
+    /// Worker threads: at least one runs, and no more than there are
+    /// units. Default: one per core.
+    pub jobs: usize,
+    /// Multi-dimensional arrays as arrays of arrays (as clang writes them
+    /// for BPF programs), else flattened (as pahole does). Default: flat.
+    pub nested_arrays: bool,
+    /// Each worker deduplicates its output after converting this many
+    /// types. Default: [`COMPACT_EVERY`].
+    pub compact_every: usize,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            nested_arrays: false,
+            compact_every: COMPACT_EVERY,
+        }
+    }
+}
+
+/// Converts every unit, on `opts.jobs` threads: the input's compilation,
+/// partial and type units, and the split units its skeletons point to
+/// (found through `search`).
 pub fn convert_units(
     file: &ElfDwarf<'_>,
     search: &SplitSearch,
-    jobs: usize,
-    nested_arrays: bool,
-    compact_every: usize,
+    opts: &ConvertOptions,
 ) -> Result<Vec<UnitTypes>, EncodeError> {
     let main = domain(load_dwarf(file, false)?)?;
     if main.info.is_empty() && main.types.is_empty() {
         return Err(EncodeError::NoDwarf);
     }
-    // Split DWARF: read the .dwo files (or the .dwp) first; their
-    // domains borrow these buffers.
     let skels = skeletons(&main)?;
-    let mut dwo_bytes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    let mut dwp_bytes: Option<(PathBuf, Vec<u8>)> = None;
-    let mut missing = Vec::new();
-    for sk in &skels {
-        match find_dwo(sk, search) {
-            Some(p) => {
-                let bytes = std::fs::read(&p).map_err(|e| EncodeError::Split {
-                    file: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                dwo_bytes.push((p, bytes));
-            }
-            None => missing.push(sk),
-        }
-    }
-    if !missing.is_empty() {
-        match &search.dwp {
-            Some(p) if p.is_file() => {
-                let bytes = std::fs::read(p).map_err(|e| EncodeError::Split {
-                    file: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                dwp_bytes = Some((p.clone(), bytes));
-            }
-            _ => {
-                return Err(EncodeError::MissingDwo {
-                    name: missing[0].name.clone(),
-                    comp_dir: missing[0].comp_dir.clone().unwrap_or_default(),
-                    count: missing.len(),
-                })
-            }
-        }
-    }
-    let split_err = |p: &Path, e: EncodeError| EncodeError::Split {
-        file: p.display().to_string(),
-        reason: e.to_string(),
-    };
-    let dwo_files: Vec<(&Path, ElfDwarf<'_>)> = dwo_bytes
-        .iter()
-        .map(|(p, b)| {
-            Ok((
-                p.as_path(),
-                ElfDwarf::load_split(b).map_err(|e| split_err(p, e))?,
-            ))
-        })
-        .collect::<Result<_, EncodeError>>()?;
-    let dwp_file = match &dwp_bytes {
-        Some((p, b)) => Some((
-            p.as_path(),
-            ElfDwarf::load_split(b).map_err(|e| split_err(p, e))?,
-        )),
-        None => None,
-    };
+    // The split units' domains borrow the split files' buffers and parsed
+    // sections: both are kept here until the conversion ends.
+    let split_bytes = SplitBytes::read(&skels, search)?;
+    let split_files = split_bytes.parse()?;
     let mut domains = vec![main];
-    for (p, f) in &dwo_files {
-        let mut d = load_dwarf(f, true).map_err(|e| split_err(p, e))?;
-        d.make_dwo(&domains[0].dwarf);
-        domains.push(domain(d).map_err(|e| split_err(p, e))?);
+    split_files.add_domains(&mut domains, &split_bytes.in_dwp)?;
+    let (work, sigs) = work_list(&domains, &skels);
+    let units = Units { domains, sigs };
+    convert_in_workers(file, &units, &work, opts)
+}
+
+/// The error for a split-DWARF file that could not be read or parsed.
+fn split_err(file: &Path, reason: impl std::fmt::Display) -> EncodeError {
+    EncodeError::Split {
+        file: file.display().to_string(),
+        reason: reason.to_string(),
     }
-    if let Some((p, f)) = &dwp_file {
-        let endian = if f.little_endian {
-            RunTimeEndian::Little
-        } else {
-            RunTimeEndian::Big
-        };
-        let empty = EndianSlice::new(&[][..], endian);
-        let dwp = gimli::DwarfPackage::load(
-            |id| -> Result<R<'_>, gimli::Error> {
-                Ok(EndianSlice::new(
-                    id.dwo_name().map_or(&[][..], |n| f.section(n)),
-                    endian,
-                ))
-            },
-            empty,
-        )
-        .map_err(|e| split_err(p, dwarf_err(0, e)))?;
-        for sk in &missing {
-            let found = match sk.dwo_id {
-                Some(id) => dwp
-                    .find_cu(id, &domains[0].dwarf)
-                    .map_err(|e| split_err(p, dwarf_err(0, e)))?,
-                None => None,
-            };
-            let Some(d) = found else {
-                return Err(EncodeError::MissingDwo {
-                    name: sk.name.clone(),
-                    comp_dir: sk.comp_dir.clone().unwrap_or_default(),
-                    count: missing.len(),
-                });
-            };
-            domains.push(domain(d).map_err(|e| split_err(p, e))?);
+}
+
+/// The error for skeletons whose split units were found nowhere: the
+/// first of them, and how many there are.
+fn missing_dwo(first: &Skeleton, count: usize) -> EncodeError {
+    EncodeError::MissingDwo {
+        name: first.name.clone(),
+        comp_dir: first.comp_dir.clone().unwrap_or_default(),
+        count,
+    }
+}
+
+fn read_split_file(path: &Path) -> Result<Vec<u8>, EncodeError> {
+    std::fs::read(path).map_err(|e| split_err(path, e))
+}
+
+/// The split-DWARF files the skeletons point to, read into memory.
+struct SplitBytes<'s> {
+    /// Each `.dwo` found, with its path.
+    dwo: Vec<(PathBuf, Vec<u8>)>,
+    /// The `.dwp`, read only when some skeleton's `.dwo` was not found.
+    dwp: Option<(PathBuf, Vec<u8>)>,
+    /// The skeletons whose `.dwo` was not found: their units are looked
+    /// up in the `.dwp`.
+    in_dwp: Vec<&'s Skeleton>,
+}
+
+impl<'s> SplitBytes<'s> {
+    /// Reads each skeleton's `.dwo`, and the `.dwp` when a `.dwo` is
+    /// missing; fails when one is missing and there is no `.dwp`.
+    fn read(skels: &'s [Skeleton], search: &SplitSearch) -> Result<Self, EncodeError> {
+        let mut dwo = Vec::new();
+        let mut in_dwp = Vec::new();
+        for sk in skels {
+            match find_dwo(sk, search) {
+                Some(p) => {
+                    let bytes = read_split_file(&p)?;
+                    dwo.push((p, bytes));
+                }
+                None => in_dwp.push(sk),
+            }
         }
+        let dwp = match (in_dwp.first(), &search.dwp) {
+            (None, _) => None,
+            (Some(_), Some(p)) if p.is_file() => Some((p.clone(), read_split_file(p)?)),
+            (Some(first), _) => return Err(missing_dwo(first, in_dwp.len())),
+        };
+        Ok(SplitBytes { dwo, dwp, in_dwp })
     }
-    // Every unit is converted; type units also answer signatures.
+
+    /// Each file parsed as ELF.
+    fn parse(&self) -> Result<SplitFiles<'_>, EncodeError> {
+        Ok(SplitFiles {
+            dwo: self
+                .dwo
+                .iter()
+                .map(parse_split_file)
+                .collect::<Result<_, _>>()?,
+            dwp: self.dwp.as_ref().map(parse_split_file).transpose()?,
+        })
+    }
+}
+
+fn parse_split_file(
+    (path, bytes): &(PathBuf, Vec<u8>),
+) -> Result<(&Path, ElfDwarf<'_>), EncodeError> {
+    let file = ElfDwarf::load_split(bytes).map_err(|e| split_err(path, e))?;
+    Ok((path.as_path(), file))
+}
+
+/// The split-DWARF files, parsed, with their paths (for errors).
+struct SplitFiles<'b> {
+    dwo: Vec<(&'b Path, ElfDwarf<'b>)>,
+    dwp: Option<(&'b Path, ElfDwarf<'b>)>,
+}
+
+impl SplitFiles<'_> {
+    /// Adds a domain for each `.dwo`, then one for each unit of the
+    /// `.dwp` that an `in_dwp` skeleton points to, after the input's own
+    /// (`domains[0]`, which the split units refer back to).
+    fn add_domains<'a>(
+        &'a self,
+        domains: &mut Vec<Domain<'a>>,
+        in_dwp: &[&Skeleton],
+    ) -> Result<(), EncodeError> {
+        for (path, file) in &self.dwo {
+            let mut dwarf = load_dwarf(file, true).map_err(|e| split_err(path, e))?;
+            dwarf.make_dwo(&domains[0].dwarf);
+            domains.push(domain(dwarf).map_err(|e| split_err(path, e))?);
+        }
+        if let Some((path, file)) = &self.dwp {
+            add_dwp_domains(path, file, domains, in_dwp)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the domain of each `in_dwp` skeleton's unit in the `.dwp`
+/// `file`, found by the skeleton's DWO id.
+fn add_dwp_domains<'a>(
+    path: &Path,
+    file: &'a ElfDwarf<'_>,
+    domains: &mut Vec<Domain<'a>>,
+    in_dwp: &[&Skeleton],
+) -> Result<(), EncodeError> {
+    let endian = runtime_endian(file);
+    let empty = EndianSlice::new(&[][..], endian);
+    let dwp = gimli::DwarfPackage::load(
+        |id| -> Result<R<'_>, gimli::Error> {
+            Ok(EndianSlice::new(
+                id.dwo_name().map_or(&[][..], |n| file.section(n)),
+                endian,
+            ))
+        },
+        empty,
+    )
+    .map_err(|e| split_err(path, dwarf_err(0, e)))?;
+    for sk in in_dwp {
+        let found = match sk.dwo_id {
+            Some(id) => dwp
+                .find_cu(id, &domains[0].dwarf)
+                .map_err(|e| split_err(path, dwarf_err(0, e)))?,
+            None => None,
+        };
+        let Some(dwarf) = found else {
+            return Err(missing_dwo(sk, in_dwp.len()));
+        };
+        domains.push(domain(dwarf).map_err(|e| split_err(path, e))?);
+    }
+    Ok(())
+}
+
+/// Type units by signature (DW_FORM_ref_sig8 targets).
+type Signatures = HashMap<u64, (UnitKey, UnitOffset)>;
+
+/// The units to convert, in order: every unit but the skeletons (whose
+/// types are in their split units); and the type units by signature.
+fn work_list(domains: &[Domain<'_>], skels: &[Skeleton]) -> (Vec<UnitKey>, Signatures) {
     let mut work = Vec::new();
-    let mut sigs = HashMap::new();
+    let mut sigs = Signatures::new();
     for (di, d) in domains.iter().enumerate() {
         for (debug_types, list) in [(false, &d.info), (true, &d.types)] {
             for (i, h) in list.iter().enumerate() {
@@ -393,59 +479,91 @@ pub fn convert_units(
                     debug_types,
                     index: i as u32,
                 };
-                match h.type_() {
-                    gimli::UnitType::Type {
-                        type_signature,
-                        type_offset,
-                    }
-                    | gimli::UnitType::SplitType {
-                        type_signature,
-                        type_offset,
-                    } => {
-                        sigs.entry(type_signature.0).or_insert((key, type_offset));
-                    }
-                    gimli::UnitType::Skeleton(_) => continue,
-                    // A DWARF 4 (GNU) skeleton is a compilation unit.
-                    _ if di == 0 && !debug_types && skels.iter().any(|sk| sk.index == i) => {
-                        continue
-                    }
-                    _ => {}
+                if let Some((signature, offset)) = type_unit_signature(h) {
+                    // The first unit of a signature answers for it.
+                    sigs.entry(signature).or_insert((key, offset));
+                } else if is_skeleton(h, key, skels) {
+                    continue;
                 }
                 work.push(key);
             }
         }
     }
-    let units = Units { domains, sigs };
-    let jobs = jobs.clamp(1, work.len().max(1));
+    (work, sigs)
+}
+
+/// A type unit's signature and the offset of its type.
+fn type_unit_signature(h: &gimli::UnitHeader<R<'_>>) -> Option<(u64, UnitOffset)> {
+    match h.type_() {
+        gimli::UnitType::Type {
+            type_signature,
+            type_offset,
+        }
+        | gimli::UnitType::SplitType {
+            type_signature,
+            type_offset,
+        } => Some((type_signature.0, type_offset)),
+        _ => None,
+    }
+}
+
+/// Whether a unit is a skeleton: its types are in its split unit.
+fn is_skeleton(h: &gimli::UnitHeader<R<'_>>, key: UnitKey, skels: &[Skeleton]) -> bool {
+    match h.type_() {
+        gimli::UnitType::Skeleton(_) => true,
+        // A DWARF 4 (GNU) skeleton is a compilation unit.
+        _ => {
+            key.domain == 0
+                && !key.debug_types
+                && skels.iter().any(|sk| sk.index == key.index as usize)
+        }
+    }
+}
+
+/// Converts the `work` units on `opts.jobs` threads and returns each
+/// worker's output.
+fn convert_in_workers<'a>(
+    file: &ElfDwarf<'a>,
+    units: &Units<'a>,
+    work: &[UnitKey],
+    opts: &ConvertOptions,
+) -> Result<Vec<UnitTypes>, EncodeError> {
+    let jobs = opts.jobs.clamp(1, work.len().max(1));
     // Contiguous runs of units per worker keep the output order
     // independent of scheduling.
     let per = work.len().div_ceil(jobs).max(1);
     let results: Vec<Result<UnitTypes, EncodeError>> = std::thread::scope(|s| {
-        let hs: Vec<_> = work
+        let workers: Vec<_> = work
             .chunks(per)
-            .map(|chunk| {
-                let units = &units;
-                s.spawn(move || {
-                    let mut w = Worker::new(file, units, nested_arrays);
-                    for &key in chunk {
-                        let off = section_offset(units.header(key));
-                        w.unit(key).map_err(|e| dwarf_err(off, e))?;
-                        w.out.units += 1;
-                        if w.out.ir.len() - w.compacted >= compact_every && w.foreign.is_empty() {
-                            w.compact();
-                        }
-                    }
-                    w.compact();
-                    let out = w.out;
-                    Ok(out)
-                })
-            })
+            .map(|run| s.spawn(move || convert_run(file, units, run, opts)))
             .collect();
-        hs.into_iter()
+        workers
+            .into_iter()
             .map(|h| h.join().expect("encoder worker"))
             .collect()
     });
     results.into_iter().collect()
+}
+
+/// One worker's share: a run of units converted into one id space,
+/// deduplicated every `opts.compact_every` types.
+fn convert_run<'a>(
+    file: &ElfDwarf<'a>,
+    units: &Units<'a>,
+    run: &[UnitKey],
+    opts: &ConvertOptions,
+) -> Result<UnitTypes, EncodeError> {
+    let mut w = Worker::new(file, units, opts.nested_arrays);
+    for &key in run {
+        let off = section_offset(units.header(key));
+        w.unit(key).map_err(|e| dwarf_err(off, e))?;
+        w.out.units += 1;
+        if w.out.ir.len() - w.compacted >= opts.compact_every && w.foreign.is_empty() {
+            w.compact();
+        }
+    }
+    w.compact();
+    Ok(w.out)
 }
 
 /// Types a worker converts between deduplications of its output, by
@@ -842,6 +960,7 @@ impl<'f, 'a> Worker<'f, 'a> {
         }
     }
 
+    /// A type DIE (pass 2 of [`Worker::types_of`]) as a BTF type.
     fn convert(&mut self, cx: &UnitCtx<'a>, off: UnitOffset, tag: DwTag) -> gimli::Result<IrType> {
         use gimli::constants::*;
         let e = cx.unit.entry(off)?;
@@ -850,59 +969,7 @@ impl<'f, 'a> Worker<'f, 'a> {
         let size = a.byte_size.unwrap_or(0) as u32;
         let ty = a.ty;
         Ok(match tag {
-            DW_TAG_base_type => {
-                let enc = match a.encoding {
-                    Some(AttributeValue::Encoding(x)) => x,
-                    _ => DwAte(0),
-                };
-                let bits = a.bit_size.unwrap_or(size as u64 * 8) as u8;
-                match enc {
-                    DW_ATE_float if matches!(size, 2 | 4 | 8 | 12 | 16) => {
-                        IrType::Float { name, size }
-                    }
-                    DW_ATE_boolean => IrType::Int {
-                        name,
-                        size,
-                        encoding: BTF_INT_BOOL,
-                        offset: 0,
-                        bits,
-                    },
-                    DW_ATE_signed | DW_ATE_signed_char => IrType::Int {
-                        name,
-                        size,
-                        encoding: BTF_INT_SIGNED,
-                        offset: 0,
-                        bits,
-                    },
-                    DW_ATE_unsigned | DW_ATE_unsigned_char | DW_ATE_UTF => IrType::Int {
-                        name,
-                        size,
-                        encoding: 0,
-                        offset: 0,
-                        bits,
-                    },
-                    _ if size > 0 && size <= 16 => {
-                        self.skip("base type of another encoding (as an integer)");
-                        IrType::Int {
-                            name,
-                            size,
-                            encoding: 0,
-                            offset: 0,
-                            bits,
-                        }
-                    }
-                    _ => {
-                        self.skip("base type without a size");
-                        IrType::Int {
-                            name,
-                            size: 0,
-                            encoding: 0,
-                            offset: 0,
-                            bits: 0,
-                        }
-                    }
-                }
-            }
+            DW_TAG_base_type => self.base_type(name, size, &a),
             DW_TAG_pointer_type | DW_TAG_reference_type | DW_TAG_rvalue_reference_type => {
                 IrType::Ptr(self.resolve(cx, ty, 0)?)
             }
@@ -916,82 +983,116 @@ impl<'f, 'a> Worker<'f, 'a> {
             DW_TAG_structure_type | DW_TAG_class_type | DW_TAG_union_type => {
                 let is_union = tag == DW_TAG_union_type;
                 if a.declaration {
-                    return Ok(IrType::Fwd { name, is_union });
-                }
-                let members = self.members(cx, off, is_union)?;
-                if is_union {
-                    IrType::Union {
-                        name,
-                        size,
-                        members,
-                    }
+                    IrType::Fwd { name, is_union }
                 } else {
-                    IrType::Struct {
-                        name,
-                        size,
-                        members,
-                    }
+                    self.composite(cx, off, name, size, is_union)?
                 }
             }
             DW_TAG_enumeration_type => self.enumeration(cx, off, name, size)?,
-            DW_TAG_array_type => {
-                let elem = self.resolve(cx, ty, 0)?;
-                let mut dims = Vec::new();
-                let mut tree = cx.unit.entries_tree(Some(off))?;
-                let root = tree.root()?;
-                let mut children = root.children();
-                while let Some(child) = children.next()? {
-                    let c = child.entry();
-                    if c.tag() != DW_TAG_subrange_type {
-                        continue;
-                    }
-                    let ca = Attrs::of(c)?;
-                    let n = if let Some(count) = ca.count {
-                        count
-                    } else if let Some(ub) = ca.upper_bound {
-                        match ub {
-                            AttributeValue::Sdata(v) if v < 0 => 0,
-                            v => v.udata_value().map_or(0, |u| u.saturating_add(1)),
-                        }
-                    } else {
-                        0
-                    };
-                    dims.push(n.min(u32::MAX as u64) as u32);
-                }
-                if dims.is_empty() {
-                    dims.push(0);
-                }
-                let index = self.index_type();
-                if !self.nested_arrays {
-                    // a[2][3] as a[6], as pahole writes it (and the
-                    // kernels' own BTF has it).
-                    let total = dims
-                        .iter()
-                        .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64))
-                        .filter(|&t| t <= u32::MAX as u64);
-                    return Ok(IrType::Array {
-                        elem,
-                        index,
-                        nelems: total.unwrap_or(0) as u32,
-                    });
-                }
-                // a[2][3]: an array of 2 arrays of 3.
-                let mut inner = elem;
-                for &n in dims[1..].iter().rev() {
-                    inner = self.out.ir.push(IrType::Array {
-                        elem: inner,
-                        index,
-                        nelems: n,
-                    });
-                }
-                IrType::Array {
-                    elem: inner,
-                    index,
-                    nelems: dims[0],
-                }
-            }
+            DW_TAG_array_type => self.array(cx, off, ty)?,
             DW_TAG_subroutine_type => self.proto(cx, off, false)?,
             _ => IrType::Void,
+        })
+    }
+
+    /// A base type: an integer (of the BTF encoding closest to the DWARF
+    /// one), or a float of a size BTF allows.
+    fn base_type(&mut self, name: u32, size: u32, a: &Attrs<'a>) -> IrType {
+        use gimli::constants::*;
+        let enc = match a.encoding {
+            Some(AttributeValue::Encoding(x)) => x,
+            _ => DwAte(0),
+        };
+        let bits = a.bit_size.unwrap_or(size as u64 * 8) as u8;
+        let int = |size, encoding| IrType::Int {
+            name,
+            size,
+            encoding,
+            offset: 0,
+            bits,
+        };
+        match enc {
+            DW_ATE_float if matches!(size, 2 | 4 | 8 | 12 | 16) => IrType::Float { name, size },
+            DW_ATE_boolean => int(size, BTF_INT_BOOL),
+            DW_ATE_signed | DW_ATE_signed_char => int(size, BTF_INT_SIGNED),
+            DW_ATE_unsigned | DW_ATE_unsigned_char | DW_ATE_UTF => int(size, 0),
+            _ if size > 0 && size <= 16 => {
+                self.skip("base type of another encoding (as an integer)");
+                int(size, 0)
+            }
+            _ => {
+                self.skip("base type without a size");
+                IrType::Int {
+                    name,
+                    size: 0,
+                    encoding: 0,
+                    offset: 0,
+                    bits: 0,
+                }
+            }
+        }
+    }
+
+    /// A defined struct, class or union, with its members.
+    fn composite(
+        &mut self,
+        cx: &UnitCtx<'a>,
+        off: UnitOffset,
+        name: u32,
+        size: u32,
+        is_union: bool,
+    ) -> gimli::Result<IrType> {
+        let members = self.members(cx, off, is_union)?;
+        Ok(if is_union {
+            IrType::Union {
+                name,
+                size,
+                members,
+            }
+        } else {
+            IrType::Struct {
+                name,
+                size,
+                members,
+            }
+        })
+    }
+
+    /// An array of the element type `elem_ty`, with a length per
+    /// dimension from its subranges.
+    fn array(
+        &mut self,
+        cx: &UnitCtx<'a>,
+        off: UnitOffset,
+        elem_ty: Option<AttributeValue<R<'a>>>,
+    ) -> gimli::Result<IrType> {
+        // The element first, then the index type: the order in which
+        // they take ids.
+        let elem = self.resolve(cx, elem_ty, 0)?;
+        let dims = array_dims(cx, off)?;
+        let index = self.index_type();
+        if !self.nested_arrays {
+            // a[2][3] as a[6], as pahole writes it (and the kernels' own
+            // BTF has it).
+            return Ok(IrType::Array {
+                elem,
+                index,
+                nelems: flattened_len(&dims),
+            });
+        }
+        // a[2][3]: an array of 2 arrays of 3.
+        let mut inner = elem;
+        for &n in dims[1..].iter().rev() {
+            inner = self.out.ir.push(IrType::Array {
+                elem: inner,
+                index,
+                nelems: n,
+            });
+        }
+        Ok(IrType::Array {
+            elem: inner,
+            index,
+            nelems: dims[0],
         })
     }
 
@@ -1230,4 +1331,49 @@ impl<'f, 'a> Worker<'f, 'a> {
         });
         Ok(())
     }
+}
+
+/// The lengths of an array's dimensions, outermost first, from its
+/// subrange DIEs (0 when unknown, as for a flexible array); at least one.
+fn array_dims(cx: &UnitCtx<'_>, off: UnitOffset) -> gimli::Result<Vec<u32>> {
+    let mut dims = Vec::new();
+    let mut tree = cx.unit.entries_tree(Some(off))?;
+    let root = tree.root()?;
+    let mut children = root.children();
+    while let Some(child) = children.next()? {
+        let c = child.entry();
+        if c.tag() != gimli::DW_TAG_subrange_type {
+            continue;
+        }
+        let n = subrange_len(&Attrs::of(c)?);
+        dims.push(n.min(u32::MAX as u64) as u32);
+    }
+    if dims.is_empty() {
+        dims.push(0);
+    }
+    Ok(dims)
+}
+
+/// A subrange's element count: its `DW_AT_count`, else its upper bound
+/// plus one (C arrays start at 0), else 0.
+fn subrange_len(a: &Attrs<'_>) -> u64 {
+    if let Some(count) = a.count {
+        count
+    } else if let Some(ub) = a.upper_bound {
+        match ub {
+            AttributeValue::Sdata(v) if v < 0 => 0,
+            v => v.udata_value().map_or(0, |u| u.saturating_add(1)),
+        }
+    } else {
+        0
+    }
+}
+
+/// The element count of a multi-dimensional array flattened to one
+/// dimension (0 when it overflows BTF's 32 bits).
+fn flattened_len(dims: &[u32]) -> u32 {
+    dims.iter()
+        .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64))
+        .filter(|&t| t <= u32::MAX as u64)
+        .unwrap_or(0) as u32
 }

@@ -139,6 +139,24 @@ pub struct EncodeOptions {
     pub compact_every: usize,
 }
 
+impl EncodeOptions {
+    /// The conversion's knobs: these, 0 standing for the default.
+    fn convert_options(&self) -> dwarf::ConvertOptions {
+        let defaults = dwarf::ConvertOptions::default();
+        dwarf::ConvertOptions {
+            jobs: match self.jobs {
+                0 => defaults.jobs,
+                n => n,
+            },
+            nested_arrays: self.nested_arrays,
+            compact_every: match self.compact_every {
+                0 => defaults.compact_every,
+                n => n,
+            },
+        }
+    }
+}
+
 /// What an encoding did.
 #[derive(Clone, Debug, Default)]
 pub struct EncodeStats {
@@ -179,15 +197,7 @@ pub fn encode(
     opts: &EncodeOptions,
 ) -> Result<(Vec<u8>, EncodeStats), EncodeError> {
     let file = elf::ElfDwarf::load(elf)?;
-    let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let compact_every = match opts.compact_every {
-        0 => dwarf::COMPACT_EVERY,
-        n => n,
-    };
-    let parts = dwarf::convert_units(&file, &opts.split, jobs, opts.nested_arrays, compact_every)?;
+    let parts = dwarf::convert_units(&file, &opts.split, &opts.convert_options())?;
     let mut stats = EncodeStats::default();
     // The base's types first (kept as they are), then every unit's.
     let mut ir = match base {
