@@ -202,155 +202,251 @@ fn initial_classes(ir: &IrBtf) -> (Vec<u32>, usize) {
 /// pointing to N types that split one per round was O(N²)
 /// (`fanout` in `tests/dedup_worst.rs`).
 fn refine(ir: &IrBtf, alias: &[u32], class: &mut [u32], count: &mut Counters) {
-    let n = ir.types.len();
-    // Who refers to whom, reversed (CSR), with the position of the
-    // reference in the referrer: a type's signature is that of the type
-    // it stands for.
-    let mut start = vec![0u32; n + 1];
-    for i in 0..n {
-        each_ref(&ir.types[alias[i] as usize], alias, |r| {
-            start[r as usize + 1] += 1
-        });
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    let mut fill = start.clone();
-    let mut referrers = vec![(0u32, 0u32); start[n] as usize];
-    for i in 0..n {
-        let mut pos = 0u32;
-        each_ref(&ir.types[alias[i] as usize], alias, |r| {
-            referrers[fill[r as usize] as usize] = (i as u32, pos);
-            fill[r as usize] += 1;
-            pos += 1;
-        });
-    }
-    drop(fill);
-    // Class sizes; ids only grow (a split takes fresh ids), at most one
-    // new id per type.
-    let mut next_id = class.iter().map(|&c| c + 1).max().unwrap_or(0);
-    let mut size = vec![0u32; next_id as usize + n];
-    for &c in class.iter() {
-        size[c as usize] += 1;
-    }
-    let hasher = foldhash::fast::FixedState::with_seed(0x6274_666b);
-    let refs_of = |i: u32, out: &mut Vec<u32>, class: &[u32]| {
-        out.clear();
-        each_ref(&ir.types[alias[i as usize] as usize], alias, |r| {
-            out.push(class[r as usize])
-        });
-    };
-    // Looked-at types: (class, signature hash, type, where its signature
-    // starts in sigbuf). The signature is the full list of referred
-    // classes in the first round, the change list after.
-    let mut keyed: Vec<(u32, u64, u32, u32)> = Vec::new();
-    let mut sig = Vec::new();
-    let mut sigbuf: Vec<u32> = Vec::new();
-    for i in 0..n as u32 {
-        refs_of(i, &mut sig, class);
-        count.work += sig.len() + 1;
-        let h = hasher.hash_one(&sig);
-        keyed.push((class[i as usize], h, i, sigbuf.len() as u32));
-        sigbuf.extend_from_slice(&sig);
-        sigbuf.push(u32::MAX);
-    }
-    // One class's looked-at members, by signature: ((where in sigbuf, its
-    // length), members).
-    let mut parts: Vec<((usize, usize), Vec<u32>)> = Vec::new();
-    let mut changed: Vec<u32> = Vec::new();
+    let referrers = Referrers::new(ir, alias);
+    let mut sizes = ClassSizes::new(class);
+    let mut looked = LookedAt::all(ir, alias, class, count);
     let mut moved: Vec<(u32, u32)> = Vec::new();
-    // References into moved types: (referrer, position, new class).
-    let mut edges: Vec<(u32, u32, u32)> = Vec::new();
-    while !keyed.is_empty() {
+    let mut changed: Vec<u32> = Vec::new();
+    while !looked.keyed.is_empty() {
         count.rounds += 1;
-        // Looked-at types by (class, signature hash).
-        keyed.sort_unstable();
-        changed.clear();
-        let mut a = 0;
-        while a < keyed.len() {
-            let c = keyed[a].0;
-            let mut b = a;
-            while b < keyed.len() && keyed[b].0 == c {
-                b += 1;
-            }
-            // Group the run by exact signature (equal hashes are adjacent;
-            // a collision only adds a group).
-            parts.clear();
-            let mut k = a;
-            while k < b {
-                let h = keyed[k].1;
-                let first = parts.len();
-                while k < b && keyed[k].1 == h {
-                    let i = keyed[k].2;
-                    // The signature as stored, its end marked by MAX (no
-                    // class id or position reaches it).
-                    let from = keyed[k].3 as usize;
-                    let len = sigbuf[from..].iter().position(|&x| x == u32::MAX).unwrap();
-                    let sig = &sigbuf[from..from + len];
-                    let at = (first..parts.len()).find(|&p| {
-                        let (o, l) = parts[p].0;
-                        sigbuf[o..o + l] == *sig
-                    });
-                    match at {
-                        Some(p) => parts[p].1.push(i),
-                        None => parts.push(((from, len), vec![i])),
-                    }
-                    k += 1;
-                }
-            }
-            let whole = (b - a) as u32 == size[c as usize];
-            a = b;
-            if whole && parts.len() == 1 {
-                continue;
-            }
-            if whole {
-                // The largest group stays.
-                let big = (0..parts.len())
-                    .max_by_key(|&k| (parts[k].1.len(), std::cmp::Reverse(k)))
-                    .unwrap();
-                parts.swap_remove(big);
-            }
-            for (_, part) in parts.drain(..) {
-                let id = next_id;
-                next_id += 1;
-                size[c as usize] -= part.len() as u32;
-                size[id as usize] = part.len() as u32;
-                moved.extend(part.iter().map(|&i| (i, id)));
-            }
-        }
+        looked.split_classes(&mut sizes, &mut moved);
         // Class changes are applied only after the round: every
-        // signature above saw the classes as the round began.
+        // signature compared in it saw the classes as the round began.
+        changed.clear();
         for &(i, id) in &moved {
             class[i as usize] = id;
             changed.push(i);
         }
         moved.clear();
-        // The next round looks at the referrers of moved types, each by
-        // its change list.
-        edges.clear();
-        for &t in &changed {
-            let c = class[t as usize];
-            for &(r, pos) in &referrers[start[t as usize] as usize..start[t as usize + 1] as usize]
-            {
-                edges.push((r, pos, c));
+        looked.referrers_of_moved(&referrers, &changed, class, count);
+    }
+}
+
+/// Who refers to each type, with the position of the reference in the
+/// referrer: the type graph reversed (CSR: `list[start[t]..start[t +
+/// 1]]`). A type's references are those of the type it stands for.
+struct Referrers {
+    start: Vec<u32>,
+    list: Vec<(u32, u32)>,
+}
+
+impl Referrers {
+    fn new(ir: &IrBtf, alias: &[u32]) -> Self {
+        let n = ir.types.len();
+        let mut start = vec![0u32; n + 1];
+        for i in 0..n {
+            each_ref(&ir.types[alias[i] as usize], alias, |r| {
+                start[r as usize + 1] += 1
+            });
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut list = vec![(0u32, 0u32); start[n] as usize];
+        for i in 0..n {
+            let mut pos = 0u32;
+            each_ref(&ir.types[alias[i] as usize], alias, |r| {
+                list[fill[r as usize] as usize] = (i as u32, pos);
+                fill[r as usize] += 1;
+                pos += 1;
+            });
+        }
+        Referrers { start, list }
+    }
+
+    /// The (referrer, position) pairs of the references to `t`.
+    fn of(&self, t: u32) -> &[(u32, u32)] {
+        &self.list[self.start[t as usize] as usize..self.start[t as usize + 1] as usize]
+    }
+}
+
+/// The number of types in each class, by class id, and the next fresh
+/// id. Ids only grow (a split takes fresh ids), at most one new id per
+/// type, so the sizes are sized once.
+struct ClassSizes {
+    size: Vec<u32>,
+    next_id: u32,
+}
+
+impl ClassSizes {
+    fn new(class: &[u32]) -> Self {
+        let next_id = class.iter().map(|&c| c + 1).max().unwrap_or(0);
+        let mut size = vec![0u32; next_id as usize + class.len()];
+        for &c in class {
+            size[c as usize] += 1;
+        }
+        ClassSizes { size, next_id }
+    }
+
+    /// Moves the groups of class `c`'s looked-at members to fresh
+    /// classes (recorded in `moved` as (type, new class)), except, when
+    /// `whole` (every member was looked at), the largest group, which
+    /// keeps `c` so that its referrers need no look. A whole class in
+    /// one group does not split.
+    fn split(
+        &mut self,
+        c: u32,
+        whole: bool,
+        groups: &mut Vec<SignatureGroup>,
+        moved: &mut Vec<(u32, u32)>,
+    ) {
+        if whole && groups.len() == 1 {
+            return;
+        }
+        if whole {
+            let big = (0..groups.len())
+                .max_by_key(|&k| (groups[k].1.len(), std::cmp::Reverse(k)))
+                .unwrap();
+            groups.swap_remove(big);
+        }
+        for (_, group) in groups.drain(..) {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.size[c as usize] -= group.len() as u32;
+            self.size[id as usize] = group.len() as u32;
+            moved.extend(group.iter().map(|&i| (i, id)));
+        }
+    }
+}
+
+/// Members of one class with one signature: (where the signature is in
+/// [`LookedAt::sigbuf`], its length), and the members.
+type SignatureGroup = ((usize, usize), Vec<u32>);
+
+/// The types one round of [`refine`] looks at, each with its signature:
+/// the full list of referred classes in the first round, the change
+/// list after.
+struct LookedAt {
+    /// (class, signature hash, type, where its signature starts in
+    /// `sigbuf`).
+    keyed: Vec<(u32, u64, u32, u32)>,
+    /// The signatures, each ended by `u32::MAX` (no class id or position
+    /// reaches it).
+    sigbuf: Vec<u32>,
+    hasher: foldhash::fast::FixedState,
+    /// One class's looked-at members, grouped by signature (reused
+    /// between classes).
+    groups: Vec<SignatureGroup>,
+    /// References into moved types: (referrer, position, new class)
+    /// (reused between rounds).
+    edges: Vec<(u32, u32, u32)>,
+}
+
+impl LookedAt {
+    /// The first round's: every type, by the classes it refers to.
+    fn all(ir: &IrBtf, alias: &[u32], class: &[u32], count: &mut Counters) -> Self {
+        let mut looked = LookedAt {
+            keyed: Vec::new(),
+            sigbuf: Vec::new(),
+            hasher: foldhash::fast::FixedState::with_seed(0x6274_666b),
+            groups: Vec::new(),
+            edges: Vec::new(),
+        };
+        for i in 0..ir.types.len() {
+            let from = looked.sigbuf.len();
+            each_ref(&ir.types[alias[i] as usize], alias, |r| {
+                looked.sigbuf.push(class[r as usize])
+            });
+            count.work += looked.sigbuf.len() - from + 1;
+            looked.push(class[i], i as u32, from);
+        }
+        looked
+    }
+
+    /// Keys type `t` of class `c` by the signature in `sigbuf[from..]`,
+    /// and ends that signature.
+    fn push(&mut self, c: u32, t: u32, from: usize) {
+        let h = self.hasher.hash_one(&self.sigbuf[from..]);
+        self.keyed.push((c, h, t, from as u32));
+        self.sigbuf.push(u32::MAX);
+    }
+
+    /// The signature stored from `from`, up to its end marker.
+    fn signature(&self, from: usize) -> &[u32] {
+        let len = self.sigbuf[from..]
+            .iter()
+            .position(|&x| x == u32::MAX)
+            .unwrap();
+        &self.sigbuf[from..from + len]
+    }
+
+    /// Splits each class whose looked-at members have different
+    /// signatures (see [`ClassSizes::split`]).
+    fn split_classes(&mut self, sizes: &mut ClassSizes, moved: &mut Vec<(u32, u32)>) {
+        // A class's looked-at members become adjacent, equal hashes
+        // within.
+        self.keyed.sort_unstable();
+        let mut a = 0;
+        while a < self.keyed.len() {
+            let c = self.keyed[a].0;
+            let mut b = a;
+            while b < self.keyed.len() && self.keyed[b].0 == c {
+                b += 1;
+            }
+            self.group_by_signature(a, b);
+            let whole = (b - a) as u32 == sizes.size[c as usize];
+            sizes.split(c, whole, &mut self.groups, moved);
+            a = b;
+        }
+    }
+
+    /// Groups `keyed[a..b]` (one class's looked-at members) by exact
+    /// signature into `groups`. Equal hashes are adjacent; a collision
+    /// only adds a group.
+    fn group_by_signature(&mut self, a: usize, b: usize) {
+        self.groups.clear();
+        let mut k = a;
+        while k < b {
+            let h = self.keyed[k].1;
+            let first = self.groups.len();
+            while k < b && self.keyed[k].1 == h {
+                let i = self.keyed[k].2;
+                let from = self.keyed[k].3 as usize;
+                let sig = self.signature(from);
+                let at = (first..self.groups.len()).find(|&p| {
+                    let (o, l) = self.groups[p].0;
+                    self.sigbuf[o..o + l] == *sig
+                });
+                match at {
+                    Some(p) => self.groups[p].1.push(i),
+                    None => self.groups.push(((from, sig.len()), vec![i])),
+                }
+                k += 1;
             }
         }
-        edges.sort_unstable();
-        keyed.clear();
-        sigbuf.clear();
+    }
+
+    /// The next round's: the referrers of the types that `changed` class,
+    /// each by its change list (position and new class of each reference
+    /// that moved).
+    fn referrers_of_moved(
+        &mut self,
+        referrers: &Referrers,
+        changed: &[u32],
+        class: &[u32],
+        count: &mut Counters,
+    ) {
+        self.edges.clear();
+        for &t in changed {
+            let c = class[t as usize];
+            for &(r, pos) in referrers.of(t) {
+                self.edges.push((r, pos, c));
+            }
+        }
+        self.edges.sort_unstable();
+        self.keyed.clear();
+        self.sigbuf.clear();
         let mut e = 0;
-        while e < edges.len() {
-            let r = edges[e].0;
-            let from = sigbuf.len();
-            while e < edges.len() && edges[e].0 == r {
-                sigbuf.extend([edges[e].1, edges[e].2]);
+        while e < self.edges.len() {
+            let r = self.edges[e].0;
+            let from = self.sigbuf.len();
+            while e < self.edges.len() && self.edges[e].0 == r {
+                self.sigbuf.extend([self.edges[e].1, self.edges[e].2]);
                 e += 1;
             }
-            let len = sigbuf.len() - from;
-            count.work += len / 2 + 1;
-            let h = hasher.hash_one(&sigbuf[from..]);
-            keyed.push((class[r as usize], h, r, from as u32));
-            sigbuf.push(u32::MAX);
+            count.work += (self.sigbuf.len() - from) / 2 + 1;
+            self.push(class[r as usize], r, from);
         }
     }
 }
