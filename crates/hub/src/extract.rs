@@ -235,7 +235,11 @@ fn elf_file(path: &Path, opts: &ExtractOptions) -> Result<Extracted, ExtractErro
     let elf = object::File::parse(&cache)
         .map_err(|e| ExtractError::Elf(btfkit_btf::Error::Elf(e.to_string()).in_file(path)))?;
     let arch = arch_of(&elf);
-    let btf = elf.section_by_name(".BTF");
+    // A debug file made with `objcopy --only-keep-debug` keeps a `.BTF`
+    // header without its bytes (NOBITS): that is no BTF.
+    let btf = elf
+        .section_by_name(".BTF")
+        .filter(|s| s.kind() != object::SectionKind::UninitializedData && s.size() > 0);
     if let (Some(s), Encode::WhenMissing) = (&btf, opts.encode) {
         let data = s
             .data()
@@ -266,7 +270,9 @@ fn found(btf: &[u8], how: &str, arch: Option<String>) -> Extracted {
 /// The BTF of an ELF file in memory, as [`elf_file`] for one on disk.
 fn elf_btf(data: &[u8], opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
     let arch = elf_arch(data);
-    let section = btfkit_btf::elf_section(data, ".BTF").map_err(ExtractError::Elf)?;
+    let section = btfkit_btf::elf_section(data, ".BTF")
+        .map_err(ExtractError::Elf)?
+        .filter(|(btf, _)| !btf.is_empty());
     if let (Some((btf, _)), Encode::WhenMissing) = (section, opts.encode) {
         return Ok(found(btf, "ELF .BTF", arch));
     }

@@ -438,23 +438,36 @@ pub fn ensure_tracefs() -> bool {
 /// that kernel: from the cache, else downloaded with `apt-get download`
 /// (a package registry, so allowed in CI) and kept in the cache.
 pub fn debian_kernel_deb() -> Option<(PathBuf, Kernel)> {
-    let dir = cache_dir().join("debs");
-    std::fs::create_dir_all(&dir).expect("create deb cache");
     let candidates = [
         "6.1.0-56-cloud-amd64",
         "6.12.117+deb12-cloud-amd64",
         "6.1.0-52-cloud-amd64",
         "6.1.0-47-cloud-amd64",
     ];
-    let cached = |release: &str| {
+    debian_deb("debs", &candidates, "")
+}
+
+/// A real Debian debug package (`linux-image-<release>-dbg`, ~850 MB: a
+/// vmlinux with DWARF, and a `.BTF` section) whose kernel is in the
+/// corpus, with that kernel; cached as [`debian_kernel_deb`] does.
+pub fn debian_debug_deb() -> Option<(PathBuf, Kernel)> {
+    debian_deb("debug-pkg", &["6.1.0-56-amd64", "6.1.0-52-amd64"], "-dbg")
+}
+
+/// The first package `linux-image-<release><suffix>` of `candidates`
+/// whose kernel the corpus has, cached under `cache_dir()/<folder>`.
+fn debian_deb(folder: &str, candidates: &[&str], suffix: &str) -> Option<(PathBuf, Kernel)> {
+    let dir = cache_dir().join(folder);
+    std::fs::create_dir_all(&dir).expect("create deb cache");
+    let cached = |package: &str| {
         std::fs::read_dir(&dir)
             .ok()?
             .flatten()
             .map(|e| e.path())
             .find(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with(&format!("linux-image-{release}_")) && n.ends_with(".deb")
-                })
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
             })
     };
     let mut tried = Vec::new();
@@ -462,28 +475,69 @@ pub fn debian_kernel_deb() -> Option<(PathBuf, Kernel)> {
         let Some(kernel) = corpus_kernel(&format!("debian/12/x86_64/{release}")) else {
             continue;
         };
-        if let Some(p) = cached(release) {
+        let package = format!("linux-image-{release}{suffix}");
+        if let Some(p) = cached(&package) {
             return Some((p, kernel));
         }
         let out = Command::new("apt-get")
-            .args(["download", "-q", &format!("linux-image-{release}")])
+            .args(["download", "-q", &package])
             .current_dir(&dir)
             .output();
         match out {
             Ok(o) if o.status.success() => {
-                if let Some(p) = cached(release) {
+                if let Some(p) = cached(&package) {
                     return Some((p, kernel));
                 }
             }
             Ok(o) => tried.push(format!(
-                "{release}: {}",
+                "{package}: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             )),
-            Err(e) => tried.push(format!("{release}: {e}")),
+            Err(e) => tried.push(format!("{package}: {e}")),
         }
     }
     missing(&format!(
-        "a Debian linux-image package from the corpus ({})",
+        "a Debian linux-image{suffix} package from the corpus ({})",
         tried.join("; ")
     ))
+}
+
+/// The named types of a BTF as a set of layouts, from its raw dump
+/// (`btfkit btf dump`, bpftool's format): each named struct, union, enum
+/// and typedef (and FUNC by name) is its kind, name, size and members or
+/// values, type ids and FUNC linkage left out. A name defined several
+/// times (two drivers' `struct slot`) counts once per layout, so the
+/// order an encoder met them in does not matter (`bench/layouts.py`).
+pub fn named_layouts(raw_dump: &str) -> std::collections::BTreeSet<Vec<String>> {
+    let strip_ids = |s: &str| {
+        s.split_whitespace()
+            .filter(|w| !w.starts_with("type_id=") && !w.starts_with("linkage="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = std::collections::BTreeSet::new();
+    let mut cur: Option<Vec<String>> = None;
+    for line in raw_dump.lines() {
+        if line.starts_with('[') {
+            out.extend(cur.take());
+            let mut words = line.splitn(3, ' ');
+            let (_, kind, rest) = (
+                words.next(),
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+            );
+            let Some((name, rest)) = rest.strip_prefix('\'').and_then(|r| r.split_once('\''))
+            else {
+                continue;
+            };
+            let keep = ["STRUCT", "UNION", "ENUM", "ENUM64", "TYPEDEF", "FUNC"].contains(&kind);
+            if keep && name != "(anon)" {
+                cur = Some(vec![kind.to_string(), name.to_string(), strip_ids(rest)]);
+            }
+        } else if let Some(c) = cur.as_mut().filter(|c| c[0] != "TYPEDEF" && c[0] != "FUNC") {
+            c.push(strip_ids(line.trim()));
+        }
+    }
+    out.extend(cur);
+    out
 }

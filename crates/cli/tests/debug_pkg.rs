@@ -1,0 +1,261 @@
+//! `btfkit btf extract` and `btfkit hub add` straight from debug packages
+//! (issue 18): Debian's real `-dbg` package (its vmlinux has DWARF and a
+//! `.BTF` section), the same vmlinux with `.BTF` stripped repacked as an
+//! Ubuntu-style `.ddeb` (what RHEL and Ubuntu debug packages hold), and
+//! small debug packages built here for the bad inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use btfkit_testutil as tu;
+
+mod common;
+use common::{btfkit, s};
+
+/// Runs btfkit, asserting success; returns stderr.
+fn ok(args: &[&str]) -> String {
+    let r = btfkit(args);
+    let err = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "btfkit {args:?}: {err}");
+    err
+}
+
+/// The named types of a BTF file as layouts (see `tu::named_layouts`).
+fn layouts(btf: &Path) -> std::collections::BTreeSet<Vec<String>> {
+    let r = btfkit(&["btf", "dump", s(btf)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    tu::named_layouts(&String::from_utf8_lossy(&r.stdout))
+}
+
+/// Asserts two layout sets are equal, listing a few differences if not.
+fn assert_same_layouts(got: &Path, want: &Path) {
+    let (g, w) = (layouts(got), layouts(want));
+    let only_got: Vec<_> = g.difference(&w).take(5).collect();
+    let only_want: Vec<_> = w.difference(&g).take(5).collect();
+    assert!(
+        only_got.is_empty() && only_want.is_empty(),
+        "{} vs {}: only in the first {only_got:?}, only in the second {only_want:?}",
+        got.display(),
+        want.display()
+    );
+    assert!(w.len() > 50_000, "{} named layouts only", w.len());
+}
+
+/// The kernel's own BTF from the corpus, as a raw file.
+fn kernel_file(kernel: &tu::Kernel, dir: &Path) -> PathBuf {
+    let p = dir.join("kernel.btf");
+    std::fs::write(&p, kernel.raw_bytes()).unwrap();
+    p
+}
+
+/// Debian's -dbg package: its `.BTF` taken as it is (byte for byte the
+/// corpus entry, which came from the image package), and with `--encode`
+/// its DWARF encoded into the same named types and layouts.
+#[test]
+fn debian_debug_package_gives_the_kernels_types() {
+    let Some((deb, kernel)) = tu::debian_debug_deb() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("taken.btf");
+    let err = ok(&["btf", "extract", s(&deb), "-o", s(&taken)]);
+    assert!(
+        err.contains("-dbg") && err.ends_with("> ELF .BTF\n"),
+        "{err}"
+    );
+    assert!(std::fs::read(&taken).unwrap() == kernel.raw_bytes());
+
+    let encoded = dir.path().join("encoded.btf");
+    let err = ok(&["btf", "extract", s(&deb), "--encode", "-o", s(&encoded)]);
+    assert!(err.contains("ELF DWARF encoded by btfkit"), "{err}");
+    assert_same_layouts(&encoded, &kernel_file(&kernel, dir.path()));
+}
+
+/// The -dbg package's vmlinux as a debug file without BTF, in an
+/// Ubuntu-style `-dbgsym` package (gzip data, as dpkg-deb writes it fast):
+/// built once and kept in the cache next to the package. The debug file
+/// is `objcopy --only-keep-debug`'s, as distributions make them: code,
+/// data and the `.BTF` section become NOBITS (`--remove-section=.BTF`
+/// itself is refused, `__start_BTF` being named by relocations), so only
+/// the DWARF holds the types.
+fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
+    let dpkg = tu::require_tool("dpkg-deb")?;
+    let objcopy = tu::require_tool("objcopy")?;
+    let out = deb.with_file_name(format!(
+        "linux-image-unsigned-{release}-dbgsym_1_amd64.ddeb"
+    ));
+    if out.exists() {
+        return Some(out);
+    }
+    let work = deb.with_file_name("stripped-work");
+    let _ = std::fs::remove_dir_all(&work);
+    let member = format!("./usr/lib/debug/boot/vmlinux-{release}");
+    let fs = Command::new(&dpkg)
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(work.join("x")).unwrap();
+    tu::run_ok(
+        Command::new("tar")
+            .args(["-x", "-C"])
+            .arg(work.join("x"))
+            .arg(&member)
+            .stdin(fs.stdout.unwrap()),
+    );
+    let root = work.join("root");
+    let boot = root.join("usr/lib/debug/boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    tu::run_ok(
+        Command::new(objcopy)
+            .arg("--only-keep-debug")
+            .arg(work.join("x").join(&member))
+            .arg(boot.join(format!("vmlinux-{release}"))),
+    );
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: linux-image-unsigned-{release}-dbgsym\nVersion: 1\nArchitecture: amd64\n\
+             Maintainer: Ubuntu Kernel Team <kernel-team@lists.ubuntu.com>\nDescription: t\n"
+        ),
+    )
+    .unwrap();
+    let tmp = out.with_extension("tmp");
+    tu::run_ok(
+        Command::new(dpkg)
+            .args(["--build", "-Zgzip", "-z1"])
+            .arg(&root)
+            .arg(&tmp),
+    );
+    std::fs::rename(&tmp, &out).unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
+/// A vmlinux with DWARF only (as RHEL's and Ubuntu's debug packages ship
+/// it) is encoded without being asked, and `hub add` files it under the
+/// key the flags and the package give, saying what it inferred.
+#[test]
+fn stripped_debug_package_is_encoded_and_filed() {
+    let Some((deb, kernel)) = tu::debian_debug_deb() else {
+        return;
+    };
+    let Some(ddeb) = stripped_ddeb(&deb, &kernel.release) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let err = ok(&[
+        "hub",
+        "add",
+        s(&ddeb),
+        "--archive",
+        s(&archive),
+        "--distro",
+        "ubuntu",
+        "--version",
+        "20.04",
+    ]);
+    let key = format!("ubuntu/20.04/x86_64/{}", kernel.release);
+    assert!(
+        err.contains(&format!(
+            "{key}: arch x86_64, release {} inferred from package linux-image-unsigned-{}-dbgsym 1",
+            kernel.release, kernel.release
+        )),
+        "{err}"
+    );
+    assert!(err.contains("ELF DWARF encoded by btfkit"), "{err}");
+    let filed = archive.join(format!("{key}.btf.tar.xz"));
+    let raw = dir.path().join("filed.btf");
+    std::fs::write(&raw, btfkit_btf::load::read_btf_file(&filed).unwrap()).unwrap();
+    assert_same_layouts(&raw, &kernel_file(&kernel, dir.path()));
+}
+
+/// A small debug package around a DWARF-only shared object standing in for
+/// a vmlinux (the encoder's test program), data compressed `zstd`.
+fn small_debug_package(dir: &Path) -> Option<PathBuf> {
+    let dpkg = tu::require_tool("dpkg-deb")?;
+    let cc = tu::require_tool("cc")?;
+    let root = dir.join("root");
+    let boot = root.join("usr/lib/debug/boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    tu::run_ok(
+        Command::new(cc)
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(boot.join("vmlinux-5.4.0-42-generic"))
+            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
+    );
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        "Package: linux-image-unsigned-5.4.0-42-generic-dbgsym\nVersion: 5.4.0-42.46\n\
+         Architecture: amd64\nMaintainer: Ubuntu Kernel Team <k@u>\nDescription: t\n",
+    )
+    .unwrap();
+    let deb = dir.join("small.ddeb");
+    tu::run_ok(
+        Command::new(dpkg)
+            .args(["--build", "-Zzstd"])
+            .arg(&root)
+            .arg(&deb),
+    );
+    Some(deb)
+}
+
+/// A small debug package files under the key it gives; cut short or
+/// damaged anywhere, `hub add` fails in one line naming the package, and
+/// leaves nothing in the archive.
+#[test]
+fn damaged_debug_packages_fail_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(deb) = small_debug_package(dir.path()) else {
+        return;
+    };
+    let archive = dir.path().join("archive");
+    let add = |pkg: &Path| {
+        btfkit(&[
+            "hub",
+            "add",
+            s(pkg),
+            "--archive",
+            s(&archive),
+            "--distro",
+            "ubuntu",
+            "--version",
+            "20.04",
+        ])
+    };
+    let r = add(&deb);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let filed = archive.join("ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz");
+    let btf = btfkit_btf::load::read_btf_file(&filed).unwrap();
+    let parsed = btfkit_btf::Btf::parse(&btf).unwrap();
+    assert!(parsed.types().count() > 10);
+    std::fs::remove_dir_all(&archive).unwrap();
+
+    let bytes = std::fs::read(&deb).unwrap();
+    let n = bytes.len();
+    // Cut anywhere before the end of the image: nothing to encode. (Past
+    // it, the package is read no further: the image was whole.)
+    let mut cases: Vec<(String, Vec<u8>)> = [8, 60, 100, n / 4, n / 2, 3 * n / 4]
+        .iter()
+        .map(|&cut| (format!("cut at {cut}"), bytes[..cut].to_vec()))
+        .collect();
+    for at in [n / 3, n / 2, 2 * n / 3] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x55;
+        cases.push((format!("byte {at} flipped"), b));
+    }
+    for (what, b) in cases {
+        let bad = dir.path().join("bad.ddeb");
+        std::fs::write(&bad, &b).unwrap();
+        let r = add(&bad);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{what}: accepted: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+        assert!(err.contains(s(&bad)), "{what}: {err}");
+        assert!(!archive.exists(), "{what}: left {}", archive.display());
+    }
+}
