@@ -90,7 +90,7 @@ fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
     let work = deb.with_file_name("stripped-work");
     let _ = std::fs::remove_dir_all(&work);
     let member = format!("./usr/lib/debug/boot/vmlinux-{release}");
-    let fs = Command::new(&dpkg)
+    let mut fs = Command::new(&dpkg)
         .arg("--fsys-tarfile")
         .arg(deb)
         .stdout(std::process::Stdio::piped())
@@ -102,8 +102,10 @@ fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
             .args(["-x", "-C"])
             .arg(work.join("x"))
             .arg(&member)
-            .stdin(fs.stdout.unwrap()),
+            .stdin(fs.stdout.take().unwrap()),
     );
+    // tar stops after its member: dpkg-deb may end on a closed pipe.
+    let _ = fs.wait();
     let root = work.join("root");
     let boot = root.join("usr/lib/debug/boot");
     std::fs::create_dir_all(&boot).unwrap();
