@@ -28,6 +28,8 @@ have bzip2 || need_pkgs+=(bzip2)
 have objcopy || need_pkgs+=(binutils)
 have cc || need_pkgs+=(gcc)
 have pkg-config || need_pkgs+=(pkg-config)
+# rpmbuild builds the RPM packages of the RPM reader's tests.
+have rpmbuild || need_pkgs+=(rpm)
 [ -e /usr/include/bpf/btf.h ] || need_pkgs+=(libbpf-dev)
 [ -e /usr/include/linux/bpf.h ] || need_pkgs+=(linux-libc-dev)
 sudo_cmd=""

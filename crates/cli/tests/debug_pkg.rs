@@ -261,3 +261,98 @@ fn damaged_debug_packages_fail_in_one_line() {
         assert!(!archive.exists(), "{what}: left {}", archive.display());
     }
 }
+
+const KERNEL_DEBUGINFO_SPEC: &str = r#"Name: kernel-debuginfo
+Version: 5.14.0
+Release: 70.el9
+Summary: btfkit test stand-in for a kernel-debuginfo package
+License: GPL-2.0
+%global debug_package %{nil}
+%global __os_install_post %{nil}
+%global _build_id_links none
+%description
+A DWARF-only vmlinux stand-in.
+%install
+mkdir -p %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64
+cp %{vmlinux} %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/vmlinux
+%files
+/usr/lib/debug
+"#;
+
+/// `kernel-debuginfo` RPMs, one per payload compression, around a
+/// DWARF-only stand-in for a vmlinux (the encoder's test program):
+/// `hub add` reads each as a stream, encodes the DWARF, and files it
+/// under the release the package's path gives and the arch its header
+/// gives (RHEL's `.el9` names no distro: `--distro` and `--version`
+/// say it); cut short, an RPM fails in one line naming it.
+#[test]
+fn kernel_debuginfo_rpms_in_every_payload_compression() {
+    let (Some(rpmbuild), Some(cc)) = (tu::require_tool("rpmbuild"), tu::require_tool("cc")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let vmlinux = dir.path().join("vmlinux");
+    tu::run_ok(
+        Command::new(cc)
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(&vmlinux)
+            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
+    );
+    let spec = tu::write_under(dir.path(), "kernel.spec", KERNEL_DEBUGINFO_SPEC.as_bytes());
+    let release = "5.14.0-70.el9.x86_64";
+    let mut first: Option<Vec<u8>> = None;
+    for payload in ["w9.xzdio", "w19.zstdio", "w9.gzdio", "w9.bzdio"] {
+        let top = dir.path().join(format!("top-{payload}"));
+        let mut cmd = Command::new(&rpmbuild);
+        cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
+        for (k, v) in [
+            ("_topdir", top.display().to_string()),
+            ("_tmppath", dir.path().display().to_string()),
+            ("vmlinux", vmlinux.display().to_string()),
+            ("_binary_payload", payload.to_string()),
+        ] {
+            cmd.arg("--define").arg(format!("{k} {v}"));
+        }
+        tu::run_ok(cmd.arg(&spec));
+        let rpm = top.join("RPMS/x86_64/kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
+        let archive = dir.path().join(format!("archive-{payload}"));
+        let err = ok(&[
+            "hub",
+            "add",
+            s(&rpm),
+            "--archive",
+            s(&archive),
+            "--distro",
+            "rhel",
+            "--version",
+            "9",
+        ]);
+        assert!(
+            err.contains(&format!(
+                "rhel/9/x86_64/{release}: arch x86_64, release {release} inferred from package kernel-debuginfo 5.14.0-70.el9"
+            )) && err.contains("> ELF DWARF encoded by btfkit"),
+            "{payload}: {err}"
+        );
+        let filed = archive.join(format!("rhel/9/x86_64/{release}.btf.tar.xz"));
+        let btf = btfkit_btf::load::read_btf_file(&filed).unwrap();
+        // The same BTF whatever the compression.
+        match &first {
+            None => first = Some(btf),
+            Some(f) => assert!(*f == btf, "{payload}: other BTF"),
+        }
+        if payload == "w9.xzdio" {
+            let bytes = std::fs::read(&rpm).unwrap();
+            for cut in [50, 200, bytes.len() / 2, bytes.len() - 200] {
+                let bad = dir.path().join("cut.rpm");
+                std::fs::write(&bad, &bytes[..cut]).unwrap();
+                let out = dir.path().join("cut.btf");
+                let r = btfkit(&["btf", "extract", s(&bad), "-o", s(&out)]);
+                let err = String::from_utf8_lossy(&r.stderr);
+                assert!(!r.status.success(), "cut at {cut}: {err}");
+                assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+                assert!(err.contains(s(&bad)), "{err}");
+                assert!(!out.exists());
+            }
+        }
+    }
+}

@@ -200,6 +200,9 @@ pub enum ExtractError {
         /// The member header's offset in the archive.
         offset: usize,
     },
+    /// An RPM package that cannot be read (the error says which part).
+    #[error(transparent)]
+    Rpm(#[from] crate::rpm::RpmError),
     /// A tar archive whose structure is damaged.
     #[error("tar")]
     Tar(#[source] io::Error),

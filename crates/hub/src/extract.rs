@@ -5,8 +5,9 @@
 //! compressed; split BTF) and Debian packages (`linux-image-*.deb`, and
 //! debug packages whose vmlinux has DWARF only, encoded to BTF on the fly).
 
-mod codec;
+pub(crate) mod codec;
 mod deb;
+mod rpm_pkg;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -217,6 +218,9 @@ pub fn extract_path(path: &Path, opts: &ExtractOptions) -> Result<Extracted, Ext
     if head.starts_with(b"!<arch>\n") {
         return deb::deb(r, opts);
     }
+    if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
+        return rpm_pkg::rpm(r, opts);
+    }
     if btfkit_btf::is_elf(head) {
         return elf_file(path, opts);
     }
@@ -352,6 +356,9 @@ fn extract_depth(
     if data.starts_with(b"!<arch>\n") {
         return deb::deb(data, opts);
     }
+    if data.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
+        return rpm_pkg::rpm(data, opts);
+    }
     if btfkit_btf::is_elf(data) {
         return elf_btf(data, opts);
     }
@@ -409,6 +416,9 @@ pub fn validate(btf: &[u8], base: Option<&Btf<'_>>) -> Result<(), ExtractError> 
 /// maintainer or version, the release number from a `+debNN`/`~debNN` tag
 /// or the kernel series Debian ships.
 pub fn guess_distro(info: &PackageInfo) -> Option<(String, String)> {
+    if let Some(rpm) = guess_rpm_distro(&info.release) {
+        return Some(rpm);
+    }
     let debian = info.maintainer.contains("Debian")
         || info.version.contains("deb")
         || info.release.contains("+deb");
@@ -435,6 +445,24 @@ pub fn guess_distro(info: &PackageInfo) -> Option<(String, String)> {
         _ => return None,
     };
     Some(("debian".into(), v.into()))
+}
+
+/// An RPM distribution's tag in a kernel release: `.fc39` (Fedora 39),
+/// `.amzn2` (Amazon Linux 2). RHEL's `.el8` is shared by RHEL, CentOS,
+/// Rocky, Alma and Oracle Linux, so it tells no distro.
+fn guess_rpm_distro(release: &str) -> Option<(String, String)> {
+    let tagged = |tag: &str| {
+        let i = release.find(tag)?;
+        let digits: String = release[i + tag.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    if let Some(v) = tagged(".fc") {
+        return Some(("fedora".into(), v));
+    }
+    tagged(".amzn").map(|v| ("amzn".into(), v))
 }
 
 /// Writes `btf` as `<release>.btf` inside an xz-compressed tar, the btfhub

@@ -2,7 +2,8 @@
 //!
 //! BTFHub's build side: minimize every kernel of a btfhub-layout archive
 //! for a set of BPF objects into one bundle ([`build()`]), and get kernel BTF
-//! out of kernel images and packages in the first place ([`extract`]).
+//! out of kernel images and packages in the first place ([`extract`];
+//! [`rpm`] streams files out of RPM packages).
 //!
 //! [`check`] answers the question the other way round: given objects and an
 //! archive or bundle, which programs load on which kernels, and why not.
@@ -15,6 +16,7 @@ mod bundle_build;
 pub mod check;
 mod error;
 pub mod extract;
+pub mod rpm;
 
 pub use build::{build, parse_objects, BuildOptions, BuildReport, KernelResult};
 pub use bundle_build::{BuiltBundle, BundleBuild, BundleBuildError, KernelFailure};

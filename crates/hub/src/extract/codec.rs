@@ -7,7 +7,7 @@ use crate::ExtractError;
 
 /// Decoder memory is bounded: a header claiming a huge dictionary or
 /// window is an error, not an allocation.
-const MEMLIMIT: u64 = 1 << 30;
+pub(crate) const MEMLIMIT: u64 = 1 << 30;
 
 /// Largest decompressed size accepted (a vmlinux with BTF is well under).
 pub(crate) const MAX_OUTPUT: u64 = 1 << 30;
