@@ -71,24 +71,22 @@ fn debian_debug_package_gives_the_kernels_types() {
     assert_same_layouts(&encoded, &kernel_file(&kernel, dir.path()));
 }
 
-/// The -dbg package's vmlinux as a debug file without BTF, in an
-/// Ubuntu-style `-dbgsym` package (gzip data, as dpkg-deb writes it fast):
-/// built once and kept in the cache next to the package. The debug file
-/// is `objcopy --only-keep-debug`'s, as distributions make them: code,
-/// data and the `.BTF` section become NOBITS (`--remove-section=.BTF`
+/// The -dbg package's vmlinux as a debug file without BTF, as
+/// distributions make debug files (`objcopy --only-keep-debug`: code,
+/// data and the `.BTF` section become NOBITS; `--remove-section=.BTF`
 /// itself is refused, `__start_BTF` being named by relocations), so only
-/// the DWARF holds the types.
-fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
+/// the DWARF holds the types. Made once and kept in the cache next to the
+/// package.
+fn debug_file(deb: &Path, release: &str) -> Option<PathBuf> {
     let dpkg = tu::require_tool("dpkg-deb")?;
     let objcopy = tu::require_tool("objcopy")?;
-    let out = deb.with_file_name(format!(
-        "linux-image-unsigned-{release}-dbgsym_1_amd64.ddeb"
-    ));
+    let out = deb.with_file_name(format!("vmlinux-{release}.debug"));
     if out.exists() {
         return Some(out);
     }
-    let work = deb.with_file_name("stripped-work");
+    let work = deb.with_file_name("debug-file-work");
     let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
     let member = format!("./usr/lib/debug/boot/vmlinux-{release}");
     let mut fs = Command::new(&dpkg)
         .arg("--fsys-tarfile")
@@ -96,26 +94,46 @@ fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::fs::create_dir_all(work.join("x")).unwrap();
     tu::run_ok(
         Command::new("tar")
             .args(["-x", "-C"])
-            .arg(work.join("x"))
+            .arg(&work)
             .arg(&member)
             .stdin(fs.stdout.take().unwrap()),
     );
     // tar stops after its member: dpkg-deb may end on a closed pipe.
     let _ = fs.wait();
-    let root = work.join("root");
-    let boot = root.join("usr/lib/debug/boot");
-    std::fs::create_dir_all(&boot).unwrap();
-    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    let tmp = out.with_extension("tmp");
     tu::run_ok(
         Command::new(objcopy)
             .arg("--only-keep-debug")
-            .arg(work.join("x").join(&member))
-            .arg(boot.join(format!("vmlinux-{release}"))),
+            .arg(work.join(&member))
+            .arg(&tmp),
     );
+    std::fs::rename(&tmp, &out).unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
+/// The debug file in an Ubuntu-style `-dbgsym` package (gzip data, as
+/// dpkg-deb writes it fast), kept in the cache.
+fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
+    let dpkg = tu::require_tool("dpkg-deb")?;
+    let debug = debug_file(deb, release)?;
+    let out = deb.with_file_name(format!(
+        "linux-image-unsigned-{release}-dbgsym_1_amd64.ddeb"
+    ));
+    if out.exists() {
+        return Some(out);
+    }
+    let root = deb.with_file_name("ddeb-root");
+    let _ = std::fs::remove_dir_all(&root);
+    let boot = root.join("usr/lib/debug/boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::hard_link(&debug, boot.join(format!("vmlinux-{release}")))
+        .or_else(|_| std::fs::copy(&debug, boot.join(format!("vmlinux-{release}"))).map(drop))
+        .unwrap();
     std::fs::write(
         root.join("DEBIAN/control"),
         format!(
@@ -132,7 +150,44 @@ fn stripped_ddeb(deb: &Path, release: &str) -> Option<PathBuf> {
             .arg(&tmp),
     );
     std::fs::rename(&tmp, &out).unwrap();
-    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&root);
+    Some(out)
+}
+
+/// The debug file as a RHEL-style `kernel-debuginfo` RPM (at
+/// `usr/lib/debug/lib/modules/<release>/vmlinux`, zstd payload), kept in
+/// the cache.
+fn debuginfo_rpm(deb: &Path, release: &str) -> Option<PathBuf> {
+    let rpmbuild = tu::require_tool("rpmbuild")?;
+    let debug = debug_file(deb, release)?;
+    let out = deb.with_file_name(format!("kernel-debuginfo-{release}.rpm"));
+    if out.exists() {
+        return Some(out);
+    }
+    let top = deb.with_file_name("rpm-top");
+    let _ = std::fs::remove_dir_all(&top);
+    let spec = KERNEL_DEBUGINFO_SPEC
+        .replace("5.14.0-70.el9.x86_64", release)
+        .replace("Version: 5.14.0", "Version: 6.1.0")
+        .replace("Release: 70.el9", "Release: 56");
+    let spec = tu::write_under(&top, "kernel.spec", spec.as_bytes());
+    let mut cmd = Command::new(rpmbuild);
+    cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
+    for (k, v) in [
+        ("_topdir", top.display().to_string()),
+        ("_tmppath", top.display().to_string()),
+        ("vmlinux", debug.display().to_string()),
+        ("_binary_payload", "w3.zstdio".to_string()),
+    ] {
+        cmd.arg("--define").arg(format!("{k} {v}"));
+    }
+    tu::run_ok(cmd.arg(&spec));
+    std::fs::rename(
+        top.join("RPMS/x86_64/kernel-debuginfo-6.1.0-56.x86_64.rpm"),
+        &out,
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&top);
     Some(out)
 }
 
@@ -171,6 +226,26 @@ fn stripped_debug_package_is_encoded_and_filed() {
     assert!(err.contains("ELF DWARF encoded by btfkit"), "{err}");
     let filed = archive.join(format!("{key}.btf.tar.xz"));
     let raw = dir.path().join("filed.btf");
+    std::fs::write(&raw, btfkit_btf::load::read_btf_file(&filed).unwrap()).unwrap();
+    assert_same_layouts(&raw, &kernel_file(&kernel, dir.path()));
+
+    // The same debug file in a kernel-debuginfo RPM.
+    let Some(rpm) = debuginfo_rpm(&deb, &kernel.release) else {
+        return;
+    };
+    let err = ok(&[
+        "hub",
+        "add",
+        s(&rpm),
+        "--archive",
+        s(&archive),
+        "--distro",
+        "centos",
+        "--version",
+        "8",
+    ]);
+    assert!(err.contains("> ELF DWARF encoded by btfkit"), "{err}");
+    let filed = archive.join(format!("centos/8/x86_64/{}.btf.tar.xz", kernel.release));
     std::fs::write(&raw, btfkit_btf::load::read_btf_file(&filed).unwrap()).unwrap();
     assert_same_layouts(&raw, &kernel_file(&kernel, dir.path()));
 }
