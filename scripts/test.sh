@@ -62,6 +62,11 @@ cargo test --workspace --profile ci
 # archives, JSON), nothing else changes.
 cargo clippy -p btfkit-btf --no-default-features --all-targets -- -D warnings
 
+# The fuzz targets build against the library as it is now (they live
+# outside the workspace, so nothing above compiles them; the fuzzing step
+# at the end would find out last).
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo check -q --bins)
+
 # The library example end to end: a bundle built by its build.rs, the
 # program loaded through Aya with BTF from that bundle, the host's hidden.
 examples/portable-aya/run.sh

@@ -3,7 +3,7 @@
 #![no_main]
 
 use btfkit_btf::Btf;
-use btfkit_core::{apply::write_relocated, relocate, BpfObject, RelocateOptions, Target};
+use btfkit_core::{relocate, write_relocated, BpfObject, RelocateOptions, Target};
 use libfuzzer_sys::fuzz_target;
 
 static TARGET: &[u8] = include_bytes!("../../testdata/core/targets/shuffled.o");

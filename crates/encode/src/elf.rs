@@ -237,6 +237,16 @@ pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The (offset, size) ranges of an ELF file that [`crate::encode`] reads,
+/// found from `headers`: a buffer of the file's size in which at least
+/// the ELF header, the section header table and the section names are
+/// filled in (a file streamed from a package, whose section table comes
+/// last). `None` when those do not parse.
+pub fn ranges_for_encoding(headers: &[u8]) -> Option<Vec<(u64, u64)>> {
+    let elf = object::File::parse(headers).ok()?;
+    Some(needed_ranges(&elf, headers.len() as u64))
+}
+
 /// The (offset, size) ranges of an ELF file that the encoder reads: the
 /// start of the file (the ELF header), the section headers and their
 /// names (what `object` reads to find everything else), and the sections

@@ -8,6 +8,7 @@
 pub(crate) mod codec;
 mod deb;
 mod rpm_pkg;
+mod staged;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -323,6 +324,24 @@ fn is_relocatable(data: &[u8]) -> bool {
 /// its DWARF encoded) or a compressed image.
 pub(crate) fn image_btf(image: &[u8], opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
     extract_depth(image, 1, opts)
+}
+
+/// A kernel image from a package stream: a large ELF file (a debug
+/// vmlinux) staged so that only what is read of it is held
+/// ([`staged::elf_member`]), anything else read whole.
+pub(crate) fn read_image(
+    r: impl Read,
+    size: u64,
+    what: &str,
+    opts: &ExtractOptions,
+) -> Result<Vec<u8>, ExtractError> {
+    let mut r = BufReader::new(r);
+    let head = r.fill_buf().map_err(codec::decode(what))?;
+    if size >= 64 << 20 && btfkit_btf::is_elf(head) {
+        staged::elf_member(r, size, what, opts.encode == Encode::Always)
+    } else {
+        read_member(r, size, what)
+    }
 }
 
 /// Reads a package member of `size` bytes (as its header says) into

@@ -139,7 +139,11 @@ pub(crate) fn is_kernel_image(path: &str) -> bool {
 }
 
 /// The first kernel image of a data tarball: its path and bytes.
-fn kernel_image(member: impl Read, name: &str) -> Result<Option<(String, Vec<u8>)>, ExtractError> {
+fn kernel_image(
+    member: impl Read,
+    name: &str,
+    opts: &ExtractOptions,
+) -> Result<Option<(String, Vec<u8>)>, ExtractError> {
     let mut ar = tar_stream(member, name)?;
     for entry in ar.entries().map_err(ExtractError::Tar)? {
         let entry = entry.map_err(ExtractError::Tar)?;
@@ -150,7 +154,7 @@ fn kernel_image(member: impl Read, name: &str) -> Result<Option<(String, Vec<u8>
         let path = path.to_string_lossy().trim_start_matches("./").to_string();
         if is_kernel_image(&path) {
             let size = entry.size();
-            let bytes = super::read_member(entry, size, &path)?;
+            let bytes = super::read_image(entry, size, &path, opts)?;
             return Ok(Some((path, bytes)));
         }
     }
@@ -206,7 +210,7 @@ fn data(
     opts: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
     let (image_path, image) =
-        kernel_image(body, name)?.ok_or_else(|| ExtractError::NoKernelImage {
+        kernel_image(body, name, opts)?.ok_or_else(|| ExtractError::NoKernelImage {
             package: info.package.clone(),
             member: name.to_string(),
         })?;

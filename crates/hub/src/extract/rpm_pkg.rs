@@ -7,7 +7,7 @@ use std::io::Read;
 use std::ops::ControlFlow;
 
 use super::deb::is_kernel_image;
-use super::{image_btf, read_member, ExtractOptions, Extracted, PackageInfo};
+use super::{image_btf, read_image, ExtractOptions, Extracted, PackageInfo};
 use crate::rpm::{RpmInfo, RpmReader};
 use crate::ExtractError;
 
@@ -49,7 +49,7 @@ pub(crate) fn rpm(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
         }
         image = Some((
             file.path.to_string(),
-            read_member(body, file.size, file.path)?,
+            read_image(body, file.size, file.path, opts)?,
         ));
         Ok(ControlFlow::Break(()))
     })?;
