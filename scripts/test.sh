@@ -118,12 +118,31 @@ if [ "$fuzz_seconds" != 0 ]; then
     for c in nested_foo chain_value chain_ptr fanout deep_diff ptr_cycle; do
         target/ci/examples/dedup_worst fuzz-seed "$c" 20 "fuzz/corpus/merge/$c"
     done
-    for target in parse parse_split relocate bundle encode check cdump merge; do
+    # Packages: a small .deb and RPM with a BPF object standing in for
+    # the kernel image (its .BTF plays the kernel's).
+    mkdir -p fuzz/corpus/package
+    pkg=$(mktemp -d)
+    mkdir -p "$pkg/root/boot" "$pkg/root/DEBIAN"
+    cp testdata/core/progs/candidates.bpf.o "$pkg/root/boot/vmlinuz-1.0-fuzz"
+    printf 'Package: linux-image-1.0-fuzz\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: t\n' \
+        > "$pkg/root/DEBIAN/control"
+    dpkg-deb --build -Zxz "$pkg/root" fuzz/corpus/package/image.deb > /dev/null
+    printf '%s\n' 'Name: kernel-core' 'Version: 1.0' 'Release: fuzz' 'Summary: seed' 'License: MIT' \
+        '%global debug_package %{nil}' '%global __os_install_post %{nil}' '%global _build_id_links none' \
+        '%description' 'seed' '%install' 'mkdir -p %{buildroot}/lib/modules/1.0-fuzz' \
+        'cp %{image} %{buildroot}/lib/modules/1.0-fuzz/vmlinuz' '%files' '/lib/modules' > "$pkg/seed.spec"
+    rpmbuild -bb --quiet --target x86_64 --define "_topdir $pkg/top" --define "_tmppath $pkg" \
+        --define "image $PWD/testdata/core/progs/candidates.bpf.o" --define "_binary_payload w19.zstdio" \
+        "$pkg/seed.spec" > /dev/null
+    cp "$pkg"/top/RPMS/x86_64/*.rpm fuzz/corpus/package/image.rpm
+    rm -rf "$pkg"
+    for target in parse parse_split relocate bundle encode check cdump merge package; do
         seed_dir=corpus/parse
         [ "$target" = bundle ] && seed_dir=corpus/bundle
         [ "$target" = encode ] && seed_dir=corpus/encode
         [ "$target" = check ] && seed_dir=corpus/check
         [ "$target" = merge ] && seed_dir=corpus/merge
+        [ "$target" = package ] && seed_dir=corpus/package
         # cargo-fuzz needs nightly flags; the stable toolchain allows them
         # with RUSTC_BOOTSTRAP (this machine has no other toolchain).
         log=target/fuzz-$target.log
