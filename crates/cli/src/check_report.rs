@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use btfkit_core::flow::Reach;
 use btfkit_hub::check::{KernelCheck, ProgVerdict, ProgramCheck, Reason, Verdict};
+use btfkit_hub::with_causes;
 use serde_json::json;
 
 fn key_width(kernels: &[KernelCheck]) -> usize {
@@ -316,17 +317,4 @@ pub fn json(kernels: &[KernelCheck]) -> serde_json::Value {
             }
         }).collect::<Vec<_>>(),
     })
-}
-
-/// An error and its causes on one line, as the command's own errors are
-/// printed.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
 }

@@ -270,9 +270,10 @@ pub enum ExtractError {
     },
 }
 
-/// An error and its causes on one line, `: `-separated (for reports and
-/// progress lines, which print kernel failures as text).
-pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+/// An error and its causes on one line, `: `-separated: how reports,
+/// progress lines and `btfkit core check` print a [`KernelError`] (the
+/// causes are `source()`s, not part of each error's own text).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
