@@ -171,22 +171,8 @@ fn debuginfo_rpm(deb: &Path, release: &str) -> Option<PathBuf> {
         .replace("Version: 5.14.0", "Version: 6.1.0")
         .replace("Release: 70.el9", "Release: 56");
     let spec = tu::write_under(&top, "kernel.spec", spec.as_bytes());
-    let mut cmd = Command::new(rpmbuild);
-    cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
-    for (k, v) in [
-        ("_topdir", top.display().to_string()),
-        ("_tmppath", top.display().to_string()),
-        ("vmlinux", debug.display().to_string()),
-        ("_binary_payload", "w3.zstdio".to_string()),
-    ] {
-        cmd.arg("--define").arg(format!("{k} {v}"));
-    }
-    tu::run_ok(cmd.arg(&spec));
-    std::fs::rename(
-        top.join("RPMS/x86_64/kernel-debuginfo-6.1.0-56.x86_64.rpm"),
-        &out,
-    )
-    .unwrap();
+    let rpms = rpmbuild_kernel(&rpmbuild, &spec, &top, &debug, "w3.zstdio");
+    std::fs::rename(rpms.join("kernel-debuginfo-6.1.0-56.x86_64.rpm"), &out).unwrap();
     let _ = std::fs::remove_dir_all(&top);
     Some(out)
 }
@@ -354,6 +340,30 @@ cp %{vmlinux} %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/vmlinu
 /usr/lib/debug
 "#;
 
+/// Builds a kernel-debuginfo spec for x86_64 under `top`, `vmlinux` as
+/// its file and `payload` as rpmbuild's payload setting; returns the
+/// folder the package is in.
+fn rpmbuild_kernel(
+    rpmbuild: &Path,
+    spec: &Path,
+    top: &Path,
+    vmlinux: &Path,
+    payload: &str,
+) -> PathBuf {
+    let mut cmd = Command::new(rpmbuild);
+    cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
+    for (k, v) in [
+        ("_topdir", top.display().to_string()),
+        ("_tmppath", top.display().to_string()),
+        ("vmlinux", vmlinux.display().to_string()),
+        ("_binary_payload", payload.to_string()),
+    ] {
+        cmd.arg("--define").arg(format!("{k} {v}"));
+    }
+    tu::run_ok(cmd.arg(spec));
+    top.join("RPMS/x86_64")
+}
+
 /// `kernel-debuginfo` RPMs, one per payload compression, around a
 /// DWARF-only stand-in for a vmlinux (the encoder's test program):
 /// `hub add` reads each as a stream, encodes the DWARF, and files it
@@ -378,18 +388,8 @@ fn kernel_debuginfo_rpms_in_every_payload_compression() {
     let mut first: Option<Vec<u8>> = None;
     for payload in ["w9.xzdio", "w19.zstdio", "w9.gzdio", "w9.bzdio"] {
         let top = dir.path().join(format!("top-{payload}"));
-        let mut cmd = Command::new(&rpmbuild);
-        cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
-        for (k, v) in [
-            ("_topdir", top.display().to_string()),
-            ("_tmppath", dir.path().display().to_string()),
-            ("vmlinux", vmlinux.display().to_string()),
-            ("_binary_payload", payload.to_string()),
-        ] {
-            cmd.arg("--define").arg(format!("{k} {v}"));
-        }
-        tu::run_ok(cmd.arg(&spec));
-        let rpm = top.join("RPMS/x86_64/kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
+        let rpms = rpmbuild_kernel(&rpmbuild, &spec, &top, &vmlinux, payload);
+        let rpm = rpms.join("kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
         let archive = dir.path().join(format!("archive-{payload}"));
         let err = ok(&[
             "hub",
