@@ -237,8 +237,10 @@ fn stripped_debug_package_is_encoded_and_filed() {
 }
 
 /// A small debug package around a DWARF-only shared object standing in for
-/// a vmlinux (the encoder's test program), data compressed `zstd`.
-fn small_debug_package(dir: &Path) -> Option<PathBuf> {
+/// a vmlinux (the encoder's test program), data compressed `zstd`, with
+/// the `md5sums` real packages carry: its image's MD5 by `md5sum`, or
+/// `listed_md5` when given.
+fn small_debug_package(dir: &Path, listed_md5: Option<&str>) -> Option<PathBuf> {
     let dpkg = tu::require_tool("dpkg-deb")?;
     let cc = tu::require_tool("cc")?;
     let root = dir.join("root");
@@ -251,6 +253,16 @@ fn small_debug_package(dir: &Path) -> Option<PathBuf> {
             .arg(boot.join("vmlinux-5.4.0-42-generic"))
             .arg(tu::workspace_root().join("testdata/encode/lib.c")),
     );
+    let image = "usr/lib/debug/boot/vmlinux-5.4.0-42-generic";
+    let md5sums = match listed_md5 {
+        Some(md5) => format!("{md5}  {image}\n"),
+        None => {
+            let md5sum = tu::require_tool("md5sum")?;
+            let out = tu::run_ok(Command::new(md5sum).arg(image).current_dir(&root));
+            String::from_utf8(out).unwrap()
+        }
+    };
+    std::fs::write(root.join("DEBIAN/md5sums"), md5sums).unwrap();
     std::fs::write(
         root.join("DEBIAN/control"),
         "Package: linux-image-unsigned-5.4.0-42-generic-dbgsym\nVersion: 5.4.0-42.46\n\
@@ -269,11 +281,13 @@ fn small_debug_package(dir: &Path) -> Option<PathBuf> {
 
 /// A small debug package files under the key it gives; cut short or
 /// damaged anywhere, `hub add` fails in one line naming the package, and
-/// leaves nothing in the archive.
+/// leaves nothing in the archive. (A flipped byte of the zstd data can
+/// decode to a changed image: zstd's checksum ends the frame, after the
+/// image, where the walk stops; the image's MD5 in `md5sums` catches it.)
 #[test]
 fn damaged_debug_packages_fail_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(deb) = small_debug_package(dir.path()) else {
+    let Some(deb) = small_debug_package(dir.path(), None) else {
         return;
     };
     let archive = dir.path().join("archive");
@@ -298,29 +312,80 @@ fn damaged_debug_packages_fail_in_one_line() {
     assert!(parsed.types().count() > 10);
     std::fs::remove_dir_all(&archive).unwrap();
 
+    let refused = |what: &str, b: &[u8]| {
+        let bad = dir.path().join("bad.ddeb");
+        std::fs::write(&bad, b).unwrap();
+        let r = add(&bad);
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        if r.status.success() {
+            return Err(err);
+        }
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+        assert!(err.contains(s(&bad)), "{what}: {err}");
+        assert!(!archive.exists(), "{what}: left {}", archive.display());
+        Ok(err)
+    };
     let bytes = std::fs::read(&deb).unwrap();
     let n = bytes.len();
     // Cut anywhere before the end of the image: nothing to encode. (Past
     // it, the package is read no further: the image was whole.)
-    let mut cases: Vec<(String, Vec<u8>)> = [8, 60, 100, n / 4, n / 2, 3 * n / 4]
-        .iter()
-        .map(|&cut| (format!("cut at {cut}"), bytes[..cut].to_vec()))
-        .collect();
-    for at in [n / 3, n / 2, 2 * n / 3] {
+    for cut in [8, 60, 100, n / 4, n / 2, 3 * n / 4] {
+        let what = format!("cut at {cut}");
+        if let Err(out) = refused(&what, &bytes[..cut]) {
+            panic!("{what}: accepted: {out}");
+        }
+    }
+    // A byte flipped anywhere in the middle half (the image's compressed
+    // bytes): refused, or (should the change not reach the image) filed
+    // with the very BTF of the intact package; never other BTF.
+    let mut flips = 0;
+    for at in (n / 4..3 * n / 4).step_by(61) {
         let mut b = bytes.clone();
         b[at] ^= 0x55;
-        cases.push((format!("byte {at} flipped"), b));
+        let what = format!("byte {at} flipped");
+        match refused(&what, &b) {
+            Ok(_) => flips += 1,
+            Err(out) => {
+                let again = btfkit_btf::load::read_btf_file(&filed).unwrap();
+                assert_eq!(again, btf, "{what}: accepted with other BTF: {out}");
+                std::fs::remove_dir_all(&archive).unwrap();
+            }
+        }
     }
-    for (what, b) in cases {
-        let bad = dir.path().join("bad.ddeb");
-        std::fs::write(&bad, &b).unwrap();
-        let r = add(&bad);
-        let err = String::from_utf8_lossy(&r.stderr);
-        assert!(!r.status.success(), "{what}: accepted: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
-        assert!(err.contains(s(&bad)), "{what}: {err}");
-        assert!(!archive.exists(), "{what}: left {}", archive.display());
-    }
+    assert!(flips > 0, "no flipped byte was refused");
+}
+
+/// A package whose image is not what its `md5sums` lists (replaced, or
+/// damaged where its compression has no check) is refused, saying both
+/// digests.
+#[test]
+fn an_image_unlike_its_md5sums_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = "00112233445566778899aabbccddeeff";
+    let Some(deb) = small_debug_package(dir.path(), Some(listed)) else {
+        return;
+    };
+    let archive = dir.path().join("archive");
+    let r = btfkit(&["hub", "add", s(&deb), "--archive", s(&archive)]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "accepted: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let said = format!(
+        "usr/lib/debug/boot/vmlinux-5.4.0-42-generic: MD5 {}, the package lists {listed}",
+        md5_hex(
+            &dir.path()
+                .join("root/usr/lib/debug/boot/vmlinux-5.4.0-42-generic")
+        )
+    );
+    assert!(err.contains(&said), "{err}");
+    assert!(err.contains(s(&deb)), "{err}");
+    assert!(!archive.exists());
+}
+
+/// The MD5 of a file, by coreutils' `md5sum` (the reference).
+fn md5_hex(path: &Path) -> String {
+    let out = tu::run_ok(Command::new("md5sum").arg(path));
+    String::from_utf8(out).unwrap()[..32].to_string()
 }
 
 const KERNEL_DEBUGINFO_SPEC: &str = r#"Name: kernel-debuginfo

@@ -220,6 +220,20 @@ pub enum ExtractError {
         /// The data member searched.
         member: String,
     },
+    /// A package's file whose bytes are not those the package lists a
+    /// digest of (a Debian package's `md5sums`): damaged in the package
+    /// where its compression has no check, or replaced.
+    #[error("{member}: {algorithm} {actual}, the package lists {expected}")]
+    MemberDigest {
+        /// The file's path in the package.
+        member: String,
+        /// `MD5`.
+        algorithm: &'static str,
+        /// The digest the package lists, in hex.
+        expected: String,
+        /// The digest of the bytes read, in hex.
+        actual: String,
+    },
     /// Compression nested more than a few levels deep.
     #[error("nested compression too deep")]
     TooDeep,

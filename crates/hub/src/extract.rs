@@ -7,6 +7,7 @@
 
 pub(crate) mod codec;
 mod deb;
+mod digest;
 mod rpm_pkg;
 mod staged;
 

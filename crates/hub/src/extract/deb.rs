@@ -5,9 +5,11 @@
 //! of the data tarball held in memory; the package itself never is, and
 //! nothing is unpacked to disk.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::codec::{read_limited, Codec};
+use super::digest::{parse_md5sums, Md5Reader};
 use super::{image_btf, ExtractOptions, Extracted, PackageInfo};
 use crate::ExtractError;
 
@@ -103,20 +105,37 @@ fn tar_stream<'r>(
     Ok(tar::Archive::new(reader))
 }
 
-/// The control file of `control.tar.*`.
-fn control_of(member: impl Read, name: &str) -> Result<String, ExtractError> {
+/// What `control.tar.*` says: the control file, and the MD5s of the
+/// package's kernel images (from `md5sums`; a package built without one
+/// has none, and its image is then checked only by its compression).
+struct Control {
+    info: PackageInfo,
+    md5sums: HashMap<String, String>,
+}
+
+fn control_of(member: impl Read, name: &str) -> Result<Control, ExtractError> {
     let mut ar = tar_stream(member, name)?;
+    let mut control = None;
+    let mut md5sums = HashMap::new();
     for entry in ar.entries().map_err(ExtractError::Tar)? {
         let entry = entry.map_err(ExtractError::Tar)?;
         let path = entry.path().map_err(ExtractError::Tar)?;
-        if path.to_string_lossy().trim_start_matches("./") == "control" {
-            let bytes = read_limited(entry, "control")?;
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        match path.to_string_lossy().trim_start_matches("./") {
+            "control" => {
+                let bytes = read_limited(entry, "control")?;
+                control = Some(package_info(&String::from_utf8_lossy(&bytes)));
+            }
+            "md5sums" => {
+                let bytes = read_limited(entry, "md5sums")?;
+                md5sums = parse_md5sums(&String::from_utf8_lossy(&bytes), is_kernel_image);
+            }
+            _ => {}
         }
     }
-    Err(ExtractError::DebMember {
+    let info = control.ok_or_else(|| ExtractError::DebMember {
         member: format!("control file in {name}"),
-    })
+    })?;
+    Ok(Control { info, md5sums })
 }
 
 /// Whether a file of a package's data is a kernel image: the compressed
@@ -138,10 +157,12 @@ pub(crate) fn is_kernel_image(path: &str) -> bool {
         || in_modules("usr/lib/debug/lib/modules/", "vmlinux")
 }
 
-/// The first kernel image of a data tarball: its path and bytes.
+/// The first kernel image of a data tarball: its path and bytes, checked
+/// against the MD5 the package lists for it.
 fn kernel_image(
     member: impl Read,
     name: &str,
+    md5sums: &HashMap<String, String>,
     opts: &ExtractOptions,
 ) -> Result<Option<(String, Vec<u8>)>, ExtractError> {
     let mut ar = tar_stream(member, name)?;
@@ -154,7 +175,11 @@ fn kernel_image(
         let path = path.to_string_lossy().trim_start_matches("./").to_string();
         if is_kernel_image(&path) {
             let size = entry.size();
-            let bytes = super::read_image(entry, size, &path, opts)?;
+            let mut hashed = Md5Reader::new(entry);
+            let bytes = super::read_image(&mut hashed, size, &path, opts)?;
+            if let Some(expected) = md5sums.get(&path) {
+                hashed.check(&path, expected)?;
+            }
             return Ok(Some((path, bytes)));
         }
     }
@@ -172,16 +197,16 @@ pub(crate) fn deb(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
         });
     }
     let mut offset = 8;
-    let mut info = None;
+    let mut control = None;
     while let Some(m) = ar_header(&mut r, offset)? {
         let mut body = (&mut r).take(m.size);
         if m.name.starts_with("control.tar") {
-            info = Some(package_info(&control_of(&mut body, &m.name)?));
+            control = Some(control_of(&mut body, &m.name)?);
         } else if m.name.starts_with("data.tar") {
-            let info = info.ok_or_else(|| ExtractError::DebMember {
+            let control = control.ok_or_else(|| ExtractError::DebMember {
                 member: "control.tar".into(),
             })?;
-            return data(body, &m.name, info, opts);
+            return data(body, &m.name, control, opts);
         }
         // What is left of the member (a tar reader stops at its end
         // blocks), then the padding to an even offset.
@@ -206,11 +231,12 @@ pub(crate) fn deb(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
 fn data(
     body: impl Read,
     name: &str,
-    info: PackageInfo,
+    control: Control,
     opts: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
+    let Control { info, md5sums } = control;
     let (image_path, image) =
-        kernel_image(body, name, opts)?.ok_or_else(|| ExtractError::NoKernelImage {
+        kernel_image(body, name, &md5sums, opts)?.ok_or_else(|| ExtractError::NoKernelImage {
             package: info.package.clone(),
             member: name.to_string(),
         })?;
