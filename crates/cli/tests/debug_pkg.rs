@@ -496,3 +496,58 @@ fn kernel_debuginfo_rpms_in_every_payload_compression() {
         }
     }
 }
+
+/// An RPM whose payload has no check of its own (uncompressed, as rpm
+/// writes with `w0.ufdio`) is read; a byte changed in its vmlinux is
+/// caught by the file digest the header lists (SHA-256, as rpmbuild
+/// writes them), and `btf extract` fails in one line saying both digests.
+#[test]
+fn an_rpm_file_unlike_its_header_digest_is_refused() {
+    let (Some(rpmbuild), Some(cc)) = (tu::require_tool("rpmbuild"), tu::require_tool("cc")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let vmlinux = dir.path().join("vmlinux");
+    tu::run_ok(
+        Command::new(cc)
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(&vmlinux)
+            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
+    );
+    let spec = tu::write_under(dir.path(), "kernel.spec", KERNEL_DEBUGINFO_SPEC.as_bytes());
+    let top = dir.path().join("top");
+    let rpms = rpmbuild_kernel(&rpmbuild, &spec, &top, &vmlinux, "w0.ufdio");
+    let rpm = rpms.join("kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
+    let out = dir.path().join("out.btf");
+    ok(&["btf", "extract", s(&rpm), "-o", s(&out)]);
+    std::fs::remove_file(&out).unwrap();
+
+    let image = std::fs::read(&vmlinux).unwrap();
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    let at = bytes
+        .windows(4096)
+        .position(|w| w == &image[..4096])
+        .expect("the vmlinux, uncompressed");
+    // A byte of .text, which the encoder never reads: only the digest
+    // tells the file was changed.
+    let text = tu::run_ok(Command::new("objdump").args(["-h"]).arg(&vmlinux));
+    let text = String::from_utf8(text).unwrap();
+    let offset = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(".text"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .map(|o| usize::from_str_radix(o, 16).unwrap())
+        .expect(".text in objdump -h");
+    bytes[at + offset] ^= 0x01;
+    let bad = dir.path().join("bad.rpm");
+    std::fs::write(&bad, &bytes).unwrap();
+    let r = btfkit(&["btf", "extract", s(&bad), "-o", s(&out)]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "accepted: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let path = "usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/vmlinux";
+    assert!(err.contains(&format!("{path}: SHA-256 ")), "{err}");
+    assert!(err.contains(", the header lists "), "{err}");
+    assert!(err.contains(s(&bad)), "{err}");
+    assert!(!out.exists());
+}

@@ -7,7 +7,6 @@
 
 pub(crate) mod codec;
 mod deb;
-mod digest;
 mod rpm_pkg;
 mod staged;
 

@@ -14,6 +14,7 @@ pub mod archive;
 pub mod build;
 mod bundle_build;
 pub mod check;
+mod digest;
 mod error;
 pub mod extract;
 pub mod rpm;

@@ -25,10 +25,12 @@
 //! decompresses the payload as it walks it.
 //!
 //! Integrity of the payload rests on its compression format's own checks
-//! (xz, gzip and bzip2 have checksums; rpm's zstd frames may not), plus
-//! the "crc" cpio format's checksums; the payload digest of the header
-//! covers the whole payload, which a walk that stops early never reads,
-//! and is not checked. Every malformed input is an error: headers are
+//! (xz, gzip and bzip2 have checksums; rpm's zstd frames may not), the
+//! "crc" cpio format's checksums, and the header's digest of each file
+//! (`FILEDIGESTS`), checked for every file a visitor reads to its end: a
+//! walk that stops after its file never reaches a compressed stream's
+//! checksum at the end, nor reads all of what the header's payload
+//! digest covers (which is not checked). Every malformed input is an error: headers are
 //! bounded (at most 65535 entries, a 256 MiB store) before anything is
 //! allocated for them, decoders' memory is bounded, and a cut anywhere is
 //! [`RpmError::Truncated`].
@@ -38,10 +40,10 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::digest::Algorithm;
 use crate::extract::codec::{Codec, MEMLIMIT};
 
 mod cpio;
-mod digest;
 mod header;
 
 use cpio::{Failure, Stop};
@@ -101,6 +103,12 @@ pub enum RpmError {
         /// The digest of the header as read.
         actual: String,
     },
+    /// A file read to its end whose bytes are not those the header lists
+    /// a digest of (`FILEDIGESTS`): damaged where the payload's
+    /// compression has no check, or before a checksum the walk, stopping
+    /// early, never reaches.
+    #[error(transparent)]
+    FileDigest(Box<FileDigestMismatch>),
     /// The header lacks a tag the reader needs.
     #[error("header has no {name} (tag {tag})")]
     MissingTag {
@@ -145,6 +153,21 @@ pub enum RpmError {
     /// Reading the package failed.
     #[error("reading the package")]
     Io(#[source] io::Error),
+}
+
+/// A file whose bytes are not those the header lists a digest of.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {algorithm} {actual}, the header lists {expected}")]
+#[non_exhaustive]
+pub struct FileDigestMismatch {
+    /// The file's path in the payload.
+    pub path: String,
+    /// `MD5`, `SHA-256`…
+    pub algorithm: &'static str,
+    /// The digest the header lists, in hex.
+    pub expected: String,
+    /// The digest of the file's bytes, in hex.
+    pub actual: String,
 }
 
 /// Errors of the readers [`RpmReader::for_each_file`] hands out: those
@@ -507,19 +530,14 @@ fn read_lead<R: Read>(src: &mut Source<R>) -> Result<(), RpmError> {
 /// Checks the header against each digest of it the signature header has.
 /// Without either (packages older than rpm 4.0.4), nothing is checked.
 fn check_digests(signature: &Header, header: &Header) -> Result<(), RpmError> {
-    type Digest = fn(&[u8]) -> String;
-    let digests: [(u32, &str, Digest); 2] = [
-        (SIG_SHA256, "SHA-256", |d| digest::hex(&digest::sha256(d))),
-        (SIG_SHA1, "SHA-1", |d| digest::hex(&digest::sha1(d))),
-    ];
-    for (tag, algorithm, digest) in digests {
+    for (tag, algorithm) in [(SIG_SHA256, Algorithm::Sha256), (SIG_SHA1, Algorithm::Sha1)] {
         let Some(expected) = signature.string(tag)? else {
             continue;
         };
-        let actual = digest(header.bytes());
+        let actual = algorithm.hex_of(header.bytes());
         if !expected.eq_ignore_ascii_case(&actual) {
             return Err(RpmError::HeaderDigest {
-                algorithm,
+                algorithm: algorithm.name(),
                 expected,
                 actual,
             });
@@ -685,7 +703,7 @@ mod tests {
     #[test]
     fn a_sha1_digest_alone_is_checked() {
         let main = main_header("cpio");
-        let sha1 = digest::hex(&digest::sha1(&main));
+        let sha1 = Algorithm::Sha1.hex_of(&main);
         let p = package(&[(SIG_SHA1, &sha1)], &main, &trailer());
         assert_eq!(walk(&p).unwrap(), []);
         let mut damaged = main.clone();

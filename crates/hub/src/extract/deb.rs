@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::codec::{read_limited, Codec};
-use super::digest::{parse_md5sums, Md5Reader};
 use super::{image_btf, ExtractOptions, Extracted, PackageInfo};
+use crate::digest::{parse_md5sums, HashingReader, Listed};
 use crate::ExtractError;
 
 /// An `ar` member's header.
@@ -110,7 +110,7 @@ fn tar_stream<'r>(
 /// has none, and its image is then checked only by its compression).
 struct Control {
     info: PackageInfo,
-    md5sums: HashMap<String, String>,
+    md5sums: HashMap<String, Listed>,
 }
 
 fn control_of(member: impl Read, name: &str) -> Result<Control, ExtractError> {
@@ -162,7 +162,7 @@ pub(crate) fn is_kernel_image(path: &str) -> bool {
 fn kernel_image(
     member: impl Read,
     name: &str,
-    md5sums: &HashMap<String, String>,
+    md5sums: &HashMap<String, Listed>,
     opts: &ExtractOptions,
 ) -> Result<Option<(String, Vec<u8>)>, ExtractError> {
     let mut ar = tar_stream(member, name)?;
@@ -175,10 +175,19 @@ fn kernel_image(
         let path = path.to_string_lossy().trim_start_matches("./").to_string();
         if is_kernel_image(&path) {
             let size = entry.size();
-            let mut hashed = Md5Reader::new(entry);
+            let Some(listed) = md5sums.get(&path) else {
+                let bytes = super::read_image(entry, size, &path, opts)?;
+                return Ok(Some((path, bytes)));
+            };
+            let mut hashed = HashingReader::new(entry, listed.algorithm);
             let bytes = super::read_image(&mut hashed, size, &path, opts)?;
-            if let Some(expected) = md5sums.get(&path) {
-                hashed.check(&path, expected)?;
+            if let Err(m) = listed.check(hashed.into_hasher()) {
+                return Err(ExtractError::MemberDigest {
+                    member: path,
+                    algorithm: m.algorithm,
+                    expected: m.expected,
+                    actual: m.actual,
+                });
             }
             return Ok(Some((path, bytes)));
         }

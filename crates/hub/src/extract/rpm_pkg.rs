@@ -59,12 +59,16 @@ pub(crate) fn rpm(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
     })?;
     let mut e = image_btf(&bytes, opts)?;
     let pkg = package_info(&info, &path);
+    let compressor = match info.payload_compressor.as_str() {
+        "" => "uncompressed",
+        c => c,
+    };
     e.path.insert(0, path);
     e.path.insert(
         0,
         format!(
-            "rpm {} {} ({} {})",
-            pkg.package, pkg.version, info.payload_format, info.payload_compressor
+            "rpm {} {} ({} {compressor})",
+            pkg.package, pkg.version, info.payload_format
         ),
     );
     e.arch = Some(info.arch.clone()).filter(|a| !a.is_empty()).or(e.arch);

@@ -15,8 +15,9 @@
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 
-use super::header::{FileTable, Header};
-use super::{Probe, RpmError, RpmFile};
+use super::header::{file_digests, FileTable, Header};
+use super::{FileDigestMismatch, Probe, RpmError, RpmFile};
+use crate::digest::{Hasher, Listed};
 
 /// rpm's bound on names (`CPIO_NAMESIZE_MAX`), with the NUL.
 const MAX_NAME: u32 = 4096;
@@ -158,10 +159,20 @@ where
     // Built at the first stripped entry: only packages with huge files
     // have them.
     let mut table = None;
+    // The header's file digests, read at the first file visited.
+    let mut digests = None;
     while let Some(entry) = next_entry(&mut r, header, &mut table)? {
         if !entry.content {
             Member::new(&mut r, entry.size, false).drain()?;
-        } else if visit_member(&mut r, &entry, visit)?.is_break() {
+            continue;
+        }
+        if digests.is_none() {
+            digests = Some(file_digests(header)?.unwrap_or_default());
+        }
+        let listed = digests
+            .as_ref()
+            .and_then(|d| d.get(&normalize(&entry.name)));
+        if visit_member(&mut r, &entry, listed, visit)?.is_break() {
             return Ok(());
         }
     }
@@ -169,10 +180,14 @@ where
 }
 
 /// Gives the visitor an entry's content, then reads what it left, so the
-/// walk can go on, and checks the "crc" format's checksum.
+/// walk can go on, and checks the "crc" format's checksum. A file the
+/// visitor reads (in part or whole) is checked against the digest the
+/// header lists once all of it is read; one it breaks the walk on before
+/// the end, or does not read at all, is not (so skipping costs no hash).
 fn visit_member<R: Read, E, F>(
     r: &mut Counted<'_, R>,
     entry: &Entry,
+    listed: Option<&Listed>,
     visit: &mut F,
 ) -> Result<ControlFlow<()>, Stop<E>>
 where
@@ -185,15 +200,31 @@ where
         mode: entry.mode,
     };
     let mut member = Member::new(r, entry.size, entry.checksum.is_some());
+    member.hasher = listed.map(|l| l.algorithm.hasher());
     let flow = visit(&file, &mut member).map_err(Stop::Visitor)?;
     // A read error the visitor saw, even if it went on, ends the walk.
     if let Some(f) = member.failure.take() {
         return Err(member.r.probe.error(f).into());
     }
+    if member.left == entry.size && entry.size > 0 {
+        member.hasher = None;
+    }
+    if flow.is_continue() {
+        member.drain()?;
+    }
+    if let (Some(listed), Some(hasher), 0) = (listed, member.hasher.take(), member.left) {
+        listed.check(hasher).map_err(|m| {
+            RpmError::FileDigest(Box::new(FileDigestMismatch {
+                path: path.clone(),
+                algorithm: m.algorithm,
+                expected: m.expected,
+                actual: m.actual,
+            }))
+        })?;
+    }
     if flow.is_break() {
         return Ok(flow);
     }
-    member.drain()?;
     match (entry.checksum, member.sum) {
         (Some(want), Some(sum)) if want != sum => Err(cpio(
             entry.offset,
@@ -344,6 +375,9 @@ struct Member<'a, 'p, R> {
     left: u64,
     /// The sum of the bytes read, for "crc" entries only.
     sum: Option<u32>,
+    /// The hash of the bytes read, for files the header lists a digest
+    /// of.
+    hasher: Option<Hasher>,
     failure: Option<Failure>,
 }
 
@@ -353,6 +387,7 @@ impl<'a, 'p, R: Read> Member<'a, 'p, R> {
             r,
             left: size,
             sum: crc.then_some(0),
+            hasher: None,
             failure: None,
         }
     }
@@ -396,6 +431,9 @@ impl<R: Read> Read for Member<'_, '_, R> {
             }
             Ok(n) => {
                 self.left -= n as u64;
+                if let Some(h) = &mut self.hasher {
+                    h.update(&buf[..n]);
+                }
                 if let Some(sum) = &mut self.sum {
                     let bytes = buf[..n].iter().map(|&b| u32::from(b));
                     *sum = bytes.fold(*sum, u32::wrapping_add);

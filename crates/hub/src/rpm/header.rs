@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::{RpmError, Source};
+use crate::digest::{Algorithm, Listed};
 
 const MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
 /// rpm itself refuses headers with more entries (its `hdrchkTags`).
@@ -159,6 +160,13 @@ impl Header {
         Ok(Some(String::from_utf8_lossy(s).into_owned()))
     }
 
+    /// The string at store offset `at`, which [`Header::each_string`]
+    /// gave (so it ends inside the store).
+    fn bytes_at(&self, at: u32) -> &[u8] {
+        let rest = self.store().get(at as usize..).unwrap_or_default();
+        &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())]
+    }
+
     /// Walks a string array, giving `f` each string's index and store
     /// offset once checked to end inside the store; returns the count, or
     /// `None` when the header has no such tag.
@@ -263,6 +271,8 @@ const DIRINDEXES: u32 = 1116;
 const BASENAMES: u32 = 1117;
 const DIRNAMES: u32 = 1118;
 const LONGFILESIZES: u32 = 5008;
+const FILEDIGESTS: u32 = 1035;
+const FILEDIGESTALGO: u32 = 5011;
 /// `%ghost` files are listed but never in the payload.
 const GHOST: u64 = 1 << 6;
 const S_IFMT: u32 = 0o170000;
@@ -353,16 +363,64 @@ impl<'h> FileTable<'h> {
     }
 
     fn path(&self, i: usize) -> Vec<u8> {
-        let string = |at: u32| {
-            let rest = self.header.store().get(at as usize..).unwrap_or_default();
-            &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())]
-        };
+        let string = |at: u32| self.header.bytes_at(at);
         // Every file's directory is in `dirs`: used_dirs checked them all.
         let dir = self.dirs.get(&self.dirindexes.get(i)).copied();
         let mut path = dir.map(string).unwrap_or_default().to_vec();
         path.extend_from_slice(string(self.basenames[i]));
         path
     }
+}
+
+/// The digests the header lists for its regular files (`FILEDIGESTS`, in
+/// the algorithm `FILEDIGESTALGO` names, MD5 without it), by path
+/// without a leading `/`; `None` when it lists none, or in an algorithm
+/// no kernel package uses.
+pub(super) fn file_digests(h: &Header) -> Result<Option<HashMap<String, Listed>>, RpmError> {
+    let algorithm = match h.numbers(FILEDIGESTALGO)? {
+        None => Some(Algorithm::Md5),
+        Some(n) if n.len() == 1 => Algorithm::from_rpm(n.get(0)),
+        Some(n) => {
+            return Err(RpmError::BadHeader {
+                what: h.what,
+                offset: h.offset,
+                problem: format!("FILEDIGESTALGO has {} values", n.len()),
+            })
+        }
+    };
+    let (Some(algorithm), Some(_)) = (algorithm, h.find(FILEDIGESTS)) else {
+        return Ok(None);
+    };
+    let table = FileTable::new(h)?;
+    let mut digests = Vec::new();
+    h.each_string(FILEDIGESTS, |_, at| digests.push(at))?;
+    if digests.len() != table.len() {
+        return Err(RpmError::BadHeader {
+            what: h.what,
+            offset: h.offset,
+            problem: format!(
+                "FILEDIGESTS has {} values for {} files",
+                digests.len(),
+                table.len()
+            ),
+        });
+    }
+    let mut by_path = HashMap::new();
+    for (i, &at) in digests.iter().enumerate() {
+        let hex = String::from_utf8_lossy(h.bytes_at(at));
+        // Directories, links and ghosts have none.
+        if hex.is_empty() {
+            continue;
+        }
+        let path = table.path(i);
+        let path = String::from_utf8_lossy(&path);
+        let listed = Listed {
+            algorithm,
+            hex: hex.to_ascii_lowercase(),
+        };
+        by_path.insert(path.trim_start_matches('/').to_string(), listed);
+    }
+    Ok(Some(by_path))
 }
 
 /// A per-file integer array, which must have one value for each file.
