@@ -470,6 +470,10 @@ fn debian_deb(folder: &str, candidates: &[&str], suffix: &str) -> Option<(PathBu
                     .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
             })
     };
+    // Tests running at once share the cache: one downloads while the
+    // others wait, then find the package there. (Released on drop.)
+    let lock = std::fs::File::create(dir.join(".lock")).expect("create the cache's lock");
+    lock.lock().expect("lock the deb cache");
     let mut tried = Vec::new();
     for release in candidates {
         let Some(kernel) = corpus_kernel(&format!("debian/12/x86_64/{release}")) else {
@@ -479,15 +483,30 @@ fn debian_deb(folder: &str, candidates: &[&str], suffix: &str) -> Option<(PathBu
         if let Some(p) = cached(&package) {
             return Some((p, kernel));
         }
+        // Into a directory of its own, moved into the cache whole: a
+        // download cut short leaves no package there.
+        let part = dir.join(format!(".download-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&part);
+        std::fs::create_dir_all(&part).expect("create the download directory");
         let out = Command::new("apt-get")
             .args(["download", "-q", &package])
-            .current_dir(&dir)
+            .current_dir(&part)
             .output();
+        if out.as_ref().is_ok_and(|o| o.status.success()) {
+            for f in std::fs::read_dir(&part).into_iter().flatten().flatten() {
+                let _ = std::fs::rename(f.path(), dir.join(f.file_name()));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&part);
         match out {
             Ok(o) if o.status.success() => {
                 if let Some(p) = cached(&package) {
                     return Some((p, kernel));
                 }
+                tried.push(format!(
+                    "{package}: downloaded, but not found in {}",
+                    dir.display()
+                ));
             }
             Ok(o) => tried.push(format!(
                 "{package}: {}",
