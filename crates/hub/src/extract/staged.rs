@@ -2,7 +2,8 @@
 //! relocations, location lists and code the encoder never reads) taken
 //! out of a package stream without holding all of it. Its section table,
 //! which says what is needed, comes last; so the bytes are kept
-//! zstd-compressed (level 1) in 1 MiB chunks as they stream by, then only the
+//! zstd-compressed (level 1) in 1 MiB chunks as they stream by (packed
+//! into 64 MiB slabs, given back whole), then only the
 //! headers, the ranges the encoder reads and `.BTF` are decompressed into
 //! a buffer of the file's size whose other pages are never touched (a
 //! zeroed allocation is mapped lazily).
@@ -15,23 +16,42 @@ use crate::ExtractError;
 
 const CHUNK: usize = 1 << 20;
 
-/// The member's bytes, compressed chunk by chunk.
+/// Compressed chunks are packed into slabs of this size. An allocation
+/// this large is mapped by the allocator on its own (glibc's mmap
+/// threshold grows to 32 MiB at most), so a slab dropped is memory given
+/// back to the system; hundreds of chunk-sized allocations freed would
+/// stay in the heap, adding to the encoder's peak.
+const SLAB: usize = 64 << 20;
+
+/// The member's bytes, compressed chunk by chunk into slabs.
 struct Chunks {
-    chunks: Vec<Vec<u8>>,
+    slabs: Vec<Vec<u8>>,
+    /// Per chunk: its slab, and where it is there.
+    chunks: Vec<(usize, Range<usize>)>,
     len: usize,
 }
 
 impl Chunks {
     fn read(mut r: impl Read, size: u64, what: &str) -> Result<Chunks, ExtractError> {
+        let mut slabs: Vec<Vec<u8>> = Vec::new();
         let mut chunks = Vec::with_capacity((size as usize).div_ceil(CHUNK));
         let mut buf = vec![0u8; CHUNK];
+        let mut packed = vec![0u8; zstd::zstd_safe::compress_bound(CHUNK)];
         let mut len = 0usize;
         loop {
             let n = fill(&mut r, &mut buf).map_err(decode(what))?;
             if n == 0 {
                 break;
             }
-            chunks.push(zstd::bulk::compress(&buf[..n], 1).map_err(decode(what))?);
+            let k =
+                zstd::bulk::compress_to_buffer(&buf[..n], &mut packed, 1).map_err(decode(what))?;
+            if slabs.last().is_none_or(|s| s.capacity() - s.len() < k) {
+                slabs.push(Vec::with_capacity(SLAB));
+            }
+            let slab = slabs.last_mut().expect("pushed above");
+            let at = slab.len();
+            slab.extend_from_slice(&packed[..k]);
+            chunks.push((slabs.len() - 1, at..at + k));
             len += n;
             if n < CHUNK {
                 break;
@@ -42,20 +62,25 @@ impl Chunks {
                 format: "package member",
             });
         }
-        Ok(Chunks { chunks, len })
+        Ok(Chunks { slabs, chunks, len })
     }
 
-    /// Chunk `i`, decompressed. It was compressed here, from at most
-    /// `CHUNK` bytes: decompressing cannot fail.
-    fn chunk(&self, i: usize) -> Vec<u8> {
-        zstd::bulk::decompress(&self.chunks[i], CHUNK).expect("chunks compressed here decompress")
+    /// Chunk `i`, decompressed into `scratch` (of `CHUNK` bytes). It was
+    /// compressed here, from at most `CHUNK` bytes: decompressing cannot
+    /// fail.
+    fn chunk<'s>(&self, i: usize, scratch: &'s mut [u8]) -> &'s [u8] {
+        let (slab, ref range) = self.chunks[i];
+        let n = zstd::bulk::decompress_to_buffer(&self.slabs[slab][range.clone()], scratch)
+            .expect("chunks compressed here decompress");
+        &scratch[..n]
     }
 
     /// Decompresses the bytes of every range into `out` (the file's
-    /// buffer), chunk by chunk in file order, and lets go of every chunk
-    /// (needed or not): the memory of the compressed copy shrinks as the
-    /// buffer fills.
+    /// buffer), chunk by chunk in file order, and lets go of every slab
+    /// once past its chunks (needed or not): the memory of the compressed
+    /// copy shrinks as the buffer fills.
     fn fill_all_and_drop(mut self, out: &mut [u8], ranges: &[Range<usize>]) {
+        let mut scratch = vec![0u8; CHUNK];
         for i in 0..self.chunks.len() {
             let at = i * CHUNK;
             let chunk = at..(at + CHUNK).min(self.len);
@@ -65,12 +90,15 @@ impl Chunks {
                 .filter(|r| !r.is_empty())
                 .collect();
             if !wanted.is_empty() {
-                let data = self.chunk(i);
+                let data = self.chunk(i, &mut scratch);
                 for r in wanted {
                     out[r.clone()].copy_from_slice(&data[r.start - at..r.end - at]);
                 }
             }
-            self.chunks[i] = Vec::new();
+            let slab = self.chunks[i].0;
+            if self.chunks.get(i + 1).is_none_or(|next| next.0 != slab) {
+                self.slabs[slab] = Vec::new();
+            }
         }
     }
 
@@ -80,8 +108,9 @@ impl Chunks {
         if range.is_empty() {
             return;
         }
+        let mut scratch = vec![0u8; CHUNK];
         for i in range.start / CHUNK..range.end.div_ceil(CHUNK) {
-            let data = self.chunk(i);
+            let data = self.chunk(i, &mut scratch);
             let at = i * CHUNK;
             let lo = range.start.max(at);
             let hi = range.end.min(at + data.len());
