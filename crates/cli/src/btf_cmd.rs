@@ -192,8 +192,8 @@ pub fn run(cmd: BtfCommand) -> Result<()> {
 
 fn encode_cmd(a: EncodeArgs) -> Result<()> {
     use anyhow::Context;
-    let elf = btfkit_encode::read_for_encoding(&a.input)
-        .with_context(|| format!("{}", a.input.display()))?;
+    // Its errors name the file.
+    let elf = btfkit_encode::read_for_encoding(&a.input)?;
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &a.base) {
         (Some(b), Some(p)) => Some(parse_file(b, None, p)?),

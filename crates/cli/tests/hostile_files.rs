@@ -287,6 +287,21 @@ fn special_files_are_refused_promptly() {
             vec!["core", "check", &probe, "--btf", btf, "--kconfig", x],
             vec!["resolve", "--bundle", x],
             vec!["trace", "--bundle", x, "--duration", "0"],
+            vec!["btf", "stat", x],
+            vec!["btf", "dump", x],
+            vec!["btf", "dump", btf, "--base", x],
+            vec!["btf", "diff", x, btf],
+            vec!["btf", "diff", btf, x],
+            vec!["btf", "encode", x, "-o", &out],
+            vec!["btf", "encode", &probe, "--base", x, "-o", &out],
+            vec!["btf", "merge", x, btf, "-o", &out],
+            vec!["btf", "merge", btf, x, "-o", &out],
+            vec!["core", "explain", x, "--btf", btf],
+            vec!["core", "explain", &probe, "--btf", x],
+            vec!["core", "apply", x, "--btf", btf, "-o", &out],
+            vec!["core", "apply", &probe, "--btf", x, "-o", &out],
+            vec!["gen", "min", x, "--btf", btf, "-o", &out],
+            vec!["gen", "min", &probe, "--btf", x, "-o", &out],
         ];
         for args in &commands {
             assert_eq!(fails(args, &[]), want, "{args:?}");

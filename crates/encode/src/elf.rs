@@ -209,20 +209,46 @@ fn apply_relocations(
 /// kernel's vmlinux is two-thirds code, relocations of its debug info and
 /// location lists. A file that is not ELF is read whole (for
 /// `encode` to report).
-pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+///
+/// Only a regular file is read (a FIFO or `/dev/zero` is refused), of at
+/// most 4 GiB ([`Limit::Large`](btfkit_btf::input::Limit)); errors name
+/// the file.
+pub fn read_for_encoding(path: &std::path::Path) -> Result<Vec<u8>, btfkit_btf::Error> {
+    let mut file = btfkit_btf::input::open(path)?;
+    read_opened_for_encoding(&mut file, path)
+}
+
+/// [`read_for_encoding`] of a file already opened with
+/// [`btfkit_btf::input::open`] (so known to be regular); `path` names it in
+/// errors.
+pub fn read_opened_for_encoding(
+    file: &mut std::fs::File,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, btfkit_btf::Error> {
+    use btfkit_btf::input::Limit;
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    let io = |e: std::io::Error| btfkit_btf::Error::Io(e).in_file(path);
+    let max = Limit::Large.max_bytes();
+    let len = file.metadata().map_err(io)?.len();
+    if len > max {
+        return Err(btfkit_btf::Error::InputTooLarge {
+            what: Limit::Large.what(),
+            max,
+        }
+        .in_file(path));
+    }
     let ranges = {
-        let cache = object::ReadCache::new(&mut file);
+        let cache = object::ReadCache::new(&mut *file);
         object::File::parse(&cache)
             .ok()
             .map(|elf| needed_ranges(&elf, len))
     };
     let Some(ranges) = ranges else {
-        let mut all = Vec::new();
-        file.seek(SeekFrom::Start(0))?;
-        file.read_to_end(&mut all)?;
+        // Not ELF (or not readable as ELF): read whole, for `encode` to
+        // say what is wrong.
+        let mut all = Vec::with_capacity(len as usize);
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.take(len).read_to_end(&mut all).map_err(io)?;
         return Ok(all);
     };
     let mut buf = vec![0u8; len as usize];
@@ -231,8 +257,9 @@ pub fn read_for_encoding(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         if off >= end {
             continue;
         }
-        file.seek(SeekFrom::Start(off))?;
-        file.read_exact(&mut buf[off as usize..end as usize])?;
+        file.seek(SeekFrom::Start(off)).map_err(io)?;
+        file.read_exact(&mut buf[off as usize..end as usize])
+            .map_err(io)?;
     }
     Ok(buf)
 }

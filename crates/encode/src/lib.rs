@@ -37,7 +37,7 @@ use btfkit_btf::ir::{IrBtf, IrType, IrVarSecInfo};
 use btfkit_btf::Btf;
 
 pub use dwarf::{SplitSearch, UnitTypes};
-pub use elf::{ranges_for_encoding, read_for_encoding};
+pub use elf::{ranges_for_encoding, read_for_encoding, read_opened_for_encoding};
 
 /// Why encoding failed.
 #[derive(Debug, thiserror::Error)]

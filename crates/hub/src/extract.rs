@@ -10,6 +10,7 @@ mod deb;
 mod rpm_pkg;
 mod staged;
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -223,7 +224,7 @@ pub fn extract_path(path: &Path, opts: &ExtractOptions) -> Result<Extracted, Ext
         return rpm_pkg::rpm(r, opts);
     }
     if btfkit_btf::is_elf(head) {
-        return elf_file(path, opts);
+        return elf_file(path, r.into_inner(), opts);
     }
     drop(r);
     extract_with(&input::read(path, Limit::Large).map_err(open)?, opts)
@@ -233,10 +234,9 @@ pub fn extract_path(path: &Path, opts: &ExtractOptions) -> Result<Extracted, Ext
 /// [`Encode::Always`]) its DWARF encoded from what the encoder reads of
 /// it (`btfkit_encode::read_for_encoding`: the code and data of a
 /// vmlinux are never read).
-fn elf_file(path: &Path, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+fn elf_file(path: &Path, mut file: File, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
     use object::{Object, ObjectSection};
-    let file = input::open(path).map_err(ExtractError::Open)?;
-    let cache = object::ReadCache::new(file);
+    let cache = object::ReadCache::new(&mut file);
     let elf = object::File::parse(&cache)
         .map_err(|e| ExtractError::Elf(btfkit_btf::Error::Elf(e.to_string()).in_file(path)))?;
     let arch = arch_of(&elf);
@@ -257,8 +257,8 @@ fn elf_file(path: &Path, opts: &ExtractOptions) -> Result<Extracted, ExtractErro
     let had_btf = btf.is_some();
     drop(elf);
     drop(cache);
-    let data = btfkit_encode::read_for_encoding(path)
-        .map_err(|e| ExtractError::Open(btfkit_btf::Error::Io(e).in_file(path)))?;
+    let data =
+        btfkit_encode::read_opened_for_encoding(&mut file, path).map_err(ExtractError::Open)?;
     encode(&data, had_btf, arch, opts)
 }
 

@@ -76,7 +76,11 @@ pub enum UprobeError {
         /// The probed function ([`PROBED_FUNCTION`]).
         function: String,
     },
-    /// Reading the application, or running it, failed.
+    /// The application could not be read (not a regular file, too large,
+    /// unreadable); the error names it.
+    #[error(transparent)]
+    Read(#[from] btfkit_btf::Error),
+    /// Running the application failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
