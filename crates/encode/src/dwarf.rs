@@ -343,8 +343,11 @@ fn missing_dwo(first: &Skeleton, count: usize) -> EncodeError {
     }
 }
 
+/// A split-DWARF file, whose path the skeleton unit names: only a regular
+/// file, of at most 4 GiB (a name like `/dev/zero` would read forever).
 fn read_split_file(path: &Path) -> Result<Vec<u8>, EncodeError> {
-    std::fs::read(path).map_err(|e| split_err(path, e))
+    use btfkit_btf::input::{read, Limit};
+    read(path, Limit::Large).map_err(|e| split_err(path, e.root()))
 }
 
 /// The split-DWARF files the skeletons point to, read into memory.
