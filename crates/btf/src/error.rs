@@ -443,3 +443,48 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line, `: `-separated: how btfkit's
+/// commands, reports and progress lines print any error (its causes are
+/// its `source()`s, not part of its own text). A cause whose text the line
+/// already holds is not repeated, for errors that print their source
+/// themselves: each thing is said once.
+///
+/// ```
+/// use std::{error::Error, fmt, io};
+///
+/// #[derive(Debug)]
+/// struct Reading(io::Error, bool);
+/// impl fmt::Display for Reading {
+///     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+///         match self.1 {
+///             false => write!(f, "reading x.btf"),
+///             // Some errors print their source themselves.
+///             true => write!(f, "reading x.btf: {}", self.0),
+///         }
+///     }
+/// }
+/// impl Error for Reading {
+///     fn source(&self) -> Option<&(dyn Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let quiet = Reading(io::Error::other("disk on fire"), false);
+/// assert_eq!(btfkit_btf::error_chain(&quiet), "reading x.btf: disk on fire");
+/// let echoing = Reading(io::Error::other("disk on fire"), true);
+/// assert_eq!(btfkit_btf::error_chain(&echoing), "reading x.btf: disk on fire");
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cur = c.source();
+    }
+    line
+}

@@ -41,7 +41,7 @@ mod validate;
 pub use btf::{Btf, ParseOptions};
 pub use builder::{BtfBuilder, MemberSpec, StringTable};
 pub use elf::{elf_section, is_elf, parse_elf, parse_elf_with, wrap_in_elf};
-pub use error::{Error, Result, Section};
+pub use error::{error_chain, Error, Result, Section};
 pub use header::{Endian, Header, BTF_MAGIC, HEADER_LEN_CLASSIC, HEADER_LEN_LAYOUT};
 pub use kind::{
     info_kflag, info_kind, info_vlen, make_info, Kind, MAX_KIND, MAX_VLEN, NR_KNOWN_KINDS,

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use btfkit_btf::error_chain;
 use btfkit_core::flow::Reach;
 use btfkit_hub::check::{KernelCheck, ProgVerdict, ProgramCheck, Reason, Verdict};
-use btfkit_hub::with_causes;
 use serde_json::json;
 
 fn key_width(kernels: &[KernelCheck]) -> usize {
@@ -56,7 +56,7 @@ pub fn table(kernels: &[KernelCheck]) -> String {
     for (i, k) in kernels.iter().enumerate() {
         match &k.result {
             Err(e) => {
-                let e = with_causes(e);
+                let e = error_chain(e);
                 let _ = writeln!(s, "{:>3}  {:<w$}  cannot be checked: {e}", i + 1, k.key);
             }
             Ok(r) => {
@@ -271,7 +271,7 @@ pub fn program_lines(
                             "verdict": "unknown",
                             "reasons": [{
                                 "kind": "kernel", "func": null, "insn": null,
-                                "message": format!("kernel BTF cannot be read: {}", with_causes(e)),
+                                "message": format!("kernel BTF cannot be read: {}", error_chain(e)),
                                 "conditional": false,
                             }],
                             "section": p.section,
@@ -289,7 +289,7 @@ pub fn program_lines(
 pub fn json(kernels: &[KernelCheck]) -> serde_json::Value {
     json!({
         "kernels": kernels.iter().map(|k| match &k.result {
-            Err(e) => json!({"key": k.key, "error": with_causes(e), "fails": true, "verdict": "fails"}),
+            Err(e) => json!({"key": k.key, "error": error_chain(e), "fails": true, "verdict": "fails"}),
             Ok(r) => {
                 let c = &r.counts;
                 json!({

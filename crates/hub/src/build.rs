@@ -17,8 +17,8 @@ use btfkit_gen::{MinOptions, Minimizer};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::archive::{scan_archive, tree_path, ArchiveKernel, Packing, Rejected, Scan};
-use crate::error::with_causes;
 use crate::{HubError, KernelError};
+use btfkit_btf::error_chain;
 
 /// Build knobs.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +102,7 @@ impl BuildReport {
         }
         for f in failed {
             let e = f.outcome.as_ref().expect_err("failed");
-            s.push_str(&format!("\n  failed {}: {}", f.key, with_causes(e)));
+            s.push_str(&format!("\n  failed {}: {}", f.key, error_chain(e)));
         }
         for l in &self.dir_links {
             s.push_str(&format!(
@@ -263,7 +263,7 @@ impl Progress {
                 r.key
             );
             if let Err(e) = &r.outcome {
-                let e = with_causes(e);
+                let e = error_chain(e);
                 let _ = write!(err, "\r\x1b[2Kfailed {}: {e}\n", r.key);
             }
             if n == self.total {
@@ -275,7 +275,7 @@ impl Progress {
                     let _ = writeln!(err, "[{n}/{}] {} {} bytes", self.total, r.key, b.len());
                 }
                 Err(e) => {
-                    let e = with_causes(e);
+                    let e = error_chain(e);
                     let _ = writeln!(err, "[{n}/{}] {} FAILED: {e}", self.total, r.key);
                 }
             }

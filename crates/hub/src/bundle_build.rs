@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use btfkit_core::{BpfObject, ObjectError};
 
 use crate::build::{build, write_atomic, BuildOptions, BuildReport, KernelResult};
-use crate::error::with_causes;
 use crate::{HubError, KernelError};
+use btfkit_btf::error_chain;
 
 /// A bundle to build from an archive for a set of BPF objects: the
 /// build-script face of `btfkit hub build`.
@@ -114,7 +114,7 @@ pub enum BundleBuildError {
         source: HubError,
     },
     /// Some kernels failed and `keep_going` was off.
-    #[error("{} of {total} kernels of {} failed, first {}: {}", failures.len(), archive.display(), failures[0].key, with_causes(&failures[0].reason))]
+    #[error("{} of {total} kernels of {} failed, first {}: {}", failures.len(), archive.display(), failures[0].key, error_chain(&failures[0].reason))]
     Kernels {
         /// The archive.
         archive: PathBuf,
@@ -219,7 +219,7 @@ impl BundleBuild {
         };
         let built = self.build_with_cache(cache)?;
         for f in built.report.failed() {
-            let reason = f.outcome.as_ref().err().map(|e| with_causes(e));
+            let reason = f.outcome.as_ref().err().map(|e| error_chain(e));
             let reason = reason.unwrap_or_default();
             println!("cargo:warning=btfkit: kernel {} left out: {reason}", f.key);
         }

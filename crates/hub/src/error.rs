@@ -283,17 +283,3 @@ pub enum ExtractError {
         source: btfkit_btf::Error,
     },
 }
-
-/// An error and its causes on one line, `: `-separated: how reports,
-/// progress lines and `btfkit core check` print a [`KernelError`] (the
-/// causes are `source()`s, not part of each error's own text).
-pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

@@ -22,4 +22,4 @@ pub mod rpm;
 pub use build::{build, parse_objects, BuildOptions, BuildReport, KernelResult};
 pub use bundle_build::{BuiltBundle, BundleBuild, BundleBuildError, KernelFailure};
 
-pub use error::{with_causes, ExtractError, HubError, KernelError, Rejection};
+pub use error::{ExtractError, HubError, KernelError, Rejection};

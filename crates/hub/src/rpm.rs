@@ -778,7 +778,7 @@ mod tests {
         // The file is read; the missing trailer is the error, said once.
         assert_eq!(found, b"ELF");
         assert!(matches!(err, ExtractError::Rpm(RpmError::Truncated { .. })));
-        let text = crate::error::with_causes(&err);
+        let text = btfkit_btf::error_chain(&err);
         assert_eq!(
             text,
             format!("truncated in the payload at offset {}", p.len())

@@ -99,16 +99,7 @@ fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io:
 
 /// An error's message with its causes, verifier logs trimmed to their end.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = c.source();
-    }
-    let text = parts.join(": ");
+    let text = btfkit_btf::error_chain(e);
     // A verifier log is long; its last lines say why.
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() > 6 {

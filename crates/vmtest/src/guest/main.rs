@@ -18,18 +18,8 @@ use std::time::Instant;
 
 use btfkit_vmtest::{CheckResult, Plan, CHECKS, DONE_LINE, PLAN_PATH};
 
-/// An error with its sources, joined by ": " (Aya's load errors carry the
-/// verifier log in a source).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cur = c.source();
-    }
-    text
-}
+// Aya's load errors carry the verifier log in a source.
+pub(crate) use btfkit_btf::error_chain;
 
 /// A check's outcome: what was seen, or why it failed.
 pub(crate) type Outcome = Result<String, String>;
