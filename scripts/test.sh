@@ -122,17 +122,20 @@ if [ "$fuzz_seconds" != 0 ]; then
     # the kernel image (its .BTF plays the kernel's).
     mkdir -p fuzz/corpus/package
     pkg=$(mktemp -d)
-    mkdir -p "$pkg/root/boot" "$pkg/root/DEBIAN"
+    mkdir -p "$pkg/root/boot" "$pkg/root/DEBIAN" "$pkg/root/lib/modules/1.0-fuzz/kernel"
     cp testdata/core/progs/candidates.bpf.o "$pkg/root/boot/vmlinuz-1.0-fuzz"
+    cp testdata/core/progs/probe.bpf.o "$pkg/root/lib/modules/1.0-fuzz/kernel/seed.ko"
     printf 'Package: linux-image-1.0-fuzz\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: t\n' \
         > "$pkg/root/DEBIAN/control"
     dpkg-deb --build -Zxz "$pkg/root" fuzz/corpus/package/image.deb > /dev/null
     printf '%s\n' 'Name: kernel-core' 'Version: 1.0' 'Release: fuzz' 'Summary: seed' 'License: MIT' \
         '%global debug_package %{nil}' '%global __os_install_post %{nil}' '%global _build_id_links none' \
-        '%description' 'seed' '%install' 'mkdir -p %{buildroot}/lib/modules/1.0-fuzz' \
-        'cp %{image} %{buildroot}/lib/modules/1.0-fuzz/vmlinuz' '%files' '/lib/modules' > "$pkg/seed.spec"
+        '%description' 'seed' '%install' 'mkdir -p %{buildroot}/lib/modules/1.0-fuzz/kernel' \
+        'cp %{image} %{buildroot}/lib/modules/1.0-fuzz/vmlinuz' \
+        'cp %{module} %{buildroot}/lib/modules/1.0-fuzz/kernel/seed.ko' '%files' '/lib/modules' > "$pkg/seed.spec"
     rpmbuild -bb --quiet --target x86_64 --define "_topdir $pkg/top" --define "_tmppath $pkg" \
-        --define "image $PWD/testdata/core/progs/candidates.bpf.o" --define "_binary_payload w19.zstdio" \
+        --define "image $PWD/testdata/core/progs/candidates.bpf.o" \
+        --define "module $PWD/testdata/core/progs/probe.bpf.o" --define "_binary_payload w19.zstdio" \
         "$pkg/seed.spec" > /dev/null
     cp "$pkg"/top/RPMS/x86_64/*.rpm fuzz/corpus/package/image.rpm
     rm -rf "$pkg"

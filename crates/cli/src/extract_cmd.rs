@@ -26,7 +26,7 @@ pub struct EncodeArgs {
 }
 
 impl EncodeArgs {
-    fn options(&self) -> ExtractOptions {
+    fn options(&self, modules: bool) -> ExtractOptions {
         ExtractOptions {
             encode: if self.encode {
                 Encode::Always
@@ -34,6 +34,7 @@ impl EncodeArgs {
                 Encode::WhenMissing
             },
             jobs: self.jobs,
+            modules,
         }
     }
 }
@@ -75,14 +76,19 @@ pub struct AddArgs {
     /// Kernel release (default: from the package name, or vmlinuz-<release>).
     #[arg(long)]
     release: Option<String>,
+    /// Also file the split BTF of the package's kernel modules (their
+    /// .BTF, or their DWARF encoded on the kernel's BTF), in
+    /// <release>.modules/<module>.btf.xz next to the kernel's entry.
+    #[arg(long)]
+    modules: bool,
     #[command(flatten)]
     how: EncodeArgs,
 }
 
 /// Extracts the BTF of a kernel image or package (a regular file only,
 /// as every input; the error names the file).
-fn read_extract(path: &Path, how: &EncodeArgs) -> Result<Extracted> {
-    match extract_path(path, &how.options()) {
+fn read_extract(path: &Path, opts: &ExtractOptions) -> Result<Extracted> {
+    match extract_path(path, opts) {
         Ok(e) => Ok(e),
         // Opening errors name the file already.
         Err(e @ ExtractError::Open(_)) => Err(e.into()),
@@ -107,7 +113,7 @@ fn inferred(a: &AddArgs, key: &Key) -> Vec<String> {
 }
 
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
-    let e = read_extract(&a.input, &a.how)?;
+    let e = read_extract(&a.input, &a.how.options(false))?;
     let base_bytes = a.base.as_deref().map(load::load_btf_file).transpose()?;
     let base = match (&base_bytes, &a.base) {
         (Some(b), Some(p)) => Some(Btf::parse_any(b, None).map_err(|e| e.in_file(p))?),
@@ -221,7 +227,7 @@ fn key_of(a: &AddArgs, input: &Path, e: &Extracted) -> Result<Key> {
 pub fn add(a: AddArgs) -> Result<()> {
     key_flags(&a)?;
     for input in &a.inputs {
-        let e = read_extract(input, &a.how)?;
+        let e = read_extract(input, &a.how.options(a.modules))?;
         validate(&e.btf, None).with_context(|| format!("{}", input.display()))?;
         let key = key_of(&a, input, &e)?;
         let guessed = inferred(&a, &key);
@@ -246,6 +252,29 @@ pub fn add(a: AddArgs) -> Result<()> {
             e.btf.len(),
             e.path.join(" > "),
             path.display()
+        );
+        if a.modules {
+            file_modules(&dir, &key, &e, a.how.jobs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Files the modules `hub add --modules` found, saying how many and how.
+fn file_modules(dir: &Path, key: &Key, e: &Extracted, jobs: usize) -> Result<()> {
+    let written = btfkit_hub::extract::write_modules(dir, &key.release, &e.modules, jobs)?;
+    let taken = e.modules.iter().filter(|m| m.how == "ELF .BTF").count();
+    let encoded = e.modules.len() - taken;
+    let bytes: usize = e.modules.iter().map(|m| m.btf.len()).sum();
+    eprintln!(
+        "{key}: {} modules ({taken} .BTF taken, {encoded} DWARF encoded; {bytes} bytes of split BTF) -> {}",
+        e.modules.len(),
+        written.display()
+    );
+    if let Some(first) = e.modules_without_btf.first() {
+        eprintln!(
+            "{key}: {} module files without .BTF or DWARF left out (first: {first})",
+            e.modules_without_btf.len()
         );
     }
     Ok(())

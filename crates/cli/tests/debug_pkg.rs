@@ -551,3 +551,242 @@ fn an_rpm_file_unlike_its_header_digest_is_refused() {
     assert!(err.contains(s(&bad)), "{err}");
     assert!(!out.exists());
 }
+
+/// A kernel-debuginfo spec with a module's debug file besides the
+/// vmlinux: `…/kernel/foo/foo-bar.ko.debug` sorts before `…/vmlinux`, so
+/// the module is met before the kernel.
+const KERNEL_DEBUGINFO_WITH_MODULE_SPEC: &str = r#"Name: kernel-debuginfo
+Version: 5.14.0
+Release: 70.el9
+Summary: btfkit test stand-in for a kernel-debuginfo package with a module
+License: GPL-2.0
+%global debug_package %{nil}
+%global __os_install_post %{nil}
+%global _build_id_links none
+%description
+A DWARF-only vmlinux stand-in and a module's debug file.
+%install
+mkdir -p %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/kernel/foo
+cp %{vmlinux} %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/vmlinux
+cp %{module} %{buildroot}/usr/lib/debug/lib/modules/5.14.0-70.el9.x86_64/kernel/foo/foo-bar.ko.debug
+%files
+/usr/lib/debug
+"#;
+
+/// What `hub add --modules` filed for module `name` next to `entry`:
+/// its raw split BTF.
+fn filed_module(entry: &Path, release: &str, name: &str) -> Vec<u8> {
+    let file = entry.with_file_name(format!("{release}.modules/{name}.btf.xz"));
+    let out = tu::run_ok(Command::new("xz").arg("-dc").arg(&file));
+    assert!(!out.is_empty(), "{}", file.display());
+    out
+}
+
+/// `hub add --modules` of a Debian debug package (module after the
+/// image) and of a kernel-debuginfo RPM (module's debug file before the
+/// vmlinux: read in a second walk) files each module's split BTF, named
+/// as the kernel names it (`foo-bar` -> `foo_bar`), equal to what `btf
+/// encode MODULE --base` makes of it on the filed kernel; the archive's
+/// scan sees the kernel alone.
+#[test]
+fn modules_are_filed_as_split_btf_on_their_kernel() {
+    let (Some(dpkg), Some(rpmbuild), Some(cc), Some(objcopy)) = (
+        tu::require_tool("dpkg-deb"),
+        tu::require_tool("rpmbuild"),
+        tu::require_tool("cc"),
+        tu::require_tool("objcopy"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = tu::workspace_root().join("testdata/encode");
+    let vmlinux = dir.path().join("vmlinux");
+    tu::run_ok(
+        Command::new(&cc)
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(&vmlinux)
+            .arg(src.join("lib.c")),
+    );
+    let module = dir.path().join("foo-bar.ko");
+    tu::run_ok(
+        Command::new(&cc)
+            .args(["-g", "-O1", "-c", "-I"])
+            .arg(&src)
+            .arg(src.join("app.c"))
+            .arg("-o")
+            .arg(&module),
+    );
+    let module_debug = dir.path().join("foo-bar.ko.debug");
+    tu::run_ok(
+        Command::new(&objcopy)
+            .arg("--only-keep-debug")
+            .arg(&module)
+            .arg(&module_debug),
+    );
+
+    // The Debian package: boot/ sorts before lib/, the module comes after.
+    let release = "5.4.0-42-generic";
+    let root = dir.path().join("root");
+    let boot = root.join("usr/lib/debug/boot");
+    let kmod = root.join(format!("usr/lib/debug/lib/modules/{release}/kernel/foo"));
+    for d in [&boot, &kmod, &root.join("DEBIAN")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(&vmlinux, boot.join(format!("vmlinux-{release}"))).unwrap();
+    std::fs::copy(&module, kmod.join("foo-bar.ko")).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: linux-image-unsigned-{release}-dbgsym\nVersion: 5.4.0-42.46\n\
+             Architecture: amd64\nMaintainer: U <k@u>\nDescription: t\n"
+        ),
+    )
+    .unwrap();
+    let deb = dir.path().join("with-module.ddeb");
+    tu::run_ok(Command::new(dpkg).arg("--build").arg(&root).arg(&deb));
+
+    let top = dir.path().join("top");
+    let spec = tu::write_under(
+        dir.path(),
+        "kernel.spec",
+        KERNEL_DEBUGINFO_WITH_MODULE_SPEC.as_bytes(),
+    );
+    let mut cmd = Command::new(&rpmbuild);
+    cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
+    for (k, v) in [
+        ("_topdir", &top),
+        ("_tmppath", &top),
+        ("vmlinux", &vmlinux),
+        ("module", &module_debug),
+    ] {
+        cmd.arg("--define").arg(format!("{k} {}", v.display()));
+    }
+    tu::run_ok(cmd.arg(&spec));
+    let rpm = top.join("RPMS/x86_64/kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
+
+    let archive = dir.path().join("archive");
+    let cases = [
+        (&deb, "ubuntu", "20.04", release),
+        (&rpm, "rhel", "9", "5.14.0-70.el9.x86_64"),
+    ];
+    for (pkg, distro, version, release) in cases {
+        let err = ok(&[
+            "hub",
+            "add",
+            s(pkg),
+            "--archive",
+            s(&archive),
+            "--distro",
+            distro,
+            "--version",
+            version,
+            "--modules",
+        ]);
+        assert!(
+            err.contains("1 modules (0 .BTF taken, 1 DWARF encoded;"),
+            "{err}"
+        );
+        let entry = archive.join(format!("{distro}/{version}/x86_64/{release}.btf.tar.xz"));
+        let kernel = dir.path().join(format!("{distro}.btf"));
+        std::fs::write(&kernel, btfkit_btf::load::read_btf_file(&entry).unwrap()).unwrap();
+        let want = dir.path().join(format!("{distro}-foo_bar.btf"));
+        ok(&[
+            "btf",
+            "encode",
+            s(&module),
+            "--base",
+            s(&kernel),
+            "-o",
+            s(&want),
+        ]);
+        assert_eq!(
+            filed_module(&entry, release, "foo_bar"),
+            std::fs::read(&want).unwrap(),
+            "{distro}"
+        );
+    }
+    // The modules' folders are not kernels to the archive's scan.
+    let scan = btfkit_hub::archive::scan_archive(&archive);
+    assert_eq!(scan.kernels.len(), 2);
+    assert!(scan.rejected.is_empty(), "{:?}", scan.rejected);
+
+    // A module whose .BTF is not BTF on its kernel's: one line naming the
+    // package and the module; the kernel's entry and modules as they were.
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"\x9f\xeb\x01\x00not really BTF at all").unwrap();
+    tu::run_ok(
+        Command::new(&objcopy)
+            .arg("--add-section")
+            .arg(format!(".BTF={}", junk.display()))
+            .arg(&module)
+            .arg(kmod.join("foo-bar.ko")),
+    );
+    let bad = dir.path().join("bad-module.ddeb");
+    tu::run_ok(Command::new("dpkg-deb").arg("--build").arg(&root).arg(&bad));
+    let before =
+        std::fs::read(archive.join(format!("ubuntu/20.04/x86_64/{release}.btf.tar.xz"))).unwrap();
+    let r = btfkit(&[
+        "hub",
+        "add",
+        s(&bad),
+        "--archive",
+        s(&archive),
+        "--distro",
+        "ubuntu",
+        "--version",
+        "20.04",
+        "--modules",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let path = format!("usr/lib/debug/lib/modules/{release}/kernel/foo/foo-bar.ko");
+    assert!(
+        err.contains(s(&bad)) && err.contains(&format!("module {path}")),
+        "{err}"
+    );
+    let after =
+        std::fs::read(archive.join(format!("ubuntu/20.04/x86_64/{release}.btf.tar.xz"))).unwrap();
+    assert_eq!(before, after);
+}
+
+/// Debian's -dbg package with `--modules`: every module its md5sums
+/// lists is filed, and the four modules the corpus has are its `.BTF`
+/// byte for byte.
+#[test]
+fn debian_debug_package_modules_match_the_corpus() {
+    let Some((deb, kernel)) = tu::debian_debug_deb() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let err = ok(&["hub", "add", s(&deb), "--archive", s(&archive), "--modules"]);
+    let md5sums = tu::run_ok(Command::new("dpkg-deb").arg("-I").arg(&deb).arg("md5sums"));
+    let listed = String::from_utf8_lossy(&md5sums)
+        .lines()
+        .filter(|l| l.ends_with(".ko"))
+        .count();
+    assert!(listed > 1000, "{listed}");
+    assert!(
+        err.contains(&format!(
+            "{listed} modules ({listed} .BTF taken, 0 DWARF encoded;"
+        )),
+        "{err}"
+    );
+    let entry = archive.join(format!("{}.btf.tar.xz", kernel.key));
+    let mut compared = 0;
+    for m in tu::corpus_modules()
+        .iter()
+        .filter(|m| m.base.key == kernel.key)
+    {
+        let want = std::fs::read(&m.raw).unwrap();
+        assert_eq!(
+            filed_module(&entry, &kernel.release, &m.name),
+            want,
+            "{}",
+            m.name
+        );
+        compared += 1;
+    }
+    assert!(compared >= 4, "{compared}");
+}

@@ -111,11 +111,21 @@ fn walk_files(dir: &Path, walk: &mut Walk) {
         let p = e.path();
         // `DirEntry::file_type` does not follow symlinks.
         match e.file_type() {
+            // A kernel's modules (`hub add --modules`), not kernels.
+            Ok(t) if t.is_dir() && is_modules_dir(&p) => {}
             Ok(t) if t.is_dir() => walk_files(&p, walk),
             Ok(t) if t.is_symlink() && p.is_dir() => walk.dir_links.push(p),
             _ => walk.files.push(p),
         }
     }
+}
+
+/// Whether a folder holds a kernel's modules, next to its entry
+/// (`<release>.modules`, as [`crate::extract::write_modules`] names it).
+fn is_modules_dir(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".modules") && !n.starts_with('.'))
 }
 
 /// Why a kernel file that is a symlink may not be read: it does not

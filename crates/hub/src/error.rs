@@ -263,6 +263,25 @@ pub enum ExtractError {
         #[source]
         source: btfkit_encode::EncodeError,
     },
+    /// A kernel module's BTF could not be made.
+    #[error("module {path}")]
+    Module {
+        /// The module's file in the package.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<ExtractError>,
+    },
+    /// Two module files of a package give one module name.
+    #[error("module {name} twice: {first} and {second}")]
+    DuplicateModule {
+        /// The module name.
+        name: String,
+        /// The first file.
+        first: String,
+        /// The second.
+        second: String,
+    },
     /// A bzImage whose payload is in no known compression.
     #[error("bzImage payload in an unknown compression")]
     UnknownPayload,

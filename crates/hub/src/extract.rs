@@ -7,6 +7,7 @@
 
 pub(crate) mod codec;
 mod deb;
+mod modules;
 mod rpm_pkg;
 mod staged;
 
@@ -20,6 +21,7 @@ use btfkit_encode::{EncodeError, EncodeOptions};
 
 use crate::{ExtractError, HubError};
 use codec::Codec;
+pub use modules::ModuleBtf;
 
 /// When to encode a kernel's DWARF into BTF.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +42,10 @@ pub struct ExtractOptions {
     pub encode: Encode,
     /// Encoder threads (0: one per core).
     pub jobs: usize,
+    /// Also make the split BTF of the package's kernel modules (its
+    /// `.ko`, or a debug package's `.ko`/`.ko.debug` files), on the
+    /// kernel's: [`Extracted::modules`].
+    pub modules: bool,
 }
 
 /// What was found and how.
@@ -53,6 +59,11 @@ pub struct Extracted {
     pub package: Option<PackageInfo>,
     /// Architecture of the kernel, when the input says (ELF machine, image header).
     pub arch: Option<String>,
+    /// With [`ExtractOptions::modules`], the package's modules, by name.
+    pub modules: Vec<ModuleBtf>,
+    /// With [`ExtractOptions::modules`], module files with neither `.BTF`
+    /// nor DWARF (built without debug info): left out.
+    pub modules_without_btf: Vec<String>,
 }
 
 /// What a package says about its kernel.
@@ -217,11 +228,16 @@ pub fn extract_path(path: &Path, opts: &ExtractOptions) -> Result<Extracted, Ext
     let head = r
         .fill_buf()
         .map_err(|e| open(btfkit_btf::Error::Io(e).in_file(path)))?;
+    // A second walk (modules met before the kernel) reads the file again.
+    let reopen = || -> Result<Box<dyn Read>, ExtractError> {
+        let file = input::open(path).map_err(open)?;
+        Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+    };
     if head.starts_with(b"!<arch>\n") {
-        return deb::deb(r, opts);
+        return deb::deb(r, opts, &reopen);
     }
     if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
-        return rpm_pkg::rpm(r, opts);
+        return rpm_pkg::rpm(r, opts, &reopen);
     }
     if btfkit_btf::is_elf(head) {
         return elf_file(path, r.into_inner(), opts);
@@ -269,6 +285,8 @@ fn found(btf: &[u8], how: &str, arch: Option<String>) -> Extracted {
         path: vec![how.to_string()],
         package: None,
         arch,
+        modules: Vec::new(),
+        modules_without_btf: Vec::new(),
     }
 }
 
@@ -311,6 +329,8 @@ fn encode(
         path: vec![how],
         package: None,
         arch,
+        modules: Vec::new(),
+        modules_without_btf: Vec::new(),
     })
 }
 
@@ -372,11 +392,12 @@ fn extract_depth(
     if depth > 4 {
         return Err(ExtractError::TooDeep);
     }
+    let reopen = || -> Result<Box<dyn Read + '_>, ExtractError> { Ok(Box::new(data)) };
     if data.starts_with(b"!<arch>\n") {
-        return deb::deb(data, opts);
+        return deb::deb(data, opts, &reopen);
     }
     if data.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
-        return rpm_pkg::rpm(data, opts);
+        return rpm_pkg::rpm(data, opts, &reopen);
     }
     if btfkit_btf::is_elf(data) {
         return elf_btf(data, opts);
@@ -506,6 +527,80 @@ pub fn btfhub_tarball(release: &str, btf: &[u8]) -> Result<Vec<u8>, HubError> {
     let mut enc = liblzma::read::XzEncoder::new(&tar[..], 9);
     enc.read_to_end(&mut out).map_err(pack)?;
     Ok(out)
+}
+
+/// Files a kernel's modules next to its archive entry: `dir` is the
+/// entry's folder (`<distro>/<version>/<arch>`), and each module's split
+/// BTF goes to `<release>.modules/<name>.btf.xz` (archive scans skip
+/// these folders). The folder is written whole under a temporary name
+/// and then renamed, replacing an older one: never half a set. Modules
+/// are compressed on `jobs` threads (0: one per core).
+///
+/// # Errors
+///
+/// [`HubError::KeyComponent`] for a release or module name that is not
+/// one file name, [`HubError::Write`] when writing fails.
+pub fn write_modules(
+    dir: &Path,
+    release: &str,
+    modules: &[ModuleBtf],
+    jobs: usize,
+) -> Result<std::path::PathBuf, HubError> {
+    crate::archive::check_key_component("release", release)?;
+    for m in modules {
+        crate::archive::check_key_component("module name", &m.name)?;
+    }
+    let target = dir.join(format!("{release}.modules"));
+    let tmp = dir.join(format!(".{release}.modules.tmp{}", std::process::id()));
+    let write = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| HubError::Write { path, source }
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(write(&tmp))?;
+    let written = compress_modules(&tmp, modules, jobs).and_then(|()| {
+        let old = dir.join(format!(".{release}.modules.old{}", std::process::id()));
+        let had = std::fs::rename(&target, &old).is_ok();
+        std::fs::rename(&tmp, &target).map_err(write(&target))?;
+        if had {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written.map(|()| target)
+}
+
+/// Writes `<name>.btf.xz` for each module into `dir`, on `jobs` threads.
+fn compress_modules(dir: &Path, modules: &[ModuleBtf], jobs: usize) -> Result<(), HubError> {
+    let jobs = match jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs.min(modules.len()).max(1))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(m) = modules.get(i) else {
+                        return Ok(());
+                    };
+                    let path = dir.join(format!("{}.btf.xz", m.name));
+                    let mut xz = Vec::new();
+                    liblzma::read::XzEncoder::new(&m.btf[..], 6)
+                        .read_to_end(&mut xz)
+                        .and_then(|_| std::fs::write(&path, &xz))
+                        .map_err(|source| HubError::Write { path, source })?;
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("module writers do not panic"))
+    })
 }
 
 /// The endianness of raw BTF bytes.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::codec::{read_limited, Codec};
+use super::modules::{module_name, Modules};
 use super::{image_btf, ExtractOptions, Extracted, PackageInfo};
 use crate::digest::{parse_md5sums, HashingReader, Listed};
 use crate::ExtractError;
@@ -127,7 +128,9 @@ fn control_of(member: impl Read, name: &str) -> Result<Control, ExtractError> {
             }
             "md5sums" => {
                 let bytes = read_limited(entry, "md5sums")?;
-                md5sums = parse_md5sums(&String::from_utf8_lossy(&bytes), is_kernel_image);
+                md5sums = parse_md5sums(&String::from_utf8_lossy(&bytes), |p| {
+                    is_kernel_image(p) || module_name(p).is_some()
+                });
             }
             _ => {}
         }
@@ -157,46 +160,59 @@ pub(crate) fn is_kernel_image(path: &str) -> bool {
         || in_modules("usr/lib/debug/lib/modules/", "vmlinux")
 }
 
-/// The first kernel image of a data tarball: its path and bytes, checked
-/// against the MD5 the package lists for it.
-fn kernel_image(
-    member: impl Read,
-    name: &str,
+/// Reads a file of the data tarball with `read`, checked against the MD5
+/// the package lists for it.
+fn read_checked<R: Read>(
+    entry: R,
+    path: &str,
     md5sums: &HashMap<String, Listed>,
-    opts: &ExtractOptions,
-) -> Result<Option<(String, Vec<u8>)>, ExtractError> {
-    let mut ar = tar_stream(member, name)?;
-    for entry in ar.entries().map_err(ExtractError::Tar)? {
-        let entry = entry.map_err(ExtractError::Tar)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let path = entry.path().map_err(ExtractError::Tar)?;
-        let path = path.to_string_lossy().trim_start_matches("./").to_string();
-        if is_kernel_image(&path) {
-            let size = entry.size();
-            let Some(listed) = md5sums.get(&path) else {
-                let bytes = super::read_image(entry, size, &path, opts)?;
-                return Ok(Some((path, bytes)));
-            };
-            let mut hashed = HashingReader::new(entry, listed.algorithm);
-            let bytes = super::read_image(&mut hashed, size, &path, opts)?;
-            if let Err(m) = listed.check(hashed.into_hasher()) {
-                return Err(ExtractError::MemberDigest {
-                    member: path,
-                    algorithm: m.algorithm,
-                    expected: m.expected,
-                    actual: m.actual,
-                });
-            }
-            return Ok(Some((path, bytes)));
-        }
-    }
-    Ok(None)
+    read: impl FnOnce(&mut dyn Read) -> Result<Vec<u8>, ExtractError>,
+) -> Result<Vec<u8>, ExtractError> {
+    let Some(listed) = md5sums.get(path) else {
+        let mut entry = entry;
+        return read(&mut entry);
+    };
+    let mut hashed = HashingReader::new(entry, listed.algorithm);
+    let bytes = read(&mut hashed)?;
+    listed
+        .check(hashed.into_hasher())
+        .map_err(|m| ExtractError::MemberDigest {
+            member: path.to_string(),
+            algorithm: m.algorithm,
+            expected: m.expected,
+            actual: m.actual,
+        })?;
+    Ok(bytes)
 }
 
-/// The BTF of a Debian package's kernel, reading `r` once from its start.
-pub(crate) fn deb(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+/// A handle on the package to read it again from its start, for a second
+/// walk.
+pub(crate) type Reopen<'a> = &'a dyn Fn() -> Result<Box<dyn Read + 'a>, ExtractError>;
+
+/// The BTF of a Debian package's kernel (and, with
+/// [`ExtractOptions::modules`], of its modules), reading `r` from its
+/// start; `reopen` reads it again when modules come before the kernel.
+pub(crate) fn deb(
+    r: impl Read,
+    opts: &ExtractOptions,
+    reopen: Reopen<'_>,
+) -> Result<Extracted, ExtractError> {
+    let mut modules = Modules::new(opts);
+    let mut e = walk(r, &mut modules, false)?.expect("the first walk finds the kernel or fails");
+    if modules.need_second_walk() {
+        walk(reopen()?, &mut modules, true)?;
+    }
+    modules.finish(&mut e)?;
+    Ok(e)
+}
+
+/// One walk over the package: the kernel (first walk) and the modules
+/// to read in this walk.
+fn walk(
+    r: impl Read,
+    modules: &mut Modules<'_>,
+    second: bool,
+) -> Result<Option<Extracted>, ExtractError> {
     let mut r = BufReader::with_capacity(1 << 20, r);
     let mut magic = [0u8; 8];
     if r.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
@@ -215,7 +231,7 @@ pub(crate) fn deb(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
             let control = control.ok_or_else(|| ExtractError::DebMember {
                 member: "control.tar".into(),
             })?;
-            return data(body, &m.name, control, opts);
+            return data(body, &m.name, control, modules, second);
         }
         // What is left of the member (a tar reader stops at its end
         // blocks), then the padding to an even offset.
@@ -236,23 +252,55 @@ pub(crate) fn deb(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, Extr
     })
 }
 
-/// The kernel image of the data member, and its BTF.
+/// The data member's kernel image and its BTF (first walk), and the
+/// modules to read in this walk. The first walk stops after the image
+/// unless modules are wanted.
 fn data(
     body: impl Read,
     name: &str,
     control: Control,
-    opts: &ExtractOptions,
-) -> Result<Extracted, ExtractError> {
+    modules: &mut Modules<'_>,
+    second: bool,
+) -> Result<Option<Extracted>, ExtractError> {
     let Control { info, md5sums } = control;
-    let (image_path, image) =
-        kernel_image(body, name, &md5sums, opts)?.ok_or_else(|| ExtractError::NoKernelImage {
-            package: info.package.clone(),
-            member: name.to_string(),
-        })?;
-    let mut e = image_btf(&image, opts)?;
-    e.path.insert(0, image_path);
-    e.path
-        .insert(0, format!("deb {} {} ({name})", info.package, info.version));
-    e.package = Some(info);
-    Ok(e)
+    let opts = modules.opts();
+    let mut kernel: Option<Extracted> = None;
+    let mut ar = tar_stream(body, name)?;
+    for entry in ar.entries().map_err(ExtractError::Tar)? {
+        let entry = entry.map_err(ExtractError::Tar)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().map_err(ExtractError::Tar)?;
+        let path = path.to_string_lossy().trim_start_matches("./").to_string();
+        let size = entry.size();
+        if !second && kernel.is_none() && is_kernel_image(&path) {
+            let image = read_checked(entry, &path, &md5sums, |r| {
+                super::read_image(r, size, &path, opts)
+            })?;
+            let mut e = image_btf(&image, opts)?;
+            drop(image);
+            e.path.insert(0, path);
+            e.path
+                .insert(0, format!("deb {} {} ({name})", info.package, info.version));
+            e.package = Some(info.clone());
+            if !modules.wanted() {
+                return Ok(Some(e));
+            }
+            modules.set_base(&e.btf)?;
+            kernel = Some(e);
+        } else if let Some(module) = modules.module_to_read(&path, second) {
+            let file = read_checked(entry, &path, &md5sums, |r| {
+                super::read_member(r, size, &path)
+            })?;
+            modules.take(module, &path, file)?;
+        }
+    }
+    if second {
+        return Ok(None);
+    }
+    kernel.map(Some).ok_or_else(|| ExtractError::NoKernelImage {
+        package: info.package.clone(),
+        member: name.to_string(),
+    })
 }

@@ -6,8 +6,9 @@
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use super::deb::is_kernel_image;
-use super::{image_btf, read_image, ExtractOptions, Extracted, PackageInfo};
+use super::deb::{is_kernel_image, Reopen};
+use super::modules::Modules;
+use super::{image_btf, read_image, read_member, ExtractOptions, Extracted, PackageInfo};
 use crate::rpm::{RpmInfo, RpmReader};
 use crate::ExtractError;
 
@@ -38,32 +39,68 @@ fn package_info(info: &RpmInfo, image_path: &str) -> PackageInfo {
     }
 }
 
-/// The BTF of an RPM package's kernel, reading `r` once from its start.
-pub(crate) fn rpm(r: impl Read, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+/// The BTF of an RPM package's kernel (and, with
+/// [`ExtractOptions::modules`], of its modules), reading `r` from its
+/// start; `reopen` reads it again when modules come before the kernel (in
+/// a `kernel-debuginfo` package they do: `…/kernel/` sorts before
+/// `…/vmlinux`).
+pub(crate) fn rpm(
+    r: impl Read,
+    opts: &ExtractOptions,
+    reopen: Reopen<'_>,
+) -> Result<Extracted, ExtractError> {
+    let mut modules = Modules::new(opts);
     let reader = RpmReader::new(r)?;
     let info = reader.info().clone();
-    let mut image = None;
+    let mut kernel: Option<Extracted> = None;
     reader.for_each_file(|file, body| {
-        if !is_kernel_image(file.path) {
-            return Ok::<_, ExtractError>(ControlFlow::Continue(()));
+        if kernel.is_none() && is_kernel_image(file.path) {
+            let image = read_image(body, file.size, file.path, opts)?;
+            let e = kernel_btf(&image, file.path, &info, opts)?;
+            drop(image);
+            if !modules.wanted() {
+                kernel = Some(e);
+                return Ok(ControlFlow::Break(()));
+            }
+            modules.set_base(&e.btf)?;
+            kernel = Some(e);
+        } else if let Some(name) = modules.module_to_read(file.path, false) {
+            let bytes = read_member(body, file.size, file.path)?;
+            modules.take(name, file.path, bytes)?;
         }
-        image = Some((
-            file.path.to_string(),
-            read_image(body, file.size, file.path, opts)?,
-        ));
-        Ok(ControlFlow::Break(()))
+        Ok::<_, ExtractError>(ControlFlow::Continue(()))
     })?;
-    let (path, bytes) = image.ok_or_else(|| ExtractError::NoKernelImage {
+    let mut e = kernel.ok_or_else(|| ExtractError::NoKernelImage {
         package: info.name.clone(),
         member: "the payload".into(),
     })?;
-    let mut e = image_btf(&bytes, opts)?;
-    let pkg = package_info(&info, &path);
+    if modules.need_second_walk() {
+        RpmReader::new(reopen()?)?.for_each_file(|file, body| {
+            if let Some(name) = modules.module_to_read(file.path, true) {
+                let bytes = read_member(body, file.size, file.path)?;
+                modules.take(name, file.path, bytes)?;
+            }
+            Ok::<_, ExtractError>(ControlFlow::Continue(()))
+        })?;
+    }
+    modules.finish(&mut e)?;
+    Ok(e)
+}
+
+/// The BTF of the kernel image at `path`, its provenance said.
+fn kernel_btf(
+    image: &[u8],
+    path: &str,
+    info: &RpmInfo,
+    opts: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let mut e = image_btf(image, opts)?;
+    let pkg = package_info(info, path);
     let compressor = match info.payload_compressor.as_str() {
         "" => "uncompressed",
         c => c,
     };
-    e.path.insert(0, path);
+    e.path.insert(0, path.to_string());
     e.path.insert(
         0,
         format!(
