@@ -1023,9 +1023,17 @@ fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], count: Count
     let mut map = vec![0u32; n];
     for i in 0..=fixed {
         map[i] = i as u32;
-        class_out
-            .entry(class[alias[i] as usize])
-            .or_insert(i as u32);
+        // A fixed declaration taken for a definition that is not fixed (a
+        // base's `FWD kvm_io_device` for a module's `struct
+        // kvm_io_device`) stays a declaration: the definition's class is
+        // not its, or the definition would collapse onto it and lose its
+        // size. (Types that refer to the declaration still match types
+        // that refer to the definition, as in libbpf.)
+        if alias[i] as usize <= fixed {
+            class_out
+                .entry(class[alias[i] as usize])
+                .or_insert(i as u32);
+        }
     }
     let mut out = IrBtf {
         strings: ir.strings.clone(),
@@ -1046,8 +1054,9 @@ fn quotient(ir: &IrBtf, fixed: usize, alias: &[u32], class: &[u32], count: Count
         t.refs_mut(|x| *x = map[alias[*x as usize] as usize]);
         out.types.push(t);
     }
-    // A forward declaration that became a definition maps where it does.
-    for i in 0..n {
+    // A forward declaration that became a definition maps where it does
+    // (fixed types keep their ids).
+    for i in fixed + 1..n {
         map[i] = map[alias[i] as usize];
     }
     Deduped {
@@ -1177,6 +1186,54 @@ mod tests {
                 is_union: false
             }
         );
+    }
+
+    /// A base that only declares `struct dev` (vmlinux's `FWD
+    /// kvm_io_device`), and a module that defines it and embeds it by
+    /// value: the module's definition is a new type and the embedding
+    /// refers to it, not to the base's declaration (which has no size).
+    #[test]
+    fn a_fixed_declaration_never_takes_a_new_definition() {
+        let mut ir = IrBtf::new();
+        let int_n = ir.strings.intern("int");
+        let dev_n = ir.strings.intern("dev");
+        let holder_n = ir.strings.intern("holder");
+        let a = ir.strings.intern("a");
+        let int = ir.push(IrType::Int {
+            name: int_n,
+            size: 4,
+            encoding: 1,
+            offset: 0,
+            bits: 32,
+        });
+        let base_fwd = ir.push(IrType::Fwd {
+            name: dev_n,
+            is_union: false,
+        });
+        let fixed = base_fwd;
+        let def = ir.push(IrType::Struct {
+            name: dev_n,
+            size: 4,
+            members: vec![member(a, int, 0)],
+        });
+        let module_fwd = ir.push(IrType::Fwd {
+            name: dev_n,
+            is_union: false,
+        });
+        let holder = ir.push(IrType::Struct {
+            name: holder_n,
+            size: 4,
+            members: vec![member(a, module_fwd, 0)],
+        });
+        let d = dedup(&ir, fixed);
+        assert_eq!(d.map[base_fwd as usize], base_fwd);
+        let new_def = d.map[def as usize];
+        assert!(new_def > fixed, "the definition collapsed onto {new_def}");
+        assert_eq!(d.map[module_fwd as usize], new_def);
+        let IrType::Struct { members, .. } = &d.btf.types[d.map[holder as usize] as usize] else {
+            panic!("holder is a struct");
+        };
+        assert_eq!(members[0].ty, new_def);
     }
 
     #[test]

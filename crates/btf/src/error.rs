@@ -447,8 +447,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// An error and its causes on one line, `: `-separated: how btfkit's
 /// commands, reports and progress lines print any error (its causes are
 /// its `source()`s, not part of its own text). A cause whose text the line
-/// already holds is not repeated, for errors that print their source
-/// themselves: each thing is said once.
+/// already ends with is not repeated, for errors that print their source
+/// themselves (`"...: {source}"`): each thing is said once.
 ///
 /// ```
 /// use std::{error::Error, fmt, io};
@@ -480,7 +480,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut cur = e.source();
     while let Some(c) = cur {
         let text = c.to_string();
-        if !line.contains(&text) {
+        if !line.ends_with(&text) {
             line.push_str(": ");
             line.push_str(&text);
         }

@@ -134,9 +134,10 @@ fn disable_huge_pages() {
     let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line, each said once.
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    let e: &(dyn std::error::Error + 'static) = e.as_ref();
+    btfkit_btf::error_chain(e).replace('\n', " ")
 }
 
 #[cfg(test)]
