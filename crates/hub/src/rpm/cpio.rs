@@ -112,14 +112,19 @@ impl<R: Read> Counted<'_, R> {
     /// Reads to the end of the stream, so that its end is checked too (a
     /// compressed stream's checksum, a cut after the trailer).
     fn drain(&mut self) -> Result<(), RpmError> {
-        let mut buf = [0u8; 1 << 16];
-        loop {
-            match self.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.probe.error(Failure::Read(e))),
-            }
+        read_to_end_discarding(self).map_err(|e| self.probe.error(Failure::Read(e)))
+    }
+}
+
+/// Reads `r` to its end, in 64 KiB reads, keeping nothing.
+fn read_to_end_discarding(r: &mut impl Read) -> io::Result<()> {
+    let mut buf = [0u8; 1 << 16];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -394,15 +399,7 @@ impl<'a, 'p, R: Read> Member<'a, 'p, R> {
 
     /// Reads the rest of the data.
     fn drain(&mut self) -> Result<(), RpmError> {
-        let mut buf = [0u8; 1 << 16];
-        loop {
-            match self.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(read_to_end_discarding(self)?)
     }
 
     /// Records a failure, giving the reader the error it means.
