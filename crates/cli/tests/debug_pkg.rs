@@ -236,6 +236,17 @@ fn stripped_debug_package_is_encoded_and_filed() {
     assert_same_layouts(&raw, &kernel_file(&kernel, dir.path()));
 }
 
+/// Builds the stand-in for a vmlinux the small packages carry: the
+/// encoder's test program, a shared object with DWARF, at `out`.
+fn stand_in_vmlinux(cc: &Path, out: &Path) {
+    tu::run_ok(
+        Command::new(cc)
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(out)
+            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
+    );
+}
+
 /// A small debug package around a DWARF-only shared object standing in for
 /// a vmlinux (the encoder's test program), data compressed `zstd`, with
 /// the `md5sums` real packages carry: its image's MD5 by `md5sum`, or
@@ -247,12 +258,7 @@ fn small_debug_package(dir: &Path, listed_md5: Option<&str>) -> Option<PathBuf> 
     let boot = root.join("usr/lib/debug/boot");
     std::fs::create_dir_all(&boot).unwrap();
     std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    tu::run_ok(
-        Command::new(cc)
-            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
-            .arg(boot.join("vmlinux-5.4.0-42-generic"))
-            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
-    );
+    stand_in_vmlinux(&cc, &boot.join("vmlinux-5.4.0-42-generic"));
     let image = "usr/lib/debug/boot/vmlinux-5.4.0-42-generic";
     let md5sums = match listed_md5 {
         Some(md5) => format!("{md5}  {image}\n"),
@@ -415,14 +421,28 @@ fn rpmbuild_kernel(
     vmlinux: &Path,
     payload: &str,
 ) -> PathBuf {
+    rpmbuild_kernel_with(rpmbuild, spec, top, vmlinux, payload, &[])
+}
+
+/// [`rpmbuild_kernel`], with more files for the spec as defines.
+fn rpmbuild_kernel_with(
+    rpmbuild: &Path,
+    spec: &Path,
+    top: &Path,
+    vmlinux: &Path,
+    payload: &str,
+    files: &[(&str, &Path)],
+) -> PathBuf {
     let mut cmd = Command::new(rpmbuild);
     cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
-    for (k, v) in [
+    let files = files.iter().map(|(k, v)| (*k, v.display().to_string()));
+    let defines = [
         ("_topdir", top.display().to_string()),
         ("_tmppath", top.display().to_string()),
         ("vmlinux", vmlinux.display().to_string()),
         ("_binary_payload", payload.to_string()),
-    ] {
+    ];
+    for (k, v) in defines.into_iter().chain(files) {
         cmd.arg("--define").arg(format!("{k} {v}"));
     }
     tu::run_ok(cmd.arg(spec));
@@ -442,12 +462,7 @@ fn kernel_debuginfo_rpms_in_every_payload_compression() {
     };
     let dir = tempfile::tempdir().unwrap();
     let vmlinux = dir.path().join("vmlinux");
-    tu::run_ok(
-        Command::new(cc)
-            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
-            .arg(&vmlinux)
-            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
-    );
+    stand_in_vmlinux(&cc, &vmlinux);
     let spec = tu::write_under(dir.path(), "kernel.spec", KERNEL_DEBUGINFO_SPEC.as_bytes());
     let release = "5.14.0-70.el9.x86_64";
     let mut first: Option<Vec<u8>> = None;
@@ -508,12 +523,7 @@ fn an_rpm_file_unlike_its_header_digest_is_refused() {
     };
     let dir = tempfile::tempdir().unwrap();
     let vmlinux = dir.path().join("vmlinux");
-    tu::run_ok(
-        Command::new(cc)
-            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
-            .arg(&vmlinux)
-            .arg(tu::workspace_root().join("testdata/encode/lib.c")),
-    );
+    stand_in_vmlinux(&cc, &vmlinux);
     let spec = tu::write_under(dir.path(), "kernel.spec", KERNEL_DEBUGINFO_SPEC.as_bytes());
     let top = dir.path().join("top");
     let rpms = rpmbuild_kernel(&rpmbuild, &spec, &top, &vmlinux, "w0.ufdio");
@@ -601,12 +611,7 @@ fn modules_are_filed_as_split_btf_on_their_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let src = tu::workspace_root().join("testdata/encode");
     let vmlinux = dir.path().join("vmlinux");
-    tu::run_ok(
-        Command::new(&cc)
-            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
-            .arg(&vmlinux)
-            .arg(src.join("lib.c")),
-    );
+    stand_in_vmlinux(&cc, &vmlinux);
     let module = dir.path().join("foo-bar.ko");
     tu::run_ok(
         Command::new(&cc)
@@ -651,18 +656,15 @@ fn modules_are_filed_as_split_btf_on_their_kernel() {
         "kernel.spec",
         KERNEL_DEBUGINFO_WITH_MODULE_SPEC.as_bytes(),
     );
-    let mut cmd = Command::new(&rpmbuild);
-    cmd.args(["-bb", "--quiet", "--target", "x86_64"]);
-    for (k, v) in [
-        ("_topdir", &top),
-        ("_tmppath", &top),
-        ("vmlinux", &vmlinux),
-        ("module", &module_debug),
-    ] {
-        cmd.arg("--define").arg(format!("{k} {}", v.display()));
-    }
-    tu::run_ok(cmd.arg(&spec));
-    let rpm = top.join("RPMS/x86_64/kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
+    let rpms = rpmbuild_kernel_with(
+        &rpmbuild,
+        &spec,
+        &top,
+        &vmlinux,
+        "w19.zstdio",
+        &[("module", &module_debug)],
+    );
+    let rpm = rpms.join("kernel-debuginfo-5.14.0-70.el9.x86_64.rpm");
 
     let archive = dir.path().join("archive");
     let cases = [
